@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "mqtt-chat",
+    products: [
+        .executable(name: "listener", targets: ["listener"]),
+        .executable(name: "publisher", targets: ["publisher"]),
+        .library(name: "ChatProtocol", targets: ["ChatProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
+    ],
+    targets: [
+        // Debian's libpaho-mqtt-dev ships no pkg-config file, so the module map names the library itself.
+        .systemLibrary(
+            name: "CPahoMQTT",
+            providers: [.apt(["libpaho-mqtt-dev"])]
+        ),
+        .target(
+            name: "ChatProtocol",
+            dependencies: ["CPahoMQTT"]
+        ),
+        // Flags, exit codes and error reporting shared by both tools.
+        .target(
+            name: "ChatCLI",
+            dependencies: [
+                "ChatProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"]),
+        .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"]),
+        .testTarget(name: "ChatProtocolTests", dependencies: ["ChatProtocol"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["ChatProtocol"]),
+    ]
+)

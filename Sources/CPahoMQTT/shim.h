@@ -1,0 +1,93 @@
+#ifndef CPAHOMQTT_SHIM_H
+#define CPAHOMQTT_SHIM_H
+
+#include <MQTTAsync.h>
+#include <MQTTProperties.h>
+#include <MQTTReasonCodes.h>
+#include <MQTTSubscribeOpts.h>
+#include <MQTTClientPersistence.h>
+
+// Paho checks each struct's eyecatcher and version, so zero-filled structs are rejected (-8, -19).
+// Its brace-initializer macros do not import into Swift; each function below stands for one macro.
+
+/// MQTTAsync_createOptions_initializer5
+static inline MQTTAsync_createOptions cpaho_createOptions5(void) {
+    MQTTAsync_createOptions o = MQTTAsync_createOptions_initializer5;
+    return o;
+}
+
+/// MQTTAsync_createOptions_initializer
+static inline MQTTAsync_createOptions cpaho_createOptions(void) {
+    MQTTAsync_createOptions o = MQTTAsync_createOptions_initializer;
+    return o;
+}
+
+/// MQTTAsync_connectOptions_initializer5
+static inline MQTTAsync_connectOptions cpaho_connectOptions5(void) {
+    MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer5;
+    return o;
+}
+
+/// MQTTAsync_connectOptions_initializer
+static inline MQTTAsync_connectOptions cpaho_connectOptions(void) {
+    MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
+    return o;
+}
+
+/// MQTTAsync_willOptions_initializer
+static inline MQTTAsync_willOptions cpaho_willOptions(void) {
+    MQTTAsync_willOptions o = MQTTAsync_willOptions_initializer;
+    return o;
+}
+
+/// MQTTAsync_SSLOptions_initializer
+static inline MQTTAsync_SSLOptions cpaho_sslOptions(void) {
+    MQTTAsync_SSLOptions o = MQTTAsync_SSLOptions_initializer;
+    return o;
+}
+
+/// MQTTAsync_responseOptions_initializer
+static inline MQTTAsync_responseOptions cpaho_responseOptions(void) {
+    MQTTAsync_responseOptions o = MQTTAsync_responseOptions_initializer;
+    return o;
+}
+
+/// MQTTAsync_message_initializer
+static inline MQTTAsync_message cpaho_message(void) {
+    MQTTAsync_message o = MQTTAsync_message_initializer;
+    return o;
+}
+
+/// MQTTAsync_disconnectOptions_initializer5
+static inline MQTTAsync_disconnectOptions cpaho_disconnectOptions5(void) {
+    MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer5;
+    return o;
+}
+
+/// MQTTAsync_disconnectOptions_initializer
+static inline MQTTAsync_disconnectOptions cpaho_disconnectOptions(void) {
+    MQTTAsync_disconnectOptions o = MQTTAsync_disconnectOptions_initializer;
+    return o;
+}
+
+/// MQTTProperties_initializer
+static inline MQTTProperties cpaho_properties(void) {
+    MQTTProperties o = MQTTProperties_initializer;
+    return o;
+}
+
+/// MQTTSubscribe_options_initializer
+static inline MQTTSubscribe_options cpaho_subscribeOptions(void) {
+    MQTTSubscribe_options o = MQTTSubscribe_options_initializer;
+    return o;
+}
+
+/// Adds a four-byte integer property (session expiry) without touching the union from Swift.
+static inline int cpaho_addIntProperty(MQTTProperties *props, enum MQTTPropertyCodes code, int value) {
+    MQTTProperty p;
+    p.identifier = code;
+    p.value.integer4 = value;
+    return MQTTProperties_add(props, &p);
+}
+
+#endif

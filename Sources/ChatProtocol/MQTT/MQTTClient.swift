@@ -1,0 +1,373 @@
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An MQTT client over Eclipse Paho's asynchronous C library, with async/await on top.
+///
+/// Every request completes exactly once: when the broker answers, when the call fails before reaching it,
+/// on cancellation, or when the client shuts down. After a lost connection the client reconnects with
+/// backoff, resumes its session, re-subscribes where the broker forgot, and sends what was published
+/// meanwhile (Paho buffers it). All of it is `Sendable`; Paho's callbacks never touch user code directly.
+public final class MQTTClient: Sendable {
+    public let configuration: MQTTConfiguration
+    /// Messages from every subscription, in arrival order. Ends with an `MQTTError` if the client gives up.
+    public let messages: MQTTMessageStream
+    /// Connection changes: lost, back, closed for good.
+    public let events: AsyncStream<MQTTConnectionEvent>
+
+    private let connection: PahoConnection
+    private let losses: AsyncStream<Void>
+
+    private struct State {
+        var result: MQTTConnectResult?
+        var subscriptions: [(String, MQTTQoS)] = []
+        var reconnectTask: Task<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    public init(_ configuration: MQTTConfiguration) throws(MQTTError) {
+        self.configuration = configuration
+        let (messages, messagesContinuation) = AsyncThrowingStream<MQTTMessage, any Error>.makeStream()
+        let (events, eventsContinuation) = AsyncStream<MQTTConnectionEvent>.makeStream()
+        let (losses, lossesContinuation) = AsyncStream<Void>.makeStream()
+        self.messages = MQTTMessageStream(base: messages)
+        self.events = events
+        self.losses = losses
+        let core = ClientCore(messages: messagesContinuation, events: eventsContinuation, losses: lossesContinuation)
+        connection = try PahoConnection(configuration: configuration, core: core)
+    }
+
+    deinit {
+        state.withLock { $0.reconnectTask?.cancel() }
+    }
+
+    /// Connects, trying MQTT 3.1.1 if the broker refuses version 5 and the configuration allows it.
+    @discardableResult
+    public func connect() async throws(MQTTError) -> MQTTConnectResult {
+        var version = configuration.version
+        var result: MQTTConnectResult
+        do {
+            result = try await attemptConnect(version: version, cleanStart: configuration.cleanStart)
+        } catch let error where version == .v5 && configuration.allowVersionFallback && Self.refusesVersion5(error) {
+            version = .v3_1_1
+            result = try await attemptConnect(version: version, cleanStart: configuration.cleanStart)
+        }
+        connection.core.markConnected()
+        let started = state.withLock { state -> Bool in
+            state.result = result
+            guard state.reconnectTask == nil, configuration.reconnect != nil else { return false }
+            return true
+        }
+        if started, let policy = configuration.reconnect {
+            let task = Task { [connection, losses, weak self] in
+                for await _ in losses {
+                    guard let self else { return }
+                    await self.reconnect(policy: policy, connection: connection)
+                }
+            }
+            state.withLock { $0.reconnectTask = task }
+        }
+        return result
+    }
+
+    /// What the broker said on the latest successful connect.
+    public var connectResult: MQTTConnectResult? { state.withLock { $0.result } }
+
+    public var isConnected: Bool { connection.core.isConnected }
+
+    /// A v5 CONNECT a 3.1.1-only broker cannot read: it answers "unsupported protocol version" or hangs up.
+    private static func refusesVersion5(_ error: MQTTError) -> Bool {
+        error.code == .unsupportedProtocolVersion || error.code == .protocolError || error.code == .malformedPacket
+            || error.code == Code(rawValue: 1)
+    }
+    private typealias Code = MQTTError.Code
+
+    private func attemptConnect(version: MQTTVersion, cleanStart: Bool) async throws(MQTTError) -> MQTTConnectResult {
+        let started = ContinuousClock.now
+        let response = try await request { completion in
+            connection.connect(version: version, cleanStart: cleanStart, completion: completion)
+            return nil
+        }
+        switch response {
+        case .success(.connected(let result)):
+            return result
+        case .success:
+            throw MQTTError(.failure, "The broker answered the connect with something else.")
+        case .failure(let error):
+            throw classifyConnectFailure(error, elapsed: ContinuousClock.now - started)
+        }
+    }
+
+    /// Paho reports every transport failure as -1 "TCP/TLS connect failure"; tell the user which one it was.
+    private func classifyConnectFailure(_ error: MQTTError, elapsed: Duration) -> MQTTError {
+        let target = "\(configuration.host):\(configuration.port)"
+        if let tlsError = connection.core.takeTLSError(), error.code.rawValue < 0 {
+            return MQTTError(.tlsFailure, "TLS handshake with \(target) failed: \(tlsError.trimmingTrailingNewlines).")
+        }
+        guard error.code == .failure || error.code == .disconnected else { return error }
+        if let problem = Self.resolve(configuration.host) {
+            return MQTTError(.hostNotFound, "Cannot resolve host \(configuration.host): \(problem).")
+        }
+        if elapsed >= configuration.connectTimeout {
+            return MQTTError(.timedOut, "No answer from \(target) within \(configuration.connectTimeout).")
+        }
+        if configuration.tls != nil {
+            return MQTTError(.tlsFailure, "TLS connection to \(target) failed (is it a TLS port, and does the certificate match?).")
+        }
+        return MQTTError(.connectionRefused, "Cannot connect to \(target): connection refused or closed.")
+    }
+
+    /// nil when the host resolves; otherwise getaddrinfo's explanation.
+    private static func resolve(_ host: String) -> String? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, nil, &hints, &result)
+        if let result { freeaddrinfo(result) }
+        return rc == 0 ? nil : String(cString: gai_strerror(rc))
+    }
+
+    // MARK: Reconnect
+
+    private func reconnect(policy: MQTTReconnectPolicy, connection: PahoConnection) async {
+        var delay = policy.initialDelay
+        let core = connection.core
+        if core.lastDisconnectReason == MQTTError.Code.sessionTakenOver.rawValue {
+            close(MQTTError(.sessionTakenOver, "Another client connected with the same client id (\(configuration.clientID)) and took over this session."))
+            return
+        }
+        let version = state.withLock { $0.result?.version } ?? configuration.version
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: delay)
+            } catch {
+                return
+            }
+            do {
+                // Resume the session so queued messages and in-flight publishes survive the outage.
+                let result = try await attemptConnect(version: version, cleanStart: false)
+                core.markConnected()
+                let subscriptions = state.withLock { state in
+                    state.result = result
+                    return state.subscriptions
+                }
+                if !result.sessionPresent && !subscriptions.isEmpty {
+                    _ = try await sendSubscribe(subscriptions)
+                }
+                core.events.yield(.reconnected(result))
+                return
+            } catch let error where error.code.isAuthorizationFailure || error.code == .sessionTakenOver {
+                close(error)
+                return
+            } catch {
+                delay = min(delay * 2, policy.maximumDelay)
+            }
+        }
+    }
+
+    /// Gives up for good: tells the user through `events` and ends `messages` with the error.
+    private func close(_ error: MQTTError) {
+        connection.core.events.yield(.closed(error))
+        connection.core.messages.finish(throwing: error)
+    }
+
+    // MARK: Publish
+
+    /// Publishes and returns when the broker acknowledged it (QoS 1 and 2) or it was written (QoS 0).
+    /// While the connection is down the message waits in Paho's buffer and goes out after reconnecting.
+    public func publish(topic: String, payload: some Collection<UInt8>, qos: MQTTQoS = .atLeastOnce, retain: Bool = false)
+        async throws(MQTTError)
+    {
+        try Self.validateTopicName(topic)
+        let bytes = Array(payload)
+        let response = try await request { completion in
+            bytes.withUnsafeBytes { buffer in
+                connection.publish(topic: topic, payload: buffer, qos: qos, retain: retain, completion: completion)
+            }
+        }
+        if case .failure(let error) = response { throw error }
+    }
+
+    /// Starts a publish without waiting; `completion` runs once, on a Paho thread, with the outcome.
+    /// This is the streaming path: no task or continuation per message. Pair it with `waitForPublishes()`.
+    public func startPublish(
+        topic: String, payload: UnsafeRawBufferPointer, qos: MQTTQoS, retain: Bool = false,
+        completion: @escaping @Sendable (Result<Void, MQTTError>) -> Void
+    ) {
+        connection.publish(topic: topic, payload: payload, qos: qos, retain: retain) { result in
+            completion(result.map { _ in () })
+        }
+    }
+
+    /// Publishes started and not yet acknowledged, failed or abandoned.
+    public var unacknowledgedPublishes: Int { connection.core.unsettledPublishes }
+
+    /// Returns once every publish started so far has an outcome.
+    public func waitForPublishes() async {
+        await connection.core.waitForPublishes()
+    }
+
+    /// Fails every publish still waiting, e.g. when giving up after a timeout. Returns how many there were.
+    @discardableResult
+    public func abandonPublishes(_ error: MQTTError) -> Int {
+        let count = connection.core.unsettledPublishes
+        connection.core.settle(
+            where: {
+                if case .publish = $0 { return true }
+                return false
+            }, with: error)
+        return count
+    }
+
+    // MARK: Subscribe
+
+    /// Subscribes to each filter and returns the granted QoS, in order. Throws if the broker refuses any
+    /// of them (MQTT 5 SUBACK reason code, or 0x80 under 3.1.1). Subscriptions are renewed after reconnects.
+    @discardableResult
+    public func subscribe(_ filters: [(String, MQTTQoS)]) async throws(MQTTError) -> [MQTTQoS] {
+        for (filter, _) in filters { try Self.validateTopicFilter(filter) }
+        let granted = try await sendSubscribe(filters)
+        state.withLock { $0.subscriptions += filters }
+        return granted
+    }
+
+    private func sendSubscribe(_ filters: [(String, MQTTQoS)]) async throws(MQTTError) -> [MQTTQoS] {
+        let version = state.withLock { $0.result?.version } ?? configuration.version
+        let response = try await request { completion in
+            connection.subscribe(filters, version: version, completion: completion)
+        }
+        guard case .subscribed(let codes) = try response.get() else {
+            throw MQTTError(.failure, "The broker answered the subscribe with something else.")
+        }
+        var granted: [MQTTQoS] = []
+        for (index, (filter, _)) in filters.enumerated() {
+            let code = index < codes.count ? codes[index] : 0x80
+            guard let qos = MQTTQoS(rawValue: code) else {
+                let reason = code == 0x80 && version == .v3_1_1 ? "refused" : MQTTError.reasonText(code)
+                throw MQTTError(MQTTError.Code(rawValue: code == 0x80 ? MQTTError.Code.notAuthorized.rawValue : code),
+                    "The broker refused the subscription to \(filter): \(reason).")
+            }
+            granted.append(qos)
+        }
+        return granted
+    }
+
+    // MARK: Disconnect
+
+    /// Disconnects cleanly, giving in-flight messages up to `timeout`. With `endSession`, a persistent MQTT 5
+    /// session is ended too (session expiry set to zero). Idempotent; stops reconnecting.
+    public func disconnect(timeout: Duration = .seconds(2), endSession: Bool = false) async {
+        let task = state.withLock { state -> Task<Void, Never>? in
+            defer { state.reconnectTask = nil }
+            return state.reconnectTask
+        }
+        task?.cancel()
+        let core = connection.core
+        core.markClosing()
+        if connection.isConnected {
+            let version = state.withLock { $0.result?.version } ?? configuration.version
+            _ = try? await request { completion in
+                connection.disconnect(timeout: timeout, endSession: endSession, version: version, completion: completion)
+                return nil
+            }
+        }
+        core.messages.finish()
+        core.events.finish()
+    }
+
+    /// Connects, runs `body`, and disconnects whether it returns or throws.
+    public static func withConnection<Result: Sendable>(
+        _ configuration: MQTTConfiguration, _ body: (MQTTClient) async throws -> Result
+    ) async throws -> Result {
+        let client = try MQTTClient(configuration)
+        try await client.connect()
+        do {
+            let result = try await body(client)
+            await client.disconnect()
+            return result
+        } catch {
+            await client.disconnect()
+            throw error
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// Runs one Paho request as an async call: a continuation completed by the request's callback, by a
+    /// synchronous failure, or by cancellation, whichever comes first (`ClientCore` makes it exactly once).
+    private func request(
+        _ start: (@escaping ClientCore.Completion) -> UInt64?
+    ) async throws(MQTTError) -> Result<ClientCore.Response, MQTTError> {
+        let id = Mutex<UInt64?>(nil)
+        let core = connection.core
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let started = start { continuation.resume(returning: $0) }
+                id.withLock { $0 = started }
+            }
+        } onCancel: {
+            if let started = id.withLock({ $0 }) {
+                core.settle(id: started, with: MQTTError(.cancelled, "The request was cancelled."))
+            }
+        }
+    }
+}
+
+extension MQTTClient {
+    /// Rejects what the broker would refuse anyway, before it reaches the wire: an empty topic, wildcards
+    /// in a topic name, a NUL, more than 65,535 bytes.
+    public static func validateTopicName(_ topic: String) throws(MQTTError) {
+        try validateCommon(topic, what: "topic")
+        if topic.contains("+") || topic.contains("#") {
+            throw MQTTError(.invalidArgument, "The topic \"\(topic)\" contains a wildcard (+ or #); publish needs an exact topic.")
+        }
+    }
+
+    /// A subscription filter: `+` must fill a whole level, `#` must be the last level.
+    public static func validateTopicFilter(_ filter: String) throws(MQTTError) {
+        try validateCommon(filter, what: "topic filter")
+        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
+        for (index, level) in levels.enumerated() {
+            if level.contains("#") && (level != "#" || index != levels.count - 1) {
+                throw MQTTError(.invalidArgument, "The topic filter \"\(filter)\" is invalid: # must be the last level on its own.")
+            }
+            if level.contains("+") && level != "+" {
+                throw MQTTError(.invalidArgument, "The topic filter \"\(filter)\" is invalid: + must fill a whole level.")
+            }
+        }
+    }
+
+    private static func validateCommon(_ topic: String, what: String) throws(MQTTError) {
+        if topic.isEmpty { throw MQTTError(.invalidArgument, "The \(what) is empty.") }
+        if topic.utf8.count > 65_535 { throw MQTTError(.invalidArgument, "The \(what) is longer than 65,535 bytes.") }
+        if topic.utf8.contains(0) { throw MQTTError(.invalidArgument, "The \(what) contains a NUL character.") }
+    }
+}
+
+/// The messages of a client's subscriptions, as an `AsyncSequence` (mqtt-nio's `MQTTSubscription`).
+public struct MQTTMessageStream: AsyncSequence, Sendable {
+    public typealias Element = MQTTMessage
+    let base: AsyncThrowingStream<MQTTMessage, any Error>
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<MQTTMessage, any Error>.AsyncIterator
+        /// The next message, nil after a clean disconnect; throws `MQTTError` if the client gave up.
+        public mutating func next() async throws -> MQTTMessage? {
+            try await base.next()
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: base.makeAsyncIterator())
+    }
+}
+
+extension String {
+    fileprivate var trimmingTrailingNewlines: String {
+        var text = self
+        while let last = text.last, last.isNewline || last == "." { text.removeLast() }
+        return text
+    }
+}

@@ -1,0 +1,222 @@
+import CPahoMQTT
+import Synchronization
+
+/// The state Paho's callbacks reach, through the context pointers they are given.
+///
+/// Ownership: `PahoConnection` retains the core once for Paho (`contextPointer`) when it creates the handle
+/// and releases it only after `MQTTAsync_destroy`, so no callback can outlive it. Each request's context is a
+/// `RequestContext` owned by `pending`; its entry is removed when Paho calls back, or all at once after destroy.
+final class ClientCore: Sendable {
+    /// What a request asks of Paho; it decides how the success data is read.
+    enum RequestKind: Sendable {
+        case connect
+        case publish
+        case subscribe(count: Int)
+        case disconnect
+    }
+
+    enum Response: Sendable {
+        case connected(MQTTConnectResult)
+        case published
+        case subscribed([Int32])
+        case done
+    }
+
+    typealias Completion = @Sendable (Result<Response, MQTTError>) -> Void
+
+    private struct Entry {
+        let context: RequestContext
+        /// nil once settled early (lost connection, cancellation); a late callback then finds nothing to do.
+        var completion: Completion?
+    }
+
+    private struct State {
+        var pending: [UInt64: Entry] = [:]
+        var nextID: UInt64 = 1
+        /// Publishes not yet completed or settled, for flushing and for "n messages not delivered".
+        var unsettledPublishes = 0
+        var flushWaiters: [CheckedContinuation<Void, Never>] = []
+        var lastDisconnectReason: Int32?
+        /// OpenSSL's own words for the last TLS failure; Paho's failure text says only "TLS connect failure".
+        var lastTLSError: String?
+        var connected = false
+        var closing = false
+    }
+
+    private let state = Mutex(State())
+    let messages: AsyncThrowingStream<MQTTMessage, any Error>.Continuation
+    let events: AsyncStream<MQTTConnectionEvent>.Continuation
+    /// One element per lost connection, for the reconnect loop.
+    let losses: AsyncStream<Void>.Continuation
+
+    init(
+        messages: AsyncThrowingStream<MQTTMessage, any Error>.Continuation,
+        events: AsyncStream<MQTTConnectionEvent>.Continuation,
+        losses: AsyncStream<Void>.Continuation
+    ) {
+        self.messages = messages
+        self.events = events
+        self.losses = losses
+    }
+
+    // MARK: Pending requests
+
+    /// Registers a request and returns the context pointer to hand to Paho.
+    func register(_ kind: RequestKind, completion: @escaping Completion) -> (id: UInt64, context: RequestContext) {
+        state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            let context = RequestContext(core: self, id: id, kind: kind)
+            state.pending[id] = Entry(context: context, completion: completion)
+            if case .publish = kind { state.unsettledPublishes += 1 }
+            return (id, context)
+        }
+    }
+
+    /// Paho answered: the entry goes, and its completion runs (unless it was settled early).
+    func complete(_ id: UInt64, with result: Result<Response, MQTTError>) {
+        let (completion, waiters) = state.withLock { state -> (Completion?, [CheckedContinuation<Void, Never>]) in
+            guard let entry = state.pending.removeValue(forKey: id) else { return (nil, []) }
+            return (entry.completion, Self.noteSettled(entry, in: &state))
+        }
+        completion?(result)
+        waiters.forEach { $0.resume() }
+    }
+
+    /// Paho will never answer (the call failed synchronously): forget the entry and report the error.
+    func abandon(_ id: UInt64, with error: MQTTError) {
+        complete(id, with: .failure(error))
+    }
+
+    /// Settles requests early while keeping their contexts for a callback that may still come.
+    func settle(where predicate: (RequestKind) -> Bool, with error: MQTTError) {
+        let (completions, waiters) = state.withLock { state -> ([Completion], [CheckedContinuation<Void, Never>]) in
+            var completions: [Completion] = []
+            var waiters: [CheckedContinuation<Void, Never>] = []
+            for (id, entry) in state.pending where entry.completion != nil && predicate(entry.context.kind) {
+                completions.append(entry.completion!)
+                waiters += Self.noteSettled(entry, in: &state)
+                state.pending[id]?.completion = nil
+            }
+            return (completions, waiters)
+        }
+        completions.forEach { $0(.failure(error)) }
+        waiters.forEach { $0.resume() }
+    }
+
+    func settle(id: UInt64, with error: MQTTError) {
+        let (completion, waiters) = state.withLock { state -> (Completion?, [CheckedContinuation<Void, Never>]) in
+            guard let entry = state.pending[id], entry.completion != nil else { return (nil, []) }
+            state.pending[id]?.completion = nil
+            return (entry.completion, Self.noteSettled(entry, in: &state))
+        }
+        completion?(.failure(error))
+        waiters.forEach { $0.resume() }
+    }
+
+    /// After `MQTTAsync_destroy`: no callback can come, so every context goes and every request fails.
+    func destroyed() {
+        settle(where: { _ in true }, with: MQTTError(.cancelled, "The client was shut down before the broker answered."))
+        state.withLock { $0.pending.removeAll() }
+        messages.finish()
+        events.finish()
+        losses.finish()
+    }
+
+    private static func noteSettled(_ entry: Entry, in state: inout State) -> [CheckedContinuation<Void, Never>] {
+        guard entry.completion != nil, case .publish = entry.context.kind else { return [] }
+        state.unsettledPublishes -= 1
+        guard state.unsettledPublishes == 0 else { return [] }
+        defer { state.flushWaiters.removeAll() }
+        return state.flushWaiters
+    }
+
+    var unsettledPublishes: Int { state.withLock { $0.unsettledPublishes } }
+
+    /// Returns once every publish made so far has completed or been settled.
+    func waitForPublishes() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state in
+                if state.unsettledPublishes == 0 { return true }
+                state.flushWaiters.append(continuation)
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    // MARK: Connection state
+
+    var isConnected: Bool { state.withLock { $0.connected } }
+
+    func markConnected() {
+        state.withLock {
+            $0.connected = true
+            $0.lastDisconnectReason = nil
+        }
+    }
+
+    /// Marks a deliberate shutdown so the loss that follows is not treated as a failure.
+    func markClosing() {
+        state.withLock { $0.closing = true }
+    }
+
+    var lastDisconnectReason: Int32? { state.withLock { $0.lastDisconnectReason } }
+
+    // MARK: Paho callbacks (on Paho's threads; none of them may block or call back into Paho)
+
+    func connectionLost(cause: String?) {
+        let wasConnected = state.withLock { state in
+            defer { state.connected = false }
+            return state.connected && !state.closing
+        }
+        guard wasConnected else { return }
+        // Subscriptions in flight will not be answered; publishes stay pending, Paho resends them on reconnect.
+        settle(
+            where: {
+                if case .subscribe = $0 { return true }
+                return false
+            }, with: MQTTError(.connectionLost, "The connection to the broker was lost."))
+        events.yield(.connectionLost(cause: cause))
+        losses.yield()
+    }
+
+    func disconnectedByBroker(reason: Int32) {
+        state.withLock { $0.lastDisconnectReason = reason }
+    }
+
+    func noteTLSError(_ text: String) {
+        state.withLock { $0.lastTLSError = text }
+    }
+
+    /// The last TLS error, cleared as it is read.
+    func takeTLSError() -> String? {
+        state.withLock { state in
+            defer { state.lastTLSError = nil }
+            return state.lastTLSError
+        }
+    }
+
+    func messageArrived(_ message: MQTTMessage) {
+        messages.yield(message)
+    }
+}
+
+/// The context pointer of one Paho request. Owned by `ClientCore`'s table; Paho holds it unretained.
+final class RequestContext: Sendable {
+    unowned let core: ClientCore
+    let id: UInt64
+    let kind: ClientCore.RequestKind
+
+    init(core: ClientCore, id: UInt64, kind: ClientCore.RequestKind) {
+        self.core = core
+        self.id = id
+        self.kind = kind
+    }
+
+    var pointer: UnsafeMutableRawPointer { Unmanaged.passUnretained(self).toOpaque() }
+
+    static func from(_ pointer: UnsafeMutableRawPointer?) -> RequestContext? {
+        pointer.map { Unmanaged<RequestContext>.fromOpaque($0).takeUnretainedValue() }
+    }
+}

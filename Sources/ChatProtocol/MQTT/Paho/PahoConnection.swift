@@ -1,0 +1,368 @@
+import CPahoMQTT
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The Paho `MQTTAsync` handle. A raw pointer, so it sits alone in this small wrapper; Paho's API is
+/// thread-safe (it takes its own lock), which is what makes sharing the pointer across threads sound.
+struct PahoHandle: @unchecked Sendable {
+    let raw: MQTTAsync
+}
+
+/// Owns one Paho client handle and makes every C call on it.
+///
+/// Order of destruction (`deinit`): `MQTTAsync_destroy` first, so Paho's threads stop calling back; then the
+/// pending requests are failed and their contexts dropped; last, the retain Paho held on `core` is released.
+/// Whoever may still call into Paho (the client and its reconnect task) holds this object strongly, so the
+/// handle cannot be destroyed under a call. `deinit` never runs on a Paho thread: no callback holds this object.
+final class PahoConnection: Sendable {
+    let core: ClientCore
+    let configuration: MQTTConfiguration
+    private let handle: PahoHandle
+    /// `core`, retained once on Paho's behalf; released in `deinit` after destroy.
+    private let retainedCore: Unmanaged<ClientCore>
+    private var coreContext: UnsafeMutableRawPointer { retainedCore.toOpaque() }
+
+    init(configuration: MQTTConfiguration, core: ClientCore) throws(MQTTError) {
+        self.configuration = configuration
+        self.core = core
+        var createOptions = configuration.version == .v5 ? cpaho_createOptions5() : cpaho_createOptions()
+        createOptions.sendWhileDisconnected = 1
+        createOptions.allowDisconnectedSendAtAnyTime = 1
+        createOptions.maxBufferedMessages = Int32(clamping: max(configuration.maxBufferedMessages, 1))
+        var raw: MQTTAsync?
+        let rc = MQTTAsync_createWithOptions(
+            &raw, configuration.serverURI, configuration.clientID, MQTTCLIENT_PERSISTENCE_NONE, nil, &createOptions)
+        guard rc == MQTTASYNC_SUCCESS, let raw else {
+            throw MQTTError.paho(rc, doing: "create a client for \(configuration.serverURI)")
+        }
+        handle = PahoHandle(raw: raw)
+        retainedCore = Unmanaged.passRetained(core)
+        let callbacksSet = MQTTAsync_setCallbacks(raw, coreContext, onConnectionLost, onMessageArrived, nil)
+        let disconnectedSet = MQTTAsync_setDisconnected(raw, coreContext, onDisconnected)
+        guard callbacksSet == MQTTASYNC_SUCCESS, disconnectedSet == MQTTASYNC_SUCCESS else {
+            // Every stored property is set, so deinit runs for this failed init and destroys the handle.
+            throw MQTTError.paho(callbacksSet != 0 ? callbacksSet : disconnectedSet, doing: "set callbacks")
+        }
+    }
+
+    deinit {
+        var raw: MQTTAsync? = handle.raw
+        MQTTAsync_destroy(&raw)
+        core.destroyed()
+        retainedCore.release()
+    }
+
+    var isConnected: Bool { MQTTAsync_isConnected(handle.raw) != 0 }
+
+    // MARK: Requests. Each registers with the core first; if the C call fails, no callback will follow.
+
+    func connect(version: MQTTVersion, cleanStart: Bool, completion: @escaping ClientCore.Completion) {
+        let (id, context) = core.register(.connect, completion: completion)
+        let rc = CStrings.scope { strings -> Int32 in
+            var options = version == .v5 ? cpaho_connectOptions5() : cpaho_connectOptions()
+            options.keepAliveInterval = Int32(clamping: configuration.keepAlive)
+            options.maxInflight = Int32(clamping: max(configuration.maxInflight, 1))
+            options.connectTimeout = Int32(clamping: max(configuration.connectTimeout.components.seconds, 1))
+            options.automaticReconnect = 0
+            options.username = strings.optional(configuration.username)
+            options.password = strings.optional(configuration.password)
+            options.context = context.pointer
+            var properties = cpaho_properties()
+            var willProperties = cpaho_properties()
+            defer {
+                MQTTProperties_free(&properties)
+                MQTTProperties_free(&willProperties)
+            }
+            if version == .v5 {
+                options.cleanstart = cleanStart ? 1 : 0
+                options.onSuccess5 = onSuccess5
+                options.onFailure5 = onFailure5
+                if configuration.sessionExpiry > 0 {
+                    _ = cpaho_addIntProperty(
+                        &properties, MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL, Int32(bitPattern: configuration.sessionExpiry))
+                }
+            } else {
+                // 3.1.1 has no expiry: a persistent session is simply "not clean".
+                options.cleansession = (cleanStart && configuration.sessionExpiry == 0) ? 1 : 0
+                options.onSuccess = onSuccess
+                options.onFailure = onFailure
+            }
+            return withUnsafeMutablePointer(to: &properties) { propertiesPointer in
+                withUnsafeMutablePointer(to: &willProperties) { willPropertiesPointer in
+                    if version == .v5 {
+                        options.connectProperties = propertiesPointer
+                        options.willProperties = willPropertiesPointer
+                    }
+                    var will = cpaho_willOptions()
+                    var ssl = cpaho_sslOptions()
+                    return withUnsafeMutablePointer(to: &will) { willPointer in
+                        withUnsafeMutablePointer(to: &ssl) { sslPointer in
+                            if let configured = configuration.will {
+                                willPointer.pointee.topicName = UnsafePointer(strings.make(configured.topic))
+                                willPointer.pointee.message = nil
+                                willPointer.pointee.payload.len = Int32(configured.payload.count)
+                                willPointer.pointee.payload.data = UnsafeRawPointer(strings.bytes(configured.payload))
+                                willPointer.pointee.qos = configured.qos.rawValue
+                                willPointer.pointee.retained = configured.retain ? 1 : 0
+                                options.will = willPointer
+                            }
+                            if let tls = configuration.tls {
+                                sslPointer.pointee.trustStore = strings.optional(tls.caFile)
+                                sslPointer.pointee.keyStore = strings.optional(tls.certificateFile)
+                                sslPointer.pointee.privateKey = strings.optional(tls.privateKeyFile)
+                                sslPointer.pointee.enableServerCertAuth = 1
+                                sslPointer.pointee.verify = tls.skipHostnameVerification ? 0 : 1
+                                sslPointer.pointee.ssl_error_cb = onTLSError
+                                sslPointer.pointee.ssl_error_context = coreContext
+                                options.ssl = sslPointer
+                            }
+                            return MQTTAsync_connect(handle.raw, &options)
+                        }
+                    }
+                }
+            }
+        }
+        if rc != MQTTASYNC_SUCCESS {
+            core.abandon(id, with: MQTTError.paho(rc, doing: "connect to \(configuration.host):\(configuration.port)"))
+        }
+    }
+
+    /// Starts a publish; `completion` runs on a Paho thread when the broker acknowledged it (QoS 1/2) or
+    /// it was written (QoS 0). Returns the request id so the caller can settle it on cancellation.
+    @discardableResult
+    func publish(
+        topic: String, payload: UnsafeRawBufferPointer, qos: MQTTQoS, retain: Bool,
+        completion: @escaping ClientCore.Completion
+    ) -> UInt64 {
+        let (id, context) = core.register(.publish, completion: completion)
+        var options = cpaho_responseOptions()
+        options.context = context.pointer
+        if configuration.version == .v5 {
+            options.onSuccess5 = onSuccess5
+            options.onFailure5 = onFailure5
+        } else {
+            options.onSuccess = onSuccess
+            options.onFailure = onFailure
+        }
+        // Paho copies topic and payload before returning.
+        let rc = MQTTAsync_send(
+            handle.raw, topic, Int32(clamping: payload.count), payload.baseAddress, qos.rawValue, retain ? 1 : 0,
+            &options)
+        if rc != MQTTASYNC_SUCCESS {
+            core.abandon(id, with: MQTTError.paho(rc, doing: "publish to \(topic)"))
+        }
+        return id
+    }
+
+    func subscribe(_ filters: [(String, MQTTQoS)], version: MQTTVersion, completion: @escaping ClientCore.Completion)
+        -> UInt64
+    {
+        let (id, context) = core.register(.subscribe(count: filters.count), completion: completion)
+        let rc = CStrings.scope { strings -> Int32 in
+            var topics: [UnsafeMutablePointer<CChar>?] = filters.map { strings.make($0.0) }
+            var qos = filters.map { $0.1.rawValue }
+            var options = cpaho_responseOptions()
+            options.context = context.pointer
+            if version == .v5 {
+                options.onSuccess5 = onSuccess5
+                options.onFailure5 = onFailure5
+            } else {
+                options.onSuccess = onSuccess
+                options.onFailure = onFailure
+            }
+            return MQTTAsync_subscribeMany(handle.raw, Int32(filters.count), &topics, &qos, &options)
+        }
+        if rc != MQTTASYNC_SUCCESS {
+            core.abandon(id, with: MQTTError.paho(rc, doing: "subscribe"))
+        }
+        return id
+    }
+
+    func disconnect(timeout: Duration, endSession: Bool, version: MQTTVersion, completion: @escaping ClientCore.Completion) {
+        let (id, context) = core.register(.disconnect, completion: completion)
+        var options = version == .v5 ? cpaho_disconnectOptions5() : cpaho_disconnectOptions()
+        options.timeout = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        options.context = context.pointer
+        var properties = cpaho_properties()
+        defer { MQTTProperties_free(&properties) }
+        if version == .v5 {
+            options.onSuccess5 = onSuccess5
+            options.onFailure5 = onFailure5
+            if endSession && configuration.sessionExpiry > 0 {
+                // Ends the session with this DISCONNECT instead of leaving it on the broker.
+                _ = cpaho_addIntProperty(&properties, MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL, 0)
+                options.properties = properties
+            }
+        } else {
+            options.onSuccess = onSuccess
+            options.onFailure = onFailure
+        }
+        let rc = MQTTAsync_disconnect(handle.raw, &options)
+        if rc != MQTTASYNC_SUCCESS {
+            core.abandon(id, with: MQTTError.paho(rc, doing: "disconnect"))
+        }
+    }
+}
+
+// MARK: - Callbacks: file-scope, captureless; they reach state only through their context pointer.
+
+private func onSuccess5(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutablePointer<MQTTAsync_successData5>?) {
+    guard let request = RequestContext.from(context) else { return }
+    let response: ClientCore.Response
+    switch request.kind {
+    case .connect:
+        var receiveMaximum = 65_535
+        var sessionPresent = false
+        if let data {
+            sessionPresent = data.pointee.alt.connect.sessionPresent != 0
+            if MQTTProperties_hasProperty(&data.pointee.properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM) != 0 {
+                receiveMaximum = Int(MQTTProperties_getNumericValue(&data.pointee.properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM))
+            }
+        }
+        response = .connected(MQTTConnectResult(version: .v5, sessionPresent: sessionPresent, receiveMaximum: receiveMaximum))
+    case .subscribe(let count):
+        var codes: [Int32] = []
+        if let data {
+            let sub = data.pointee.alt.sub
+            if sub.reasonCodeCount > 0, let list = sub.reasonCodes {
+                codes = (0..<Int(sub.reasonCodeCount)).map { Int32(list[$0].rawValue) }
+            } else {
+                codes = Array(repeating: Int32(data.pointee.reasonCode.rawValue), count: count)
+            }
+        }
+        response = .subscribed(codes)
+    case .publish:
+        response = .published
+    case .disconnect:
+        response = .done
+    }
+    request.core.complete(request.id, with: .success(response))
+}
+
+private func onFailure5(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutablePointer<MQTTAsync_failureData5>?) {
+    guard let request = RequestContext.from(context) else { return }
+    var code: Int32 = MQTTASYNC_FAILURE
+    var reason: Int32 = 0
+    var text: String?
+    if let data {
+        code = data.pointee.code
+        reason = Int32(data.pointee.reasonCode.rawValue)
+        text = data.pointee.message.map { String(cString: $0) }
+    }
+    request.core.complete(request.id, with: .failure(MQTTError.failure(code: code, reason: reason, text: text, for: request.kind)))
+}
+
+private func onSuccess(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutablePointer<MQTTAsync_successData>?) {
+    guard let request = RequestContext.from(context) else { return }
+    let response: ClientCore.Response
+    switch request.kind {
+    case .connect:
+        let sessionPresent = data.map { $0.pointee.alt.connect.sessionPresent != 0 } ?? false
+        response = .connected(MQTTConnectResult(version: .v3_1_1, sessionPresent: sessionPresent, receiveMaximum: 65_535))
+    case .subscribe(let count):
+        var codes: [Int32] = []
+        if let data {
+            if count == 1 {
+                codes = [data.pointee.alt.qos]
+            } else if let list = data.pointee.alt.qosList {
+                codes = (0..<count).map { list[$0] }
+            }
+        }
+        response = .subscribed(codes)
+    case .publish:
+        response = .published
+    case .disconnect:
+        response = .done
+    }
+    request.core.complete(request.id, with: .success(response))
+}
+
+private func onFailure(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutablePointer<MQTTAsync_failureData>?) {
+    guard let request = RequestContext.from(context) else { return }
+    var code: Int32 = MQTTASYNC_FAILURE
+    var text: String?
+    if let data {
+        code = data.pointee.code
+        text = data.pointee.message.map { String(cString: $0) }
+    }
+    request.core.complete(request.id, with: .failure(MQTTError.failure(code: code, reason: 0, text: text, for: request.kind, v311: true)))
+}
+
+private func onConnectionLost(_ context: UnsafeMutableRawPointer?, _ cause: UnsafeMutablePointer<CChar>?) {
+    guard let context else { return }
+    let core = Unmanaged<ClientCore>.fromOpaque(context).takeUnretainedValue()
+    let text = cause.map { String(cString: $0) }
+    if let cause { MQTTAsync_free(cause) }
+    core.connectionLost(cause: text)
+}
+
+private func onDisconnected(_ context: UnsafeMutableRawPointer?, _ properties: UnsafeMutablePointer<MQTTProperties>?, _ reason: MQTTReasonCodes) {
+    guard let context else { return }
+    Unmanaged<ClientCore>.fromOpaque(context).takeUnretainedValue().disconnectedByBroker(reason: Int32(reason.rawValue))
+}
+
+private func onTLSError(_ text: UnsafePointer<CChar>?, _ length: Int, _ context: UnsafeMutableRawPointer?) -> Int32 {
+    guard let context, let text else { return 0 }
+    let bytes = UnsafeRawBufferPointer(start: text, count: length)
+    Unmanaged<ClientCore>.fromOpaque(context).takeUnretainedValue().noteTLSError(String(decoding: bytes, as: UTF8.self))
+    return 0
+}
+
+private func onMessageArrived(
+    _ context: UnsafeMutableRawPointer?, _ topicName: UnsafeMutablePointer<CChar>?, _ topicLength: Int32,
+    _ message: UnsafeMutablePointer<MQTTAsync_message>?
+) -> Int32 {
+    // Copy what we need, then free Paho's message and topic. Returning 1 tells Paho the message is ours.
+    defer {
+        var message = message
+        MQTTAsync_freeMessage(&message)
+        MQTTAsync_free(topicName)
+    }
+    guard let context, let topicName, let message else { return 1 }
+    let topic: String
+    if topicLength > 0 {
+        topic = String(decoding: UnsafeRawBufferPointer(start: topicName, count: Int(topicLength)), as: UTF8.self)
+    } else {
+        topic = String(cString: topicName)
+    }
+    let payload = [UInt8](UnsafeRawBufferPointer(start: message.pointee.payload, count: Int(max(message.pointee.payloadlen, 0))))
+    let received = MQTTMessage(
+        topic: topic, payload: payload, qos: MQTTQoS(rawValue: message.pointee.qos) ?? .atMostOnce,
+        retained: message.pointee.retained != 0, duplicate: message.pointee.dup != 0)
+    Unmanaged<ClientCore>.fromOpaque(context).takeUnretainedValue().messageArrived(received)
+    return 1
+}
+
+// MARK: - C strings that live for one call
+
+/// Duplicates Swift strings into C memory for the length of one Paho call (Paho copies what it keeps).
+final class CStrings {
+    private var allocations: [UnsafeMutableRawPointer] = []
+
+    static func scope<R>(_ body: (CStrings) -> R) -> R {
+        let strings = CStrings()
+        defer { strings.allocations.forEach { free($0) } }
+        return body(strings)
+    }
+
+    func make(_ string: String) -> UnsafeMutablePointer<CChar> {
+        let pointer = strdup(string)!
+        allocations.append(pointer)
+        return pointer
+    }
+
+    func optional(_ string: String?) -> UnsafePointer<CChar>? {
+        string.map { UnsafePointer(make($0)) }
+    }
+
+    func bytes(_ bytes: [UInt8]) -> UnsafeMutableRawPointer {
+        let pointer = malloc(max(bytes.count, 1))!
+        bytes.withUnsafeBytes { source in
+            if let base = source.baseAddress, !source.isEmpty { pointer.copyMemory(from: base, byteCount: source.count) }
+        }
+        allocations.append(pointer)
+        return pointer
+    }
+}

@@ -1,0 +1,2 @@
+import ChatProtocol
+print("todo")
