@@ -35,7 +35,7 @@ public final class MQTTClient: Sendable {
         self.messages = MQTTMessageStream(base: messages)
         self.events = events
         self.losses = losses
-        let core = ClientCore(messages: messagesContinuation, events: eventsContinuation, losses: lossesContinuation)
+        let core = ClientCore(version: configuration.version, messages: messagesContinuation, events: eventsContinuation, losses: lossesContinuation)
         connection = try PahoConnection(configuration: configuration, core: core)
     }
 
@@ -54,7 +54,7 @@ public final class MQTTClient: Sendable {
             version = .v3_1_1
             result = try await attemptConnect(version: version, cleanStart: configuration.cleanStart)
         }
-        connection.core.markConnected()
+        connection.core.markConnected(result)
         let started = state.withLock { state -> Bool in
             state.result = result
             guard state.reconnectTask == nil, configuration.reconnect != nil else { return false }
@@ -138,7 +138,7 @@ public final class MQTTClient: Sendable {
             close(MQTTError(.sessionTakenOver, "Another client connected with the same client id (\(configuration.clientID)) and took over this session."))
             return
         }
-        let version = state.withLock { $0.result?.version } ?? configuration.version
+        let version = core.version
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: delay)
@@ -148,7 +148,7 @@ public final class MQTTClient: Sendable {
             do {
                 // Resume the session so queued messages and in-flight publishes survive the outage.
                 let result = try await attemptConnect(version: version, cleanStart: false)
-                core.markConnected()
+                core.markConnected(result)
                 let subscriptions = state.withLock { state in
                     state.result = result
                     return state.subscriptions
@@ -234,9 +234,9 @@ public final class MQTTClient: Sendable {
     }
 
     private func sendSubscribe(_ filters: [(String, MQTTQoS)]) async throws(MQTTError) -> [MQTTQoS] {
-        let version = state.withLock { $0.result?.version } ?? configuration.version
+        let version = connection.core.version
         let response = try await request { completion in
-            connection.subscribe(filters, version: version, completion: completion)
+            connection.subscribe(filters, completion: completion)
         }
         guard case .subscribed(let codes) = try response.get() else {
             throw MQTTError(.failure, "The broker answered the subscribe with something else.")
@@ -267,9 +267,8 @@ public final class MQTTClient: Sendable {
         let core = connection.core
         core.markClosing()
         if connection.isConnected {
-            let version = state.withLock { $0.result?.version } ?? configuration.version
             _ = try? await request { completion in
-                connection.disconnect(timeout: timeout, endSession: endSession, version: version, completion: completion)
+                connection.disconnect(timeout: timeout, endSession: endSession, completion: completion)
                 return nil
             }
         }

@@ -41,19 +41,23 @@ final class ClientCore: Sendable {
         var lastTLSError: String?
         var connected = false
         var closing = false
+        /// The version the broker accepted; until the first connect, the configured one.
+        var version: MQTTVersion
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     let messages: AsyncThrowingStream<MQTTMessage, any Error>.Continuation
     let events: AsyncStream<MQTTConnectionEvent>.Continuation
     /// One element per lost connection, for the reconnect loop.
     let losses: AsyncStream<Void>.Continuation
 
     init(
+        version: MQTTVersion,
         messages: AsyncThrowingStream<MQTTMessage, any Error>.Continuation,
         events: AsyncStream<MQTTConnectionEvent>.Continuation,
         losses: AsyncStream<Void>.Continuation
     ) {
+        state = Mutex(State(version: version))
         self.messages = messages
         self.events = events
         self.losses = losses
@@ -149,8 +153,12 @@ final class ClientCore: Sendable {
 
     var isConnected: Bool { state.withLock { $0.connected } }
 
-    func markConnected() {
+    /// Paho needs v5 and 3.1.1 requests built differently (mixing them fails with -15).
+    var version: MQTTVersion { state.withLock { $0.version } }
+
+    func markConnected(_ result: MQTTConnectResult) {
         state.withLock {
+            $0.version = result.version
             $0.connected = true
             $0.lastDisconnectReason = nil
         }
@@ -158,7 +166,10 @@ final class ClientCore: Sendable {
 
     /// Marks a deliberate shutdown so the loss that follows is not treated as a failure.
     func markClosing() {
-        state.withLock { $0.closing = true }
+        state.withLock {
+            $0.closing = true
+            $0.connected = false
+        }
     }
 
     var lastDisconnectReason: Int32? { state.withLock { $0.lastDisconnectReason } }

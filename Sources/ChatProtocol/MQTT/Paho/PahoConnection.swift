@@ -139,7 +139,7 @@ final class PahoConnection: Sendable {
         let (id, context) = core.register(.publish, completion: completion)
         var options = cpaho_responseOptions()
         options.context = context.pointer
-        if configuration.version == .v5 {
+        if core.version == .v5 {
             options.onSuccess5 = onSuccess5
             options.onFailure5 = onFailure5
         } else {
@@ -156,7 +156,7 @@ final class PahoConnection: Sendable {
         return id
     }
 
-    func subscribe(_ filters: [(String, MQTTQoS)], version: MQTTVersion, completion: @escaping ClientCore.Completion)
+    func subscribe(_ filters: [(String, MQTTQoS)], completion: @escaping ClientCore.Completion)
         -> UInt64
     {
         let (id, context) = core.register(.subscribe(count: filters.count), completion: completion)
@@ -165,7 +165,7 @@ final class PahoConnection: Sendable {
             var qos = filters.map { $0.1.rawValue }
             var options = cpaho_responseOptions()
             options.context = context.pointer
-            if version == .v5 {
+            if core.version == .v5 {
                 options.onSuccess5 = onSuccess5
                 options.onFailure5 = onFailure5
             } else {
@@ -180,8 +180,9 @@ final class PahoConnection: Sendable {
         return id
     }
 
-    func disconnect(timeout: Duration, endSession: Bool, version: MQTTVersion, completion: @escaping ClientCore.Completion) {
+    func disconnect(timeout: Duration, endSession: Bool, completion: @escaping ClientCore.Completion) {
         let (id, context) = core.register(.disconnect, completion: completion)
+        let version = core.version
         var options = version == .v5 ? cpaho_disconnectOptions5() : cpaho_disconnectOptions()
         options.timeout = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         options.context = context.pointer
@@ -226,7 +227,8 @@ private func onSuccess5(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutab
         var codes: [Int32] = []
         if let data {
             let sub = data.pointee.alt.sub
-            if sub.reasonCodeCount > 0, let list = sub.reasonCodes {
+            // Paho fills the array only for more than one filter; for one, the code is in `reasonCode`.
+            if sub.reasonCodeCount > 1, let list = sub.reasonCodes {
                 codes = (0..<Int(sub.reasonCodeCount)).map { Int32(list[$0].rawValue) }
             } else {
                 codes = Array(repeating: Int32(data.pointee.reasonCode.rawValue), count: count)

@@ -1,0 +1,177 @@
+import ChatProtocol
+import Foundation
+import Testing
+
+@Suite("MQTTClient against a real mosquitto", .timeLimit(.minutes(2)))
+struct MQTTClientTests {
+    @Test("connects with valid credentials over MQTT 5")
+    func connects() async throws {
+        let broker = try Mosquitto()
+        let client = try await broker.client("alice")
+        #expect(client.connectResult?.version == .v5)
+        #expect(client.connectResult?.receiveMaximum == 20)
+        #expect(client.isConnected)
+        await client.disconnect()
+        #expect(!client.isConnected)
+    }
+
+    @Test("a wrong password is refused as bad credentials", arguments: [MQTTVersion.v5, .v3_1_1])
+    func wrongPassword(version: MQTTVersion) async throws {
+        let broker = try Mosquitto()
+        var configuration = broker.configuration("alice", version: version)
+        configuration.password = "wrong"
+        let client = try MQTTClient(configuration)
+        let error = await #expect(throws: MQTTError.self) { try await client.connect() }
+        // mosquitto answers 0x87 (not authorized) under 5 and 5 under 3.1.1; both mean "credentials refused".
+        #expect(error?.code == .notAuthorized)
+        #expect(error?.code.isAuthorizationFailure == true)
+        #expect(error.map { !$0.message.contains("wrong") } == true, "the password must not appear in the message")
+    }
+
+    @Test("a closed port is reported as connection refused")
+    func refused() async throws {
+        let port = try Mosquitto.freePort()
+        var configuration = MQTTConfiguration(host: "127.0.0.1", port: port, clientID: "nobody")
+        configuration.connectTimeout = .seconds(3)
+        let client = try MQTTClient(configuration)
+        let error = await #expect(throws: MQTTError.self) { try await client.connect() }
+        #expect(error?.code == .connectionRefused)
+        #expect(error?.message == "Cannot connect to 127.0.0.1:\(port): connection refused or closed.")
+    }
+
+    @Test("an unknown host is reported as a DNS failure")
+    func unknownHost() async throws {
+        var configuration = MQTTConfiguration(host: "no-such-host.invalid", port: 1883, clientID: "nobody")
+        configuration.connectTimeout = .seconds(3)
+        let client = try MQTTClient(configuration)
+        let error = await #expect(throws: MQTTError.self) { try await client.connect() }
+        #expect(error?.code == .hostNotFound)
+        #expect(error?.message.hasPrefix("Cannot resolve host no-such-host.invalid") == true)
+    }
+
+    @Test("publish and receive at every QoS, payload bytes exact", arguments: MQTTQoS.allCases)
+    func roundTrip(qos: MQTTQoS) async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let listener = try await broker.client("bob")
+        let granted = try await listener.subscribe([(topic, qos)])
+        #expect(granted == [qos])
+        let sender = try await broker.client("alice")
+        let payload = ChatMessage.message(from: "alice", "héllo \"wörld\" \u{1F600}").encoded() + [0xFF, 0x00]
+        try await sender.publish(topic: topic, payload: payload, qos: qos)
+        let received = try await listener.messages.first(1)
+        #expect(received == [MQTTMessage(topic: topic, payload: payload, qos: qos)])
+        await sender.disconnect()
+        await listener.disconnect()
+    }
+
+    @Test("10,000 messages at QoS 1 arrive complete and in order")
+    func ordering() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let listener = try await broker.client("bob")
+        try await listener.subscribe([(topic, .atLeastOnce)])
+        let sender = try await broker.client("alice")
+        let count = 10_000
+        let receiving = Task { try await listener.messages.first(count, within: .seconds(60)) }
+        for index in 0..<count {
+            let bytes = Array(String(index).utf8)
+            bytes.withUnsafeBytes { buffer in
+                sender.startPublish(topic: topic, payload: buffer, qos: .atLeastOnce) { _ in }
+            }
+            // Keep what is outstanding below the broker's receive maximum.
+            while sender.unacknowledgedPublishes >= 19 { await Task.yield() }
+        }
+        await sender.waitForPublishes()
+        let received = try await receiving.value.map { String(decoding: $0.payload, as: UTF8.self) }
+        #expect(received == (0..<count).map(String.init))
+        await sender.disconnect()
+        await listener.disconnect()
+    }
+
+    @Test("a publish the ACL refuses fails with not authorized under MQTT 5")
+    func publishDenied() async throws {
+        let broker = try Mosquitto()
+        let carol = try await broker.client("carol")
+        let error = await #expect(throws: MQTTError.self) {
+            try await carol.publish(topic: uniqueTopic(), payload: Array("hi".utf8))
+        }
+        #expect(error?.code == .notAuthorized)
+        #expect(error?.message == "The broker refused the publish: not authorized by its ACL.")
+        await carol.disconnect()
+    }
+
+    @Test("falls back to MQTT 3.1.1 when the broker refuses version 5")
+    func versionFallback() async throws {
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port, refuseMQTT5: true)
+        defer { proxy.stop() }
+        var configuration = broker.configuration("alice")
+        configuration.port = proxy.port
+        let client = try MQTTClient(configuration)
+        let result = try await client.connect()
+        #expect(result.version == .v3_1_1)
+        let topic = uniqueTopic()
+        try await client.subscribe([(topic, .atLeastOnce)])
+        try await client.publish(topic: topic, payload: Array("over 3.1.1".utf8))
+        let received = try await client.messages.first(1)
+        #expect(received.map(\.payload) == [Array("over 3.1.1".utf8)])
+        await client.disconnect()
+    }
+
+    @Test("publishes made while the broker is down are sent after it returns")
+    func offlineBuffering() async throws {
+        let broker = try Mosquitto(persistence: true)
+        let topic = uniqueTopic()
+        let listenerID = "bob-offline-\(UUID().uuidString.prefix(6))"
+        let listener = try await broker.client("bob", id: listenerID) {
+            $0.cleanStart = false
+            $0.sessionExpiry = 3600
+        }
+        try await listener.subscribe([(topic, .atLeastOnce)])
+        let sender = try await broker.client("alice") { $0.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(200)) }
+        var events = sender.events.makeAsyncIterator()
+        broker.stop()
+        guard case .connectionLost = await events.next() else {
+            Issue.record("expected the sender to notice the lost connection")
+            return
+        }
+        // Published while offline: Paho buffers these.
+        let publishes = Task {
+            for index in 0..<5 {
+                try await sender.publish(topic: topic, payload: Array("offline \(index)".utf8))
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        try broker.start()
+        try await withTimeout(.seconds(20)) { try await publishes.value }
+        let received = try await listener.messages.first(5, within: .seconds(20))
+        #expect(received.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<5).map { "offline \($0)" })
+        await sender.disconnect()
+        await listener.disconnect()
+    }
+
+    @Test("a persistent session receives what was sent while it was away")
+    func persistentSession() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let id = "bob-session-\(UUID().uuidString.prefix(6))"
+        let session: (inout MQTTConfiguration) -> Void = {
+            $0.cleanStart = false
+            $0.sessionExpiry = 3600
+        }
+        let first = try await broker.client("bob", id: id, configure: session)
+        try await first.subscribe([(topic, .exactlyOnce)])
+        await first.disconnect()
+        let sender = try await broker.client("alice")
+        for index in 0..<3 {
+            try await sender.publish(topic: topic, payload: Array("while away \(index)".utf8), qos: .exactlyOnce)
+        }
+        let second = try await broker.client("bob", id: id, configure: session)
+        #expect(second.connectResult?.sessionPresent == true)
+        let received = try await second.messages.first(3)
+        #expect(received.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<3).map { "while away \($0)" })
+        await second.disconnect(endSession: true)
+        await sender.disconnect()
+    }
+}

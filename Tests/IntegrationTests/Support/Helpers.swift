@@ -1,0 +1,58 @@
+import ChatProtocol
+import Foundation
+import Testing
+
+extension Mosquitto {
+    /// A client configuration for one of the demo users, with a unique client id.
+    func configuration(_ user: String, id: String? = nil, version: MQTTVersion = .v5) -> MQTTConfiguration {
+        var configuration = MQTTConfiguration(host: host, port: port, clientID: id ?? "\(user)-\(UUID().uuidString.prefix(8))")
+        configuration.username = user
+        configuration.password = Mosquitto.users[user]
+        configuration.version = version
+        configuration.connectTimeout = .seconds(5)
+        return configuration
+    }
+
+    /// A connected client for one of the demo users.
+    func client(_ user: String, id: String? = nil, version: MQTTVersion = .v5, configure: (inout MQTTConfiguration) -> Void = { _ in })
+        async throws -> MQTTClient
+    {
+        var configuration = configuration(user, id: id, version: version)
+        configure(&configuration)
+        let client = try MQTTClient(configuration)
+        try await client.connect()
+        return client
+    }
+}
+
+/// A topic no other test uses.
+func uniqueTopic(_ prefix: String = "chat") -> String {
+    "\(prefix)/test-\(UUID().uuidString.prefix(8))"
+}
+
+/// Runs `body`, failing if it takes longer than `limit` (the task is cancelled).
+func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw TestFailure("timed out after \(limit)")
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}
+
+extension MQTTMessageStream {
+    /// The next `count` messages, or a failure after `limit`.
+    func first(_ count: Int, within limit: Duration = .seconds(10)) async throws -> [MQTTMessage] {
+        try await withTimeout(limit) {
+            var received: [MQTTMessage] = []
+            for try await message in self {
+                received.append(message)
+                if received.count == count { break }
+            }
+            return received
+        }
+    }
+}

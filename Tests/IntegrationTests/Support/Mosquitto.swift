@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real mosquitto on a free loopback port with generated password and ACL files, stopped by `stop()`.
+/// Each test starts its own, so tests never share a broker's state.
+final class Mosquitto: @unchecked Sendable {
+    /// The demo users every test broker knows, with their passwords.
+    static let users = ["alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret", "admin": "admin-secret"]
+
+    /// Least privilege, like the shipped acl.conf: alice and bob chat under chat/, carol may only read it,
+    /// each user has a private area, admin sees everything.
+    static let defaultACL = """
+        user alice
+        topic readwrite chat/#
+        user bob
+        topic readwrite chat/#
+        user carol
+        topic read chat/#
+        user admin
+        topic readwrite #
+        pattern readwrite private/%u/#
+        """
+
+    let port: Int
+    let directory: URL
+    private(set) var process: ChildProcess?
+    private let extraConfig: String
+
+    var host: String { "127.0.0.1" }
+
+    /// Starts a broker. `extraConfig` lines are appended to the generated mosquitto.conf.
+    init(acl: String = Mosquitto.defaultACL, extraConfig: String = "", persistence: Bool = false, port: Int? = nil)
+        throws
+    {
+        self.port = try port ?? Self.freePort()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("mqtt-chat-test-\(UUID().uuidString)")
+        // Started as root, mosquitto drops to the "mosquitto" user, which must be able to save its database here.
+        try FileManager.default.createDirectory(
+            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+        let passwords = directory.appendingPathComponent("passwd")
+        try Self.users.map { "\($0.key):\($0.value)" }.joined(separator: "\n").write(to: passwords, atomically: true, encoding: .utf8)
+        // mosquitto_passwd -U hashes a plain user:password file in place.
+        try Self.run("/usr/bin/mosquitto_passwd", ["-U", passwords.path])
+        try acl.write(to: directory.appendingPathComponent("acl"), atomically: true, encoding: .utf8)
+        var config = """
+            listener \(self.port) 127.0.0.1
+            allow_anonymous false
+            password_file \(passwords.path)
+            acl_file \(directory.appendingPathComponent("acl").path)
+            max_queued_messages 0
+            max_inflight_messages 20
+            log_dest stderr
+            log_type error
+            log_type warning
+
+            """
+        if persistence {
+            config += "persistence true\npersistence_location \(directory.path)/\nautosave_interval 1\n"
+        }
+        self.extraConfig = extraConfig
+        config += extraConfig
+        try config.write(to: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
+        try start()
+    }
+
+    /// Starts (or restarts) the broker process with the generated config, and waits until it accepts.
+    func start() throws {
+        process = try ChildProcess(
+            "/usr/sbin/mosquitto", ["-c", directory.appendingPathComponent("mosquitto.conf").path], stdinIsNull: true)
+        try Self.waitUntilListening(port: port, timeout: .seconds(10))
+    }
+
+    /// Stops the broker by its PID: SIGTERM (it saves persistence) or SIGKILL (a crash).
+    func stop(signal: Int32 = SIGTERM) {
+        guard let process else { return }
+        process.signal(signal)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while process.exitCodeIfExited == nil, ContinuousClock.now < deadline { usleep(5_000) }
+        self.process = nil
+    }
+
+    /// What the broker printed (errors and warnings only).
+    var log: String { process?.stderr ?? "" }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    // MARK: Helpers
+
+    /// A port the kernel just handed out on 127.0.0.1 and that nothing listens on now.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw TestFailure("could not find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    static func canConnect(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    static func waitUntilListening(port: Int, timeout: Duration) throws {
+        let deadline = ContinuousClock.now + timeout
+        while !canConnect(port: port) {
+            guard ContinuousClock.now < deadline else { throw TestFailure("mosquitto did not listen on \(port)") }
+            usleep(20_000)
+        }
+    }
+
+    static func run(_ path: String, _ arguments: [String]) throws {
+        let child = try ChildProcess(path, arguments, stdinIsNull: true)
+        while child.exitCodeIfExited == nil { usleep(2_000) }
+        guard child.exitCodeIfExited == 0 else { throw TestFailure("\(path) failed: \(child.stderr)") }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

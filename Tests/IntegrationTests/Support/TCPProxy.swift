@@ -1,0 +1,149 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A loopback TCP proxy between clients and the broker, for injecting faults: it can cut every connection,
+/// refuse new ones for a while, or answer an MQTT 5 CONNECT the way a 3.1.1-only broker does.
+final class TCPProxy: @unchecked Sendable {
+    let port: Int
+    private let upstreamPort: Int
+    private let refuseMQTT5: Bool
+    private let listenFD: Int32
+    private let lock = NSLock()
+    private var connections: [Int32] = []
+    private var refusing = false
+    private var stopped = false
+
+    init(upstreamPort: Int, refuseMQTT5: Bool = false) throws {
+        self.upstreamPort = upstreamPort
+        self.refuseMQTT5 = refuseMQTT5
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        listenFD = fd
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = Self.loopback(port: 0)
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && listen(fd, 64) == 0 && getsockname(fd, $0, &length) == 0
+            }
+        }
+        guard ok else { throw TestFailure("proxy could not listen") }
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let thread = Thread { [self] in acceptLoop() }
+        thread.start()
+    }
+
+    /// Cuts every open connection at once, as a network failure would.
+    func cut() {
+        lock.lock()
+        let open = connections
+        connections.removeAll()
+        lock.unlock()
+        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+    }
+
+    /// While refusing, new connections are accepted and closed at once.
+    func setRefusing(_ value: Bool) {
+        lock.lock()
+        refusing = value
+        lock.unlock()
+    }
+
+    func stop() {
+        lock.lock()
+        stopped = true
+        lock.unlock()
+        shutdown(listenFD, Int32(SHUT_RDWR))
+        close(listenFD)
+        cut()
+    }
+
+    private static func loopback(port: Int) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return address
+    }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(listenFD, nil, nil)
+            if client < 0 {
+                lock.lock()
+                let done = stopped
+                lock.unlock()
+                if done { return }
+                continue
+            }
+            lock.lock()
+            let refuse = refusing
+            lock.unlock()
+            if refuse {
+                close(client)
+                continue
+            }
+            let upstream = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = Self.loopback(port: upstreamPort)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    Glibc.connect(upstream, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+                }
+            }
+            guard connected else {
+                close(client)
+                close(upstream)
+                continue
+            }
+            lock.lock()
+            connections += [client, upstream]
+            lock.unlock()
+            Thread { [self] in pump(from: client, to: upstream, inspectConnect: refuseMQTT5) }.start()
+            Thread { [self] in pump(from: upstream, to: client, inspectConnect: false) }.start()
+        }
+    }
+
+    private func pump(from source: Int32, to destination: Int32, inspectConnect: Bool) {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var first = inspectConnect
+        while true {
+            let count = read(source, &buffer, buffer.count)
+            if count <= 0 { break }
+            if first {
+                first = false
+                if Self.protocolLevel(ofConnect: buffer[0..<count]) == 5 {
+                    // What a 3.1.1 broker says to a v5 CONNECT: CONNACK "unacceptable protocol version", then close.
+                    let connack: [UInt8] = [0x20, 0x02, 0x00, 0x01]
+                    _ = write(source, connack, connack.count)
+                    break
+                }
+            }
+            var offset = 0
+            while offset < count {
+                let written = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + offset, count - offset) }
+                if written <= 0 { break }
+                offset += written
+            }
+            if offset < count { break }
+        }
+        shutdown(source, Int32(SHUT_RDWR))
+        shutdown(destination, Int32(SHUT_RDWR))
+        lock.lock()
+        connections.removeAll { $0 == source || $0 == destination }
+        lock.unlock()
+        close(source)
+    }
+
+    /// The protocol level byte of an MQTT CONNECT packet (4 = 3.1.1, 5 = 5), if the bytes start with one.
+    static func protocolLevel(ofConnect bytes: ArraySlice<UInt8>) -> UInt8? {
+        var index = bytes.startIndex
+        guard index < bytes.endIndex, bytes[index] == 0x10 else { return nil }
+        index += 1
+        while index < bytes.endIndex, bytes[index] & 0x80 != 0 { index += 1 }
+        index += 1 + 2 + 4  // end of the length, the name length, "MQTT"
+        return index < bytes.endIndex ? bytes[index] : nil
+    }
+}
