@@ -1,0 +1,161 @@
+import ArgumentParser
+import ChatProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The flags both tools take, spelled like mosquitto_pub/mosquitto_sub so habits carry over.
+public struct ConnectionOptions: ParsableArguments {
+    @Option(name: [.customShort("h"), .long], help: "Broker host.")
+    public var host: String?
+
+    @Option(name: [.short, .long], help: "Broker port (default 1883, or 8883 with TLS).")
+    public var port: Int?
+
+    @Option(name: [.short, .long], help: "User name; also your name in chat (default: your login name).")
+    public var username: String?
+
+    @Option(name: [.customShort("P"), .long], help: "Password (visible in ps; prefer --password-file or MQTT_PASSWORD).")
+    public var password: String?
+
+    @Option(name: .long, help: ArgumentHelp("Read the password from the first line of FILE.", valueName: "file"))
+    public var passwordFile: String?
+
+    @Option(name: [.customShort("i"), .long], help: "Client id (default: user name plus a random suffix).")
+    public var id: String?
+
+    @Option(name: [.short, .long], help: "Quality of service: 0, 1 or 2.")
+    public var qos: Int = 1
+
+    @Option(name: [.short, .long], help: "Seconds between keepalive pings.")
+    public var keepalive: Int = 60
+
+    @Option(name: [.customShort("V"), .long], help: "MQTT version: 5 or 311 (5 falls back to 311 if the broker needs it).")
+    public var mqttVersion: String = "5"
+
+    @Option(
+        name: [.customShort("L"), .long],
+        help: ArgumentHelp("Broker as a URL: mqtt[s]://[user[:pass]@]host[:port][/topic].", valueName: "url"))
+    public var url: String?
+
+    @Flag(name: .long, help: "Use TLS (implied by mqtts:// and by --cafile, --cert).")
+    public var tls = false
+
+    @Option(name: .long, help: ArgumentHelp("PEM file of CAs to trust (default: the system's).", valueName: "file"))
+    public var cafile: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM client certificate, for brokers that require one.", valueName: "file"))
+    public var cert: String?
+
+    @Option(name: .long, help: ArgumentHelp("PEM private key for --cert.", valueName: "file"))
+    public var key: String?
+
+    @Flag(name: .long, help: "Do not check that the certificate names the host (the chain is still checked).")
+    public var insecure = false
+
+    public init() {}
+
+    /// The URL's parts, parsed once by `validate()`.
+    private var parsedURL: BrokerURL? {
+        url.flatMap { try? BrokerURL(parsing: $0) }
+    }
+
+    public mutating func validate() throws {
+        if let url { _ = try BrokerURL(parsing: url) }
+        if let port, !(1...65_535).contains(port) {
+            throw ValidationError("Invalid port \(port): it must be between 1 and 65535.")
+        }
+        if !(0...2).contains(qos) { throw ValidationError("Invalid QoS \(qos): it must be 0, 1 or 2.") }
+        if !(0...65_535).contains(keepalive) {
+            throw ValidationError("Invalid keepalive \(keepalive): it must be between 0 and 65535 seconds.")
+        }
+        if !["5", "311", "3.1.1"].contains(mqttVersion) {
+            throw ValidationError("Invalid MQTT version \(mqttVersion): use 5 or 311.")
+        }
+        if password != nil && passwordFile != nil {
+            throw ValidationError("Give either --password or --password-file, not both.")
+        }
+        if key != nil && cert == nil { throw ValidationError("--key needs --cert.") }
+        if cert != nil && key == nil { throw ValidationError("--cert needs --key.") }
+        for file in [cafile, cert, key, passwordFile].compactMap({ $0 }) where access(file, R_OK) != 0 {
+            throw ValidationError("Cannot read \(file): \(String(cString: strerror(errno))).")
+        }
+        if let id, id.isEmpty || id.utf8.count > 65_535 {
+            throw ValidationError("Invalid client id: it must be between 1 and 65535 bytes.")
+        }
+        if resolvedUsername.isEmpty { throw ValidationError("The user name is empty.") }
+    }
+
+    /// The quality of service as the library's type (validated to be 0...2).
+    public var qosLevel: MQTTQoS { MQTTQoS(rawValue: Int32(qos)) ?? .atLeastOnce }
+
+    /// The chat name and MQTT user name: -u, else the URL's user, else the login name.
+    public var resolvedUsername: String {
+        username ?? parsedURL?.username ?? Self.loginName()
+    }
+
+    /// The topic given in a -L URL, if any.
+    public var urlTopic: String? { parsedURL?.topic }
+
+    /// Whether a client id was chosen (needed for a persistent session).
+    public var hasExplicitID: Bool { id != nil }
+
+    public var usesTLS: Bool { tls || cafile != nil || cert != nil || parsedURL?.tls == true }
+
+    /// Builds the connection settings. Reads the password file (warning if others can read it).
+    public func configuration(warn: (String) -> Void) throws -> MQTTConfiguration {
+        let user = resolvedUsername
+        let tlsConfiguration =
+            usesTLS
+            ? MQTTTLSConfiguration(caFile: cafile, certificateFile: cert, privateKeyFile: key, skipHostnameVerification: insecure)
+            : nil
+        var configuration = MQTTConfiguration(
+            host: host ?? parsedURL?.host ?? "localhost", port: port ?? parsedURL?.port,
+            clientID: id ?? Self.randomClientID(for: user), tls: tlsConfiguration)
+        configuration.username = user
+        configuration.password = try resolvePassword(warn: warn)
+        configuration.keepAlive = keepalive
+        configuration.version = mqttVersion == "5" ? .v5 : .v3_1_1
+        configuration.allowVersionFallback = mqttVersion == "5"
+        return configuration
+    }
+
+    /// -P, else --password-file, else the URL's password, else MQTT_PASSWORD.
+    private func resolvePassword(warn: (String) -> Void) throws -> String? {
+        if let password { return password }
+        if let passwordFile {
+            var status = stat()
+            if stat(passwordFile, &status) == 0, status.st_mode & (S_IRWXG | S_IRWXO) != 0 {
+                warn("warning: \(passwordFile) can be read by other users; chmod 600 it.")
+            }
+            guard let file = fopen(passwordFile, "r") else {
+                throw ValidationError("Cannot read \(passwordFile): \(String(cString: strerror(errno))).")
+            }
+            defer { fclose(file) }
+            var line: UnsafeMutablePointer<CChar>?
+            var capacity = 0
+            defer { free(line) }
+            guard getline(&line, &capacity, file) >= 0, let line else { return "" }
+            var text = String(cString: line)
+            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+            return text
+        }
+        if let password = parsedURL?.password { return password }
+        if let password = getenv("MQTT_PASSWORD") { return String(cString: password) }
+        return nil
+    }
+
+    static func loginName() -> String {
+        if let user = getenv("USER"), user.pointee != 0 { return String(cString: user) }
+        if let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name { return String(cString: name) }
+        return "anonymous"
+    }
+
+    /// User name plus a random suffix, so two people (or two windows) never take over each other's session.
+    static func randomClientID(for user: String) -> String {
+        let suffix = (0..<6).map { _ in String(UInt8.random(in: 0..<16), radix: 16) }.joined()
+        // Some brokers limit ids to 23 bytes; keep the user part short enough for them too.
+        return String(String.UnicodeScalarView(user.unicodeScalars.prefix(12))) + "-" + suffix
+    }
+}

@@ -1,0 +1,76 @@
+import ArgumentParser
+import ChatProtocol
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The documented exit codes (sysexits.h), shared by both tools.
+public enum ExitStatus {
+    /// Everything worked.
+    public static let ok: Int32 = 0
+    /// Anything not listed below.
+    public static let failure: Int32 = 1
+    /// Bad flag, bad topic, bad port (EX_USAGE; ArgumentParser's validation code too).
+    public static let usage: Int32 = 64
+    /// Broker unreachable: refused, DNS, timeout, TLS (EX_UNAVAILABLE).
+    public static let unavailable: Int32 = 69
+    /// Messages left undelivered (EX_TEMPFAIL).
+    public static let undelivered: Int32 = 75
+    /// Not authorized: bad credentials, a publish or subscription refused (EX_NOPERM).
+    public static let notAuthorized: Int32 = 77
+
+    /// The exit code for a library error.
+    public static func code(for error: MQTTError) -> Int32 {
+        switch error.code {
+        case let code where code.isAuthorizationFailure: return notAuthorized
+        case .hostNotFound, .connectionRefused, .timedOut, .tlsFailure, .failure, .serverUnavailable, .serverBusy:
+            return unavailable
+        case .invalidArgument, .topicNameInvalid, .topicFilterInvalid: return usage
+        default: return failure
+        }
+    }
+}
+
+/// Writes one line to stderr, prefixed with the tool's name.
+public func report(_ tool: String, _ message: String) {
+    let line = Array("\(tool): \(message)\n".utf8)
+    _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+}
+
+/// Reports `error` as one line and exits with its documented code.
+public func fail(_ tool: String, _ error: MQTTError, hint: String? = nil) -> Never {
+    report(tool, error.message + (hint.map { " " + $0 } ?? ""))
+    Glibc.exit(ExitStatus.code(for: error))
+}
+
+/// What to add to "cannot connect" so a newcomer knows the next step.
+public func connectHint(for error: MQTTError, host: String) -> String? {
+    switch error.code {
+    case .connectionRefused where host == "localhost" || host == "127.0.0.1" || host == "::1":
+        return "Is mosquitto running? Start one with: mosquitto -c mosquitto.conf"
+    case .connectionRefused, .timedOut:
+        return "Is a broker running there, and is the port right?"
+    case .badUserNameOrPassword, .notAuthorized:
+        return "Check -u and the password (-P, --password-file or MQTT_PASSWORD)."
+    default:
+        return nil
+    }
+}
+
+/// Creates a client and connects it. With `retryFor`, an unreachable broker is tried again every half
+/// second until that much time has passed (for scripts that start before the broker does).
+public func connectClient(_ configuration: MQTTConfiguration, retryFor: Duration? = nil) async throws(MQTTError)
+    -> MQTTClient
+{
+    let deadline = ContinuousClock.now + (retryFor ?? .zero)
+    while true {
+        let client = try MQTTClient(configuration)
+        do {
+            try await client.connect()
+            return client
+        } catch where error.code.isUnreachable && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import ChatProtocol
+import Dispatch
+import Synchronization
+
+/// Publishes a stream of chat lines with a bounded number unacknowledged.
+///
+/// The window keeps outstanding QoS>0 publishes below the broker's Receive Maximum (Paho 1.3.12's send
+/// thread sleeps up to 1 s when it is full) and far below 65,535 packet ids, so a million lines go through
+/// without loss. It also gives backpressure: when the broker is away, reading stops once the window is
+/// full and resumes as acknowledgements come back. No task or continuation per line: the caller's thread
+/// blocks on a semaphore, and Paho's callback frees a slot.
+final class LinePublisher: Sendable {
+    private let client: MQTTClient
+    private let topic: String
+    private let qos: MQTTQoS
+    private let retain: Bool
+    private let from: String
+    private let slots: DispatchSemaphore
+    /// The first refusal (for example the ACL saying no); it stops the stream.
+    private let firstFailure = Mutex<MQTTError?>(nil)
+
+    init(client: MQTTClient, topic: String, qos: MQTTQoS, retain: Bool, from: String, window: Int) {
+        self.client = client
+        self.topic = topic
+        self.qos = qos
+        self.retain = retain
+        self.from = from
+        slots = DispatchSemaphore(value: max(window, 1))
+    }
+
+    /// The window for a connection: under the broker's receive maximum, and never more than `cap`.
+    static func window(for result: MQTTConnectResult?, cap: Int) -> Int {
+        max(1, min(result?.receiveMaximum ?? 20, cap))
+    }
+
+    var failure: MQTTError? { firstFailure.withLock { $0 } }
+
+    /// Sends one chat message (or notice). Waits for a free slot for at most `patience`; false when the
+    /// window stayed full that long (the broker is not acknowledging) or an earlier publish was refused.
+    func send(_ text: String, kind: ChatMessage.Kind = .message, patience: Duration) -> Bool {
+        guard failure == nil else { return false }
+        let nanoseconds = patience.components.seconds * 1_000_000_000 + patience.components.attoseconds / 1_000_000_000
+        guard slots.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success else { return false }
+        let payload = ChatMessage(kind: kind, from: from, text: text, time: .now()).encoded()
+        payload.withUnsafeBytes { buffer in
+            client.startPublish(topic: topic, payload: buffer, qos: qos, retain: retain) { result in
+                if case .failure(let error) = result {
+                    self.firstFailure.withLock { if $0 == nil { $0 = error } }
+                }
+                self.slots.signal()
+            }
+        }
+        return true
+    }
+
+    /// Waits until every message sent has its outcome, for at most `patience`. Returns how many are still
+    /// unacknowledged (and abandons them) when time runs out.
+    func finish(patience: Duration) async -> Int {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { [client] in
+                await client.waitForPublishes()
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: patience)
+                return false
+            }
+            if await group.next() == true {
+                group.cancelAll()
+                return 0
+            }
+            // Settling them also releases the waiter above, so the group can end.
+            return client.abandonPublishes(MQTTError(.timedOut, "Not acknowledged in time."))
+        }
+    }
+}

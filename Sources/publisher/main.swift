@@ -1,2 +1,0 @@
-import ChatProtocol
-print("todo")
