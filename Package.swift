@@ -32,6 +32,10 @@ let package = Package(
         .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"]),
         .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"]),
         .testTarget(name: "ChatProtocolTests", dependencies: ["ChatProtocol"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["ChatProtocol"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["ChatProtocol"],
+            exclude: ["Support/pty_run.py"]
+        ),
     ]
 )

@@ -54,6 +54,9 @@ public struct ConnectionOptions: ParsableArguments {
     @Flag(name: .long, help: "Do not check that the certificate names the host (the chain is still checked).")
     public var insecure = false
 
+    @Flag(name: [.short, .long], help: "Print what happens on the connection to stderr (never the password).")
+    public var debug = false
+
     public init() {}
 
     /// The URL's parts, parsed once by `validate()`.
@@ -113,6 +116,9 @@ public struct ConnectionOptions: ParsableArguments {
         var configuration = MQTTConfiguration(
             host: host ?? parsedURL?.host ?? "localhost", port: port ?? parsedURL?.port,
             clientID: id ?? Self.randomClientID(for: user), tls: tlsConfiguration)
+        if insecure && usesTLS {
+            warn("warning: --insecure: the certificate is not checked against the host name \(configuration.host).")
+        }
         configuration.username = user
         configuration.password = try resolvePassword(warn: warn)
         configuration.keepAlive = keepalive
@@ -144,6 +150,14 @@ public struct ConnectionOptions: ParsableArguments {
         if let password = parsedURL?.password { return password }
         if let password = getenv("MQTT_PASSWORD") { return String(cString: password) }
         return nil
+    }
+
+    /// One line for --debug once connected.
+    public func reportConnected(_ tool: String, _ client: MQTTClient) {
+        guard debug else { return }
+        let configuration = client.configuration
+        let version = client.connectResult?.version == .v5 ? "MQTT 5" : "MQTT 3.1.1"
+        report(tool, "connected to \(configuration.host):\(configuration.port) as \(configuration.clientID) (\(version)).")
     }
 
     static func loginName() -> String {

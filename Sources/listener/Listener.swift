@@ -85,6 +85,10 @@ struct Listener: AsyncParsableCommand {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
 
+        connection.reportConnected(tool, client)
+        if connection.debug {
+            report(tool, "subscribed to \(topics.joined(separator: ", ")) at QoS \(connection.qos).")
+        }
         let interactive = Terminal.isTerminal(1) && format == .text
         let renderer = ChatLineRenderer(
             format: format, showTopic: topics.count > 1 || topics.contains { $0.contains("+") || $0.contains("#") },

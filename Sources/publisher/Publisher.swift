@@ -87,6 +87,7 @@ struct Publisher: AsyncParsableCommand {
         } catch {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
+        connection.reportConnected(tool, client)
         let publisher = LinePublisher(
             client: client, topic: resolvedTopic, qos: connection.qosLevel, retain: retain, from: user,
             window: LinePublisher.window(for: client.connectResult, cap: Self.windowCap))

@@ -11,19 +11,12 @@ final class Mosquitto: @unchecked Sendable {
     /// The demo users every test broker knows, with their passwords.
     static let users = ["alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret", "admin": "admin-secret"]
 
-    /// Least privilege, like the shipped acl.conf: alice and bob chat under chat/, carol may only read it,
-    /// each user has a private area, admin sees everything.
-    static let defaultACL = """
-        user alice
-        topic readwrite chat/#
-        user bob
-        topic readwrite chat/#
-        user carol
-        topic read chat/#
-        user admin
-        topic readwrite #
-        pattern readwrite private/%u/#
-        """
+    /// The repository's own acl.conf, so the tests check what ships.
+    static let defaultACL: String = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        return (try? String(contentsOf: root.appendingPathComponent("acl.conf"), encoding: .utf8)) ?? ""
+    }()
 
     let port: Int
     let directory: URL

@@ -1,0 +1,234 @@
+import ChatProtocol
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("listener and publisher as processes", .timeLimit(.minutes(3)))
+struct CommandLineTests {
+    @Test("publisher to listener: unicode, quotes, CRLF, empty lines skipped, 64 KiB lines")
+    func roundTrip() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let long = String(repeating: "x", count: 65_536)
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", "5"])
+        let input = "hello\r\nsnow ☃ and \"quotes\" and \\backslash\n\n  spaced  \n\(long)\nlast line without newline"
+        let sent = try await broker.run(.publisher, as: "alice", ["-t", topic], input: input)
+        #expect(sent.code == 0)
+        #expect(sent.stderr == "")
+        #expect(try await listener.wait() == 0)
+        #expect(
+            withoutTimes(listener.stdout) == [
+                "<alice> hello", "<alice> snow ☃ and \"quotes\" and \\backslash", "<alice>   spaced  ",
+                "<alice> " + String(repeating: "x", count: TerminalText.defaultLimit) + "… [61440 more bytes]",
+                "<alice> last line without newline",
+            ])
+    }
+
+    @Test("--format json carries the full text, parsed back exactly")
+    func json() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let long = String(repeating: "y", count: 65_536)
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", "2", "--format", "json"])
+        #expect(try await broker.run(.publisher, as: "alice", ["-t", topic], input: "\(long)\nsnow ☃\n").code == 0)
+        #expect(try await listener.wait() == 0)
+        let lines = try jsonLines(listener.stdout)
+        #expect(lines.count == 2)
+        #expect(lines.map { $0["message"] as? String } == [long, "snow ☃"])
+        #expect(lines.allSatisfy { $0["topic"] as? String == topic && $0["type"] as? String == "message" })
+        #expect(lines.allSatisfy { $0["from"] as? String == "alice" && $0["retained"] as? Bool == false })
+        #expect(lines.allSatisfy { ($0["time"] as? String).flatMap(ChatTimestamp.init(rfc3339:)) != nil })
+    }
+
+    @Test("-m sends one message, --notice one notice; the listener shows both")
+    func oneShot() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", "2"])
+        #expect(try await broker.run(.publisher, as: "alice", ["-t", topic, "-m", "hi bob"]).code == 0)
+        #expect(try await broker.run(.publisher, as: "alice", ["-t", topic, "--notice", "alice is away"]).code == 0)
+        #expect(try await listener.wait() == 0)
+        #expect(withoutTimes(listener.stdout) == ["<alice> hi bob", "* alice is away"])
+    }
+
+    @Test("several topics are shown with their topic")
+    func severalTopics() async throws {
+        let broker = try Mosquitto()
+        let (first, second) = (uniqueTopic(), uniqueTopic())
+        let listener = try await broker.startListener(as: "bob", ["-t", first, "-t", second, "-C", "2"])
+        #expect(try await broker.run(.publisher, as: "alice", ["-t", first, "-m", "one"]).code == 0)
+        #expect(try await broker.run(.publisher, as: "alice", ["-t", second, "-m", "two"]).code == 0)
+        #expect(try await listener.wait() == 0)
+        #expect(withoutTimes(listener.stdout) == ["[\(first)] <alice> one", "[\(second)] <alice> two"])
+    }
+
+    @Test("interop: mosquitto_pub payloads in, mosquitto_sub reads what publisher sends")
+    func interop() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", "3"])
+        let pythonStyle = #"{"type": "message", "from": "py", "message": "from python \u00e9"}"#
+        for payload in [pythonStyle, #"{"type":"info","from":"sys","notice":"sys restarted"}"#, "User alice timed out.\n"] {
+            try Mosquitto.run("/usr/bin/mosquitto_pub", broker.mosquittoFlags("alice") + ["-t", topic, "-m", payload])
+        }
+        #expect(try await listener.wait() == 0)
+        #expect(withoutTimes(listener.stdout) == ["<py> from python é", "* sys restarted", "[raw] User alice timed out.\\n"])
+
+        // stdbuf: mosquitto_sub's stdio buffers its -d lines when stdout is a pipe.
+        let subscriber = try ChildProcess(
+            "/usr/bin/stdbuf", ["-oL", "/usr/bin/mosquitto_sub"] + broker.mosquittoFlags("bob") + ["-t", topic, "-C", "1", "-d"],
+            stdinIsNull: true)
+        guard await subscriber.waitForOutput("SUBACK") else { throw TestFailure("mosquitto_sub did not subscribe") }
+        #expect(try await broker.run(.publisher, as: "alice", ["-t", topic, "-m", "to \"C\" ü"]).code == 0)
+        #expect(try await subscriber.wait() == 0)
+        let line = try #require(subscriber.stdout.split(separator: "\n").last { $0.hasPrefix("{") })
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["type"] as? String == "message")
+        #expect(object["from"] as? String == "alice")
+        #expect(object["message"] as? String == "to \"C\" ü")
+        #expect(line.hasPrefix(#"{"type":"message","from":"alice","message":"to \"C\" ü","time":""#))
+    }
+
+    @Test("hostile payloads are shown escaped, exactly")
+    func hostile() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let payloads: [(String, String)] = [
+            (#"{"type":"message","from":"eve","message":"\u001b[2J\u001b]0;pwned\u0007 hi"}"#, "<eve> \\e[2J\\e]0;pwned\\x07 hi"),
+            (#"{"type":"message","from":"eve\u001b[31m","message":"x\nfake line"}"#, "<eve\\e[31m> x\\nfake line"),
+            (#"{"type":"message","from":"eve","message":"abc\u202edcba \u0085 \u009b1m"}"#, "<eve> abc\\u{202e}dcba \\x85 \\x9b1m"),
+            ("\u{1B}]52;c;aGVsbG8=\u{07}not json", "[raw] \\e]52;c;aGVsbG8=\\x07not json"),
+            (#"{"type":"message","from":"","message":"empty name"}"#, "<?> empty name"),
+        ]
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", String(payloads.count + 1)])
+        for (payload, _) in payloads {
+            try Mosquitto.run("/usr/bin/mosquitto_pub", broker.mosquittoFlags("alice") + ["-t", topic, "-m", payload])
+        }
+        // Invalid UTF-8, from a file since argv cannot carry it.
+        let file = broker.directory.appendingPathComponent("invalid.bin")
+        try Data([0x68, 0x69, 0xFF, 0xC3, 0x28, 0x1B, 0x5B, 0x41]).write(to: file)
+        try Mosquitto.run("/usr/bin/mosquitto_pub", broker.mosquittoFlags("alice") + ["-t", topic, "-f", file.path])
+        #expect(try await listener.wait() == 0)
+        #expect(withoutTimes(listener.stdout) == payloads.map(\.1) + ["[raw] hi\\xff\\xc3(\\e[A"])
+        #expect(!listener.stdoutBytes.contains(0x1B))
+    }
+
+    @Test("--count and --timeout: exit 0 on time without a count, 75 when the count was not reached")
+    func countAndTimeout() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let quiet = try await broker.run(.listener, as: "bob", ["-t", topic, "-W", "0.5"])
+        #expect(quiet.code == 0)
+        #expect(quiet.stdout == "")
+        let short = try await broker.run(.listener, as: "bob", ["-t", topic, "-W", "0.5", "-C", "2"])
+        #expect(short.code == 75)
+        #expect(short.stderr == "listener: timed out after 0 of 2 messages.\n")
+    }
+
+    @Test("bad flags exit 64 with one line", arguments: [
+        (Tool.publisher, ["-t", "chat/#", "-m", "x"], "publisher: The topic \"chat/#\" contains a wildcard (+ or #); publish needs an exact topic. (see publisher --help)\n"),
+        (Tool.publisher, ["-t", "", "-m", "x"], "publisher: The topic is empty. (see publisher --help)\n"),
+        (Tool.listener, ["-p", "0"], "listener: Invalid port 0: it must be between 1 and 65535. (see listener --help)\n"),
+        (Tool.listener, ["-t", "chat/#/x"], "listener: The topic filter \"chat/#/x\" is invalid: # must be the last level on its own. (see listener --help)\n"),
+        (Tool.listener, ["--session"], "listener: --session needs a fixed client id (-i), so the broker knows it is you again. (see listener --help)\n"),
+        (Tool.listener, ["-q", "3"], "listener: Invalid QoS 3: it must be 0, 1 or 2. (see listener --help)\n"),
+    ])
+    func usage(tool: Tool, arguments: [String], expected: String) async throws {
+        let result = try ChildProcess(tool.path, arguments, stdinIsNull: true)
+        #expect(try await result.wait() == 64)
+        #expect(result.stderr == expected)
+        #expect(result.stdout == "")
+    }
+
+    @Test("an unreachable broker exits 69 with a hint, at once")
+    func unreachable() async throws {
+        let port = try Mosquitto.freePort()
+        for tool in [Tool.listener, .publisher] {
+            let started = ContinuousClock.now
+            let process = try ChildProcess(tool.path, ["-h", "127.0.0.1", "-p", String(port), "-m", "x"].filter { tool == .publisher || ($0 != "-m" && $0 != "x") }, stdinIsNull: true)
+            #expect(try await process.wait() == 69)
+            #expect(ContinuousClock.now - started < .seconds(5))
+            #expect(process.stderr == "\(tool.rawValue): Cannot connect to 127.0.0.1:\(port): connection refused or closed. Is mosquitto running? Start one with: mosquitto -c mosquitto.conf\n")
+        }
+    }
+
+    @Test("a wrong password exits 77; a publish the ACL refuses exits 77")
+    func notAuthorized() async throws {
+        let broker = try Mosquitto()
+        let wrong = try ChildProcess(
+            Tool.listener.path, ["-h", broker.host, "-p", String(broker.port), "-u", "bob", "-P", "nope"], stdinIsNull: true)
+        #expect(try await wrong.wait() == 77)
+        #expect(wrong.stderr == "listener: The broker refused the connection: not authorized. Check -u and the password (-P, --password-file or MQTT_PASSWORD).\n")
+        let refused = try await broker.run(.publisher, as: "alice", ["-t", "announce", "-m", "hi"])
+        #expect(refused.code == 77)
+        #expect(refused.stderr == "publisher: Not authorized to publish to announce as alice.\n")
+        let piped = try await broker.run(.publisher, as: "alice", ["-t", "announce"], input: "one\ntwo\n")
+        #expect(piped.code == 77)
+        #expect(piped.stderr == "publisher: Not authorized to publish to announce as alice.\n")
+    }
+
+    @Test("passwords from --password-file and MQTT_PASSWORD; a file others can read is warned about")
+    func passwords() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let base = ["-h", broker.host, "-p", String(broker.port), "-u", "alice", "-t", topic, "-m", "x"]
+        let file = broker.directory.appendingPathComponent("pass").path
+        try "alice-secret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o600)
+        let fromFile = try ChildProcess(Tool.publisher.path, base + ["--password-file", file], stdinIsNull: true)
+        #expect(try await fromFile.wait() == 0)
+        #expect(fromFile.stderr == "")
+        chmod(file, 0o644)
+        let readable = try ChildProcess(Tool.publisher.path, base + ["--password-file", file], stdinIsNull: true)
+        #expect(try await readable.wait() == 0)
+        #expect(readable.stderr == "publisher: warning: \(file) can be read by other users; chmod 600 it.\n")
+        let fromEnvironment = try ChildProcess(
+            Tool.publisher.path, base, environment: ["MQTT_PASSWORD": "alice-secret"], stdinIsNull: true)
+        #expect(try await fromEnvironment.wait() == 0)
+        let wrongEnvironment = try ChildProcess(
+            Tool.publisher.path, base, environment: ["MQTT_PASSWORD": "hunter2"], stdinIsNull: true)
+        #expect(try await wrongEnvironment.wait() == 77)
+        #expect(!wrongEnvironment.stderr.contains("hunter2"))
+    }
+
+    @Test("-L URL gives host, port, user, password and topic")
+    func url() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", "1", "--format", "json"])
+        let url = "mqtt://alice:alice-secret@127.0.0.1:\(broker.port)/\(topic)"
+        let sent = try ChildProcess(Tool.publisher.path, ["-L", url, "-m", "via url"], stdinIsNull: true)
+        #expect(try await sent.wait() == 0)
+        #expect(try await listener.wait() == 0)
+        let line = try #require(try jsonLines(listener.stdout).first)
+        #expect(line["from"] as? String == "alice")
+        #expect(line["message"] as? String == "via url")
+    }
+
+    @Test("the publisher at a terminal: prompt, join and leave notices, /quit")
+    func interactive() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", "4"])
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/pty_run.py").path
+        let session = try ChildProcess(
+            "/usr/bin/python3",
+            [script, Tool.publisher.path] + broker.flags("alice") + ["-t", topic], stdinIsNull: false)
+        session.write("hello from a tty\nsecond\n/quit\n")
+        session.closeInput()
+        #expect(try await session.wait() == 0)
+        #expect(session.stdout.contains("alice> "))
+        #expect(try await listener.wait() == 0)
+        #expect(withoutTimes(listener.stdout) == ["* alice joined", "<alice> hello from a tty", "<alice> second", "* alice left"])
+    }
+}
+
+extension Mosquitto {
+    /// The same user's flags for mosquitto_pub/mosquitto_sub.
+    func mosquittoFlags(_ user: String) -> [String] {
+        ["-h", host, "-p", String(port), "-u", user, "-P", Mosquitto.users[user] ?? "", "-q", "1"]
+    }
+}
