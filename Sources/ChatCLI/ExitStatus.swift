@@ -74,3 +74,28 @@ public func connectClient(_ configuration: MQTTConfiguration, retryFor: Duration
         }
     }
 }
+
+/// Tells the user on stderr when the connection drops and comes back; returns the task doing it.
+public func reportConnectionEvents(_ tool: String, _ client: MQTTClient, resubscribed topics: [String] = [])
+    -> Task<Void, Never>
+{
+    let target = "\(client.configuration.host):\(client.configuration.port)"
+    return Task {
+        for await event in client.events {
+            switch event {
+            case .connectionLost:
+                report(tool, "connection to \(target) lost; reconnecting…")
+            case .reconnected(let result):
+                var line = "reconnected to \(target)"
+                if result.sessionPresent {
+                    line += "; session resumed"
+                } else if !topics.isEmpty {
+                    line += "; resubscribed to \(topics.joined(separator: ", "))"
+                }
+                report(tool, line + ".")
+            case .closed:
+                break
+            }
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -32,6 +33,20 @@ public enum Terminal {
             }
             return true
         }
+    }
+
+    /// Calls `action` once when the reader of `fd` goes away (`listener | head -1`), without waiting for the
+    /// next write to fail: poll() reports POLLERR on a pipe whose read end is closed. Pipes and sockets only.
+    public static func whenOutputCloses(_ fd: Int32, _ action: @escaping @Sendable () -> Void) {
+        var status = stat()
+        guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFIFO || (status.st_mode & S_IFMT) == S_IFSOCK
+        else { return }
+        let thread = Thread {
+            var entry = pollfd(fd: fd, events: 0, revents: 0)
+            while poll(&entry, 1, -1) < 0 && errno == EINTR {}
+            action()
+        }
+        thread.start()
     }
 
     /// Delivers SIGINT and SIGTERM as an async sequence instead of killing the process, so the tools can
@@ -69,6 +84,19 @@ public struct LineReader {
 
     public init(fd: Int32) { self.fd = fd }
 
+    /// How many more lines can be read without waiting (what a pipe already holds, or all of a file).
+    /// Used to say exactly how many messages were not sent when the publisher gives up.
+    public mutating func countAvailableLines() -> Int {
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        defer { _ = fcntl(fd, F_SETFL, flags) }
+        var count = 0
+        while let line = next() {
+            if !line.isEmpty { count += 1 }
+        }
+        return count
+    }
+
     /// The next line's bytes, without its terminator; nil at end of input.
     public mutating func next() -> ArraySlice<UInt8>? {
         while true {
@@ -94,6 +122,7 @@ public struct LineReader {
             }
             let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
+            // EAGAIN (only in countAvailableLines) ends the count like end of input.
             if count <= 0 {
                 atEnd = true
             } else {

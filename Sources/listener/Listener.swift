@@ -98,19 +98,7 @@ struct Listener: AsyncParsableCommand {
         let (topics, session, timeout) = (self.topics, self.session, self.timeout)
 
         // Connection news goes to stderr; a session taken over ends `messages` with the error.
-        let eventsTask = Task {
-            for await event in client.events {
-                switch event {
-                case .connectionLost:
-                    report(tool, "connection to \(configuration.host):\(configuration.port) lost; reconnecting…")
-                case .reconnected(let result):
-                    let how = result.sessionPresent ? "session resumed" : "resubscribed to \(topics.joined(separator: ", "))"
-                    report(tool, "reconnected to \(configuration.host):\(configuration.port); \(how).")
-                case .closed:
-                    break
-                }
-            }
-        }
+        let eventsTask = reportConnectionEvents(tool, client, resubscribed: topics)
         let interruptTask = Task {
             for await _ in Terminal.interrupts() {
                 stop.set(.interrupted)
@@ -123,6 +111,10 @@ struct Listener: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
             stop.set(.timedOut)
             await client.disconnect(endSession: !session)
+        }
+        Terminal.whenOutputCloses(1) {
+            stop.set(.outputClosed)
+            Task { await client.disconnect(endSession: !session) }
         }
         let check = interactive ? JoinCheck(client: client, user: configuration.username ?? "", topics: topics) : nil
         if let check {

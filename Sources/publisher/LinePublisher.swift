@@ -42,13 +42,11 @@ final class LinePublisher: Sendable {
         let nanoseconds = patience.components.seconds * 1_000_000_000 + patience.components.attoseconds / 1_000_000_000
         guard slots.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success else { return false }
         let payload = ChatMessage(kind: kind, from: from, text: text, time: .now()).encoded()
-        payload.withUnsafeBytes { buffer in
-            client.startPublish(topic: topic, payload: buffer, qos: qos, retain: retain) { result in
-                if case .failure(let error) = result {
-                    self.firstFailure.withLock { if $0 == nil { $0 = error } }
-                }
-                self.slots.signal()
+        client.startPublish(topic: topic, payload: payload, qos: qos, retain: retain) { result in
+            if case .failure(let error) = result {
+                self.firstFailure.withLock { if $0 == nil { $0 = error } }
             }
+            self.slots.signal()
         }
         return true
     }

@@ -88,6 +88,8 @@ struct Publisher: AsyncParsableCommand {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
         connection.reportConnected(tool, client)
+        let eventsTask = reportConnectionEvents(tool, client)
+        defer { eventsTask.cancel() }
         let publisher = LinePublisher(
             client: client, topic: resolvedTopic, qos: connection.qosLevel, retain: retain, from: user,
             window: LinePublisher.window(for: client.connectResult, cap: Self.windowCap))
@@ -102,13 +104,15 @@ struct Publisher: AsyncParsableCommand {
             while let line = reader.next() {
                 if line.isEmpty { continue }
                 guard publisher.send(String(decoding: line, as: UTF8.self), patience: patience) else {
-                    stalled = publisher.failure == nil ? 1 : 0
+                    // Gave up waiting: this line and whatever input is already here were not sent.
+                    stalled = publisher.failure == nil ? 1 + reader.countAvailableLines() : 0
                     break
                 }
             }
         }
 
-        let undelivered = await publisher.finish(patience: patience) + stalled
+        // After a stall the -W wait is already spent: collect what is settled and stop.
+        let undelivered = await publisher.finish(patience: stalled > 0 ? .milliseconds(100) : patience) + stalled
         if let failure = publisher.failure, failure.code != .timedOut {
             await client.disconnect(endSession: true)
             fail(tool, failure.code == .notAuthorized

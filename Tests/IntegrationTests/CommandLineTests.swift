@@ -164,10 +164,11 @@ struct CommandLineTests {
         #expect(wrong.stderr == "listener: The broker refused the connection: not authorized. Check -u and the password (-P, --password-file or MQTT_PASSWORD).\n")
         let refused = try await broker.run(.publisher, as: "alice", ["-t", "announce", "-m", "hi"])
         #expect(refused.code == 77)
-        #expect(refused.stderr == "publisher: Not authorized to publish to announce as alice.\n")
+        // mosquitto may also close the connection after refusing; the last line is the verdict.
+        #expect(refused.stderr.hasSuffix("publisher: Not authorized to publish to announce as alice.\n"))
         let piped = try await broker.run(.publisher, as: "alice", ["-t", "announce"], input: "one\ntwo\n")
         #expect(piped.code == 77)
-        #expect(piped.stderr == "publisher: Not authorized to publish to announce as alice.\n")
+        #expect(piped.stderr.hasSuffix("publisher: Not authorized to publish to announce as alice.\n"))
     }
 
     @Test("passwords from --password-file and MQTT_PASSWORD; a file others can read is warned about")

@@ -75,10 +75,7 @@ struct MQTTClientTests {
         let count = 10_000
         let receiving = Task { try await listener.messages.first(count, within: .seconds(60)) }
         for index in 0..<count {
-            let bytes = Array(String(index).utf8)
-            bytes.withUnsafeBytes { buffer in
-                sender.startPublish(topic: topic, payload: buffer, qos: .atLeastOnce) { _ in }
-            }
+            sender.startPublish(topic: topic, payload: Array(String(index).utf8), qos: .atLeastOnce) { _ in }
             // Keep what is outstanding below the broker's receive maximum.
             while sender.unacknowledgedPublishes >= 19 { await Task.yield() }
         }
@@ -173,5 +170,30 @@ struct MQTTClientTests {
         #expect(received.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<3).map { "while away \($0)" })
         await second.disconnect(endSession: true)
         await sender.disconnect()
+    }
+
+    @Test("after a cut connection the session resumes and messages flow again")
+    func resumesAfterCut() async throws {
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port)
+        defer { proxy.stop() }
+        let topic = uniqueTopic()
+        var configuration = broker.configuration("bob")
+        configuration.port = proxy.port
+        configuration.sessionExpiry = 300
+        let listener = try MQTTClient(configuration)
+        try await listener.connect()
+        try await listener.subscribe([(topic, .atLeastOnce)])
+        var events = listener.events.makeAsyncIterator()
+        proxy.cut()
+        guard case .connectionLost = await events.next() else { throw TestFailure("no loss seen") }
+        guard case .reconnected(let result) = await events.next() else { throw TestFailure("no reconnect seen") }
+        #expect(result.sessionPresent)
+        let sender = try await broker.client("alice")
+        try await sender.publish(topic: topic, payload: Array("after the cut".utf8))
+        let received = try await listener.messages.first(1, within: .seconds(5))
+        #expect(received.map(\.payload) == [Array("after the cut".utf8)])
+        await sender.disconnect()
+        await listener.disconnect(endSession: true)
     }
 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
@@ -19,12 +20,26 @@ public final class MQTTClient: Sendable {
 
     private let connection: PahoConnection
     private let losses: AsyncStream<Void>
+    /// Publishes Paho dropped are sent again from here, never from inside a Paho callback.
+    private let resendQueue = DispatchQueue(label: "mqtt-chat.resend")
 
     private struct State {
         var result: MQTTConnectResult?
         var subscriptions: [(String, MQTTQoS)] = []
         var reconnectTask: Task<Void, Never>?
+        /// When the current connection was made, and whether by a reconnect.
+        var connectedAt: ContinuousClock.Instant?
+        var connectedByReconnect = false
+        /// Reconnects in a row whose connection was closed again at once.
+        var quickLosses = 0
     }
+
+    /// A reconnect whose connection closes sooner than this "did not hold".
+    private static let quickLoss: Duration = .seconds(3)
+    /// This many reconnects in a row that did not hold mean another client with our id keeps taking the
+    /// session back. mosquitto sends DISCONNECT 0x8E, but Paho 1.3.12 usually sees the closed socket first
+    /// and reports a plain lost connection, so the reason code alone cannot be relied on.
+    private static let quickLossLimit = 3
     private let state = Mutex(State())
 
     public init(_ configuration: MQTTConfiguration) throws(MQTTError) {
@@ -57,6 +72,7 @@ public final class MQTTClient: Sendable {
         connection.core.markConnected(result)
         let started = state.withLock { state -> Bool in
             state.result = result
+            state.connectedAt = .now
             guard state.reconnectTask == nil, configuration.reconnect != nil else { return false }
             return true
         }
@@ -134,23 +150,39 @@ public final class MQTTClient: Sendable {
     private func reconnect(policy: MQTTReconnectPolicy, connection: PahoConnection) async {
         var delay = policy.initialDelay
         let core = connection.core
-        if core.lastDisconnectReason == MQTTError.Code.sessionTakenOver.rawValue {
+        let version = core.version
+        let quickLosses = state.withLock { state -> Int in
+            let held = state.connectedAt.map { ContinuousClock.now - $0 >= Self.quickLoss } ?? true
+            state.quickLosses = state.connectedByReconnect && !held ? state.quickLosses + 1 : 0
+            return state.quickLosses
+        }
+        if quickLosses >= Self.quickLossLimit {
             close(MQTTError(.sessionTakenOver, "Another client connected with the same client id (\(configuration.clientID)) and took over this session."))
             return
         }
-        let version = core.version
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: delay)
             } catch {
                 return
             }
+            // Checked after the pause: Paho may report the broker's DISCONNECT just after the lost connection.
+            if core.lastDisconnectReason == MQTTError.Code.sessionTakenOver.rawValue {
+                close(MQTTError(.sessionTakenOver, "Another client connected with the same client id (\(configuration.clientID)) and took over this session."))
+                return
+            }
             do {
                 // Resume the session so queued messages and in-flight publishes survive the outage.
                 let result = try await attemptConnect(version: version, cleanStart: false)
-                core.markConnected(result)
+                let number = core.markConnected(result)
+                Task {
+                    try await Task.sleep(for: Self.redriveGrace)
+                    core.settleStalePublishes(before: number)
+                }
                 let subscriptions = state.withLock { state in
                     state.result = result
+                    state.connectedAt = .now
+                    state.connectedByReconnect = true
                     return state.subscriptions
                 }
                 if !result.sessionPresent && !subscriptions.isEmpty {
@@ -183,9 +215,7 @@ public final class MQTTClient: Sendable {
         try Self.validateTopicName(topic)
         let bytes = Array(payload)
         let response = try await request { completion in
-            bytes.withUnsafeBytes { buffer in
-                connection.publish(topic: topic, payload: buffer, qos: qos, retain: retain, completion: completion)
-            }
+            send(topic: topic, payload: bytes, qos: qos, retain: retain, completion: completion)
         }
         if case .failure(let error) = response { throw error }
     }
@@ -193,11 +223,46 @@ public final class MQTTClient: Sendable {
     /// Starts a publish without waiting; `completion` runs once, on a Paho thread, with the outcome.
     /// This is the streaming path: no task or continuation per message. Pair it with `waitForPublishes()`.
     public func startPublish(
-        topic: String, payload: UnsafeRawBufferPointer, qos: MQTTQoS, retain: Bool = false,
+        topic: String, payload: [UInt8], qos: MQTTQoS, retain: Bool = false,
         completion: @escaping @Sendable (Result<Void, MQTTError>) -> Void
     ) {
-        connection.publish(topic: topic, payload: payload, qos: qos, retain: retain) { result in
+        send(topic: topic, payload: payload, qos: qos, retain: retain) { result in
             completion(result.map { _ in () })
+        }
+    }
+
+    /// How often a publish Paho dropped is sent again before the failure is reported.
+    private static let resendLimit = 100
+    private static let resendable: Set<MQTTError.Code> = [.failure, .disconnected, .operationIncomplete, .connectionLost]
+    /// After a reconnect Paho resends its in-flight publishes; what it has not settled by then it has lost.
+    private static let redriveGrace: Duration = .seconds(2)
+
+    /// Sends through Paho and re-drives what Paho drops because of the connection: when a connection is lost
+    /// or a reconnect attempt fails, Paho fails the publishes it had queued (MQTTASYNC_FAILURE,
+    /// MQTTASYNC_DISCONNECTED, MQTTASYNC_OPERATION_INCOMPLETE). They go out again on the next connection.
+    /// Refusals by the broker (reason codes) are final.
+    @discardableResult
+    private func send(
+        topic: String, payload: [UInt8], qos: MQTTQoS, retain: Bool, attempt: Int = 1,
+        completion: @escaping ClientCore.Completion
+    ) -> UInt64 {
+        let core = connection.core
+        return payload.withUnsafeBytes { buffer in
+            connection.publish(topic: topic, payload: buffer, qos: qos, retain: retain) { [weak self] result in
+                if case .failure(let error) = result, Self.resendable.contains(error.code), attempt < Self.resendLimit,
+                    !core.isClosing, let self
+                {
+                    // Not from here: this runs on a Paho thread, possibly under Paho's lock, and calling
+                    // MQTTAsync_send now would deadlock.
+                    self.resendQueue.async {
+                        self.send(
+                            topic: topic, payload: payload, qos: qos, retain: retain, attempt: attempt + 1,
+                            completion: completion)
+                    }
+                } else {
+                    completion(result)
+                }
+            }
         }
     }
 

@@ -57,7 +57,7 @@ public struct MQTTReconnectPolicy: Sendable, Hashable {
     public var initialDelay: Duration
     public var maximumDelay: Duration
 
-    public init(initialDelay: Duration = .milliseconds(100), maximumDelay: Duration = .seconds(5)) {
+    public init(initialDelay: Duration = .milliseconds(100), maximumDelay: Duration = .seconds(2)) {
         self.initialDelay = initialDelay
         self.maximumDelay = maximumDelay
     }

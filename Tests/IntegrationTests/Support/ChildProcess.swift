@@ -15,13 +15,22 @@ final class ChildProcess: @unchecked Sendable {
     private let stderrCollector: PipeCollector
     private let lock = NSLock()
     private var exitStatus: Int32?
+    private static let spawnLock = NSLock()
 
     /// Starts `path` with `arguments`. `environment` entries are added to (or replace) the inherited ones.
     init(_ path: String, _ arguments: [String], environment: [String: String] = [:], stdinIsNull: Bool = false) throws {
+        // A child that exits before reading its input must not take the test runner down with SIGPIPE.
+        Glibc.signal(SIGPIPE, SIG_IGN)
         var inPipe: [Int32] = [0, 0]
         var outPipe: [Int32] = [0, 0]
         var errPipe: [Int32] = [0, 0]
+        // Close-on-exec, so no other child (a broker restarted mid-test) inherits a copy of this child's stdin
+        // and keeps it from ever seeing end of input. dup2 onto 0, 1 and 2 clears the flag for the child itself.
+        // Tests run in parallel: the lock keeps another spawn from running between pipe() and FD_CLOEXEC.
+        Self.spawnLock.lock()
+        defer { Self.spawnLock.unlock() }
         guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else { throw TestFailure("pipe failed") }
+        for fd in inPipe + outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -32,7 +41,6 @@ final class ChildProcess: @unchecked Sendable {
         }
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        for fd in inPipe + outPipe + errPipe { posix_spawn_file_actions_addclose(&actions, fd) }
 
         var env = ProcessInfo.processInfo.environment
         for (key, value) in environment { env[key] = value }

@@ -26,9 +26,10 @@ final class Mosquitto: @unchecked Sendable {
     var host: String { "127.0.0.1" }
 
     /// Starts a broker. `extraConfig` lines are appended to the generated mosquitto.conf.
-    init(acl: String = Mosquitto.defaultACL, extraConfig: String = "", persistence: Bool = false, port: Int? = nil)
-        throws
-    {
+    init(
+        acl: String = Mosquitto.defaultACL, extraConfig: String = "", persistence: Bool = false,
+        autosaveInterval: Int = 1, port: Int? = nil
+    ) throws {
         self.port = try port ?? Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("mqtt-chat-test-\(UUID().uuidString)")
         // Started as root, mosquitto drops to the "mosquitto" user, which must be able to save its database here.
@@ -52,7 +53,7 @@ final class Mosquitto: @unchecked Sendable {
 
             """
         if persistence {
-            config += "persistence true\npersistence_location \(directory.path)/\nautosave_interval 1\n"
+            config += "persistence true\npersistence_location \(directory.path)/\nautosave_interval \(autosaveInterval)\n"
         }
         self.extraConfig = extraConfig
         config += extraConfig
@@ -74,6 +75,18 @@ final class Mosquitto: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(10)
         while process.exitCodeIfExited == nil, ContinuousClock.now < deadline { usleep(5_000) }
         self.process = nil
+    }
+
+    /// Waits until the broker has written its persistence database after `instant` (autosave).
+    func waitForSave(after instant: Date, timeout: Duration = .seconds(10)) async throws {
+        let file = directory.appendingPathComponent("mosquitto.db").path
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let modified = (try? FileManager.default.attributesOfItem(atPath: file)[.modificationDate]) as? Date
+            if let modified, modified > instant { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("mosquitto did not save its database")
     }
 
     /// What the broker printed (errors and warnings only).

@@ -28,6 +28,8 @@ final class ClientCore: Sendable {
         let context: RequestContext
         /// nil once settled early (lost connection, cancellation); a late callback then finds nothing to do.
         var completion: Completion?
+        /// The connection it was made on (see `State.connections`).
+        let connection: Int
     }
 
     private struct State {
@@ -41,6 +43,8 @@ final class ClientCore: Sendable {
         var lastTLSError: String?
         var connected = false
         var closing = false
+        /// Successful connects so far; requests remember the one they were made on.
+        var connections = 0
         /// The version the broker accepted; until the first connect, the configured one.
         var version: MQTTVersion
     }
@@ -71,7 +75,7 @@ final class ClientCore: Sendable {
             let id = state.nextID
             state.nextID += 1
             let context = RequestContext(core: self, id: id, kind: kind)
-            state.pending[id] = Entry(context: context, completion: completion)
+            state.pending[id] = Entry(context: context, completion: completion, connection: state.connections)
             if case .publish = kind { state.unsettledPublishes += 1 }
             return (id, context)
         }
@@ -79,12 +83,9 @@ final class ClientCore: Sendable {
 
     /// Paho answered: the entry goes, and its completion runs (unless it was settled early).
     func complete(_ id: UInt64, with result: Result<Response, MQTTError>) {
-        let (completion, waiters) = state.withLock { state -> (Completion?, [CheckedContinuation<Void, Never>]) in
-            guard let entry = state.pending.removeValue(forKey: id) else { return (nil, []) }
-            return (entry.completion, Self.noteSettled(entry, in: &state))
-        }
-        completion?(result)
-        waiters.forEach { $0.resume() }
+        guard let entry = state.withLock({ $0.pending.removeValue(forKey: id) }), let completion = entry.completion
+        else { return }
+        run(completion, with: result, kind: entry.context.kind)
     }
 
     /// Paho will never answer (the call failed synchronously): forget the entry and report the error.
@@ -94,28 +95,36 @@ final class ClientCore: Sendable {
 
     /// Settles requests early while keeping their contexts for a callback that may still come.
     func settle(where predicate: (RequestKind) -> Bool, with error: MQTTError) {
-        let (completions, waiters) = state.withLock { state -> ([Completion], [CheckedContinuation<Void, Never>]) in
-            var completions: [Completion] = []
-            var waiters: [CheckedContinuation<Void, Never>] = []
-            for (id, entry) in state.pending where entry.completion != nil && predicate(entry.context.kind) {
-                completions.append(entry.completion!)
-                waiters += Self.noteSettled(entry, in: &state)
+        let settled = state.withLock { state -> [(Completion, RequestKind)] in
+            var settled: [(Completion, RequestKind)] = []
+            for (id, entry) in state.pending where predicate(entry.context.kind) {
+                guard let completion = entry.completion else { continue }
+                settled.append((completion, entry.context.kind))
                 state.pending[id]?.completion = nil
             }
-            return (completions, waiters)
+            return settled
         }
-        completions.forEach { $0(.failure(error)) }
-        waiters.forEach { $0.resume() }
+        for (completion, kind) in settled { run(completion, with: .failure(error), kind: kind) }
+    }
+
+    /// Publishes made on a connection before `connection` that Paho still has not answered: after a
+    /// reconnect it sometimes never will. They are failed with `.connectionLost` so the sender re-drives them.
+    func settleStalePublishes(before connection: Int) {
+        let stale = state.withLock { state in
+            state.pending.filter { $0.value.connection < connection && $0.value.completion != nil }.keys
+        }
+        for id in stale {
+            settle(id: id, with: MQTTError(.connectionLost, "The connection was lost before the broker acknowledged it."))
+        }
     }
 
     func settle(id: UInt64, with error: MQTTError) {
-        let (completion, waiters) = state.withLock { state -> (Completion?, [CheckedContinuation<Void, Never>]) in
-            guard let entry = state.pending[id], entry.completion != nil else { return (nil, []) }
+        let settled = state.withLock { state -> (Completion, RequestKind)? in
+            guard let entry = state.pending[id], let completion = entry.completion else { return nil }
             state.pending[id]?.completion = nil
-            return (entry.completion, Self.noteSettled(entry, in: &state))
+            return (completion, entry.context.kind)
         }
-        completion?(.failure(error))
-        waiters.forEach { $0.resume() }
+        if let (completion, kind) = settled { run(completion, with: .failure(error), kind: kind) }
     }
 
     /// After `MQTTAsync_destroy`: no callback can come, so every context goes and every request fails.
@@ -127,12 +136,19 @@ final class ClientCore: Sendable {
         losses.finish()
     }
 
-    private static func noteSettled(_ entry: Entry, in state: inout State) -> [CheckedContinuation<Void, Never>] {
-        guard entry.completion != nil, case .publish = entry.context.kind else { return [] }
-        state.unsettledPublishes -= 1
-        guard state.unsettledPublishes == 0 else { return [] }
-        defer { state.flushWaiters.removeAll() }
-        return state.flushWaiters
+    /// Runs a completion, then counts its publish as settled. In that order: a completion that sends the
+    /// message again registers the new attempt first, so the count never touches zero in between and a
+    /// flush cannot end early.
+    private func run(_ completion: Completion, with result: Result<Response, MQTTError>, kind: RequestKind) {
+        completion(result)
+        guard case .publish = kind else { return }
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.unsettledPublishes -= 1
+            guard state.unsettledPublishes == 0 else { return [] }
+            defer { state.flushWaiters.removeAll() }
+            return state.flushWaiters
+        }
+        waiters.forEach { $0.resume() }
     }
 
     var unsettledPublishes: Int { state.withLock { $0.unsettledPublishes } }
@@ -156,11 +172,15 @@ final class ClientCore: Sendable {
     /// Paho needs v5 and 3.1.1 requests built differently (mixing them fails with -15).
     var version: MQTTVersion { state.withLock { $0.version } }
 
-    func markConnected(_ result: MQTTConnectResult) {
+    /// Returns the number of this connection.
+    @discardableResult
+    func markConnected(_ result: MQTTConnectResult) -> Int {
         state.withLock {
+            $0.connections += 1
             $0.version = result.version
             $0.connected = true
             $0.lastDisconnectReason = nil
+            return $0.connections
         }
     }
 
@@ -173,6 +193,8 @@ final class ClientCore: Sendable {
     }
 
     var lastDisconnectReason: Int32? { state.withLock { $0.lastDisconnectReason } }
+
+    var isClosing: Bool { state.withLock { $0.closing } }
 
     // MARK: Paho callbacks (on Paho's threads; none of them may block or call back into Paho)
 

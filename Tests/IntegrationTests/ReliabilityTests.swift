@@ -1,0 +1,252 @@
+import ChatProtocol
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Faults injected for real, all on 127.0.0.1 and bounded in time: the broker killed and restarted, the
+/// connection cut by a proxy, a broker that is late or never comes back, a session taken over, slow and
+/// vanishing readers. Each asserts exact counts: received, lost (always 0), duplicates.
+@Suite("Nothing lost", .timeLimit(.minutes(5)))
+struct ReliabilityTests {
+    /// What a JSON listener received: the `message` of each line, in order.
+    private func messages(_ output: String) throws -> [String] {
+        try jsonLines(output).compactMap { $0["message"] as? String }
+    }
+
+    private func lines(_ count: Int, prefix: String = "line") -> [String] {
+        (0..<count).map { String(format: "\(prefix)-%05d", $0) }
+    }
+
+    /// Counts of what arrived against what was sent.
+    private struct Tally: CustomStringConvertible {
+        var received: Int
+        var unique: Int
+        var lost: Int
+        var duplicates: Int
+        var description: String { "received \(received), unique \(unique), lost \(lost), duplicates \(duplicates)" }
+
+        init(sent: [String], received: [String]) {
+            let set = Set(received)
+            self.received = received.count
+            unique = set.count
+            lost = sent.filter { !set.contains($0) }.count
+            duplicates = received.count - set.count
+        }
+    }
+
+    /// Feeds `lines` to a process's stdin from a thread of its own, so a full pipe (the publisher holding
+    /// back while the broker is away) never blocks the test, `batch` lines every `pause`.
+    private func feed(_ process: ChildProcess, _ lines: [String], batch: Int, pause: Duration) -> Thread {
+        let thread = Thread {
+            for start in stride(from: 0, to: lines.count, by: batch) {
+                process.write(lines[start..<min(start + batch, lines.count)].map { $0 + "\n" }.joined())
+                usleep(UInt32(pause.components.attoseconds / 1_000_000_000_000))
+            }
+            process.closeInput()
+        }
+        thread.start()
+        return thread
+    }
+
+    /// Waits until the listener printed `count` lines (or the time is up), then stops it by its PID.
+    private func collect(_ listener: ChildProcess, lines count: Int, timeout: Duration) async throws -> String {
+        _ = await listener.waitForLines(count, timeout: timeout)
+        // Give redeliveries (duplicates) a moment to show, so they are counted rather than hidden.
+        try await Task.sleep(for: .milliseconds(300))
+        listener.signal(SIGTERM)
+        try await listener.wait()
+        return listener.stdout
+    }
+
+    /// Pipes 20,000 lines into the publisher at `qos` while the broker is stopped with `signal` and started
+    /// again twice; returns what a --session listener received, after both tools came back by themselves.
+    private func restartTwice(qos: MQTTQoS, signal: Int32) async throws -> Tally {
+        let broker = try Mosquitto(persistence: true, autosaveInterval: 1)
+        let topic = uniqueTopic()
+        let sent = lines(20_000)
+        let q = String(qos.rawValue)
+        let listener = try await broker.startListener(
+            as: "bob", ["-t", topic, "-q", q, "--session", "-i", "bob-\(UUID().uuidString.prefix(6))", "--format", "json"])
+        // mosquitto writes its database only every autosave_interval; until it has, a SIGKILL forgets the
+        // listener's session. Start once the session is on disk.
+        try await broker.waitForSave(after: .now)
+        let publisher = try broker.start(.publisher, as: "alice", ["-t", topic, "-q", q, "-W", "60"])
+        let writer = feed(publisher, sent, batch: 500, pause: .milliseconds(100))
+        for _ in 0..<2 {
+            try await Task.sleep(for: .milliseconds(1_200))
+            broker.stop(signal: signal)
+            try await Task.sleep(for: .milliseconds(300))
+            try broker.start()
+        }
+        #expect(try await publisher.wait(timeout: .seconds(90)) == 0, "publisher: \(publisher.stderr)")
+        _ = writer
+        let output = try await collect(listener, lines: sent.count, timeout: .seconds(60))
+        let tally = Tally(sent: sent, received: try messages(output))
+        print("broker stopped twice with signal \(signal), QoS \(qos.rawValue): \(tally)")
+        #expect(publisher.stderr.contains("publisher: reconnected to"), "\(publisher.stderr)")
+        #expect(listener.stderr.contains("listener: reconnected to"), "\(listener.stderr)")
+        return tally
+    }
+
+    @Test("20,000 piped lines, broker restarted twice (SIGTERM): none lost at QoS 1, none lost or doubled at QoS 2",
+          arguments: [MQTTQoS.atLeastOnce, .exactlyOnce])
+    func brokerRestarted(qos: MQTTQoS) async throws {
+        let tally = try await restartTwice(qos: qos, signal: SIGTERM)
+        #expect(tally.lost == 0, "\(tally)")
+        if qos == .exactlyOnce { #expect(tally.duplicates == 0, "\(tally)") }
+    }
+
+    /// mosquitto acknowledges a publish once it is in memory and writes its database only every
+    /// autosave_interval, so a SIGKILL can take acknowledged messages it had not yet passed on (measured:
+    /// 0 to a few hundred of 20,000 at this rate). No client can get those back; what the clients must do
+    /// is come back by themselves, resend what was not acknowledged, and finish.
+    @Test("20,000 piped lines, broker killed twice (SIGKILL): both tools recover and finish",
+          arguments: [MQTTQoS.atLeastOnce, .exactlyOnce])
+    func brokerKilled(qos: MQTTQoS) async throws {
+        let tally = try await restartTwice(qos: qos, signal: SIGKILL)
+        #expect(tally.lost < 2_000, "\(tally)")
+    }
+
+    @Test("a proxy cutting connections at random points: both tools reconnect, nothing is lost")
+    func connectionsCut() async throws {
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port)
+        defer { proxy.stop() }
+        let topic = uniqueTopic()
+        let sent = lines(5_000)
+        let viaProxy = ["-p", String(proxy.port)]
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "--format", "json"] + viaProxy)
+        let publisher = try broker.start(.publisher, as: "alice", ["-t", topic, "-W", "60", "-d"] + viaProxy)
+        // The first connect is not retried (an unreachable broker is an error at start), so cut only after it.
+        guard await publisher.waitForOutput("connected to", onStderr: true) else { throw TestFailure(publisher.stderr) }
+        // About 10 s of input, cut three times at random points while it flows.
+        let writer = feed(publisher, sent, batch: 100, pause: .milliseconds(200))
+        var generator = SystemRandomNumberGenerator()
+        for round in 0..<3 {
+            // After the first, spaced more than 3 s apart: three reconnects in a row that are closed again
+            // within 3 s are taken for another client with the same id (see MQTTClient.quickLoss).
+            let pause = round == 0 ? 500...1_500 : 3_200...3_800
+            try await Task.sleep(for: .milliseconds(Int.random(in: pause, using: &generator)))
+            proxy.cut()
+        }
+        #expect(try await publisher.wait(timeout: .seconds(60)) == 0, "publisher: \(publisher.stderr)")
+        _ = writer
+        let output = try await collect(listener, lines: sent.count, timeout: .seconds(30))
+        let tally = Tally(sent: sent, received: try messages(output))
+        print("connections cut 4 times, QoS 1: \(tally)")
+        print("listener stderr: \(listener.stderr)\npublisher stderr: \(publisher.stderr)")
+        #expect(tally.lost == 0, "\(tally)")
+        #expect(publisher.stderr.contains("publisher: connection to 127.0.0.1:\(proxy.port) lost; reconnecting…"))
+        #expect(listener.stderr.contains("listener: connection to 127.0.0.1:\(proxy.port) lost; reconnecting…"))
+        #expect(listener.stderr.contains("listener: reconnected to 127.0.0.1:\(proxy.port);"))
+    }
+
+    @Test("broker down at start: exit 69 within seconds; with --wait-for-broker it waits and delivers")
+    func brokerLate() async throws {
+        let broker = try Mosquitto(persistence: true)
+        let topic = uniqueTopic()
+        let id = "bob-late-\(UUID().uuidString.prefix(6))"
+        // A persistent session, so the messages wait for the listener in the broker.
+        let first = try await broker.startListener(as: "bob", ["-t", topic, "--session", "-i", id])
+        first.signal(SIGTERM)
+        #expect(try await first.wait() == 0)
+        broker.stop()
+
+        let started = ContinuousClock.now
+        let refused = try await broker.run(.publisher, as: "alice", ["-t", topic], input: "never sent\n")
+        #expect(refused.code == 69)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(refused.stderr.hasPrefix("publisher: Cannot connect to 127.0.0.1:\(broker.port): connection refused or closed."))
+
+        let waiting = try broker.start(.publisher, as: "alice", ["-t", topic, "--wait-for-broker", "-W", "20"])
+        waiting.write("late 1\nlate 2\n")
+        waiting.closeInput()
+        try await Task.sleep(for: .seconds(1))
+        #expect(waiting.exitCodeIfExited == nil, "it must still be waiting for the broker")
+        try broker.start()
+        #expect(try await waiting.wait(timeout: .seconds(20)) == 0, "\(waiting.stderr)")
+        let back = try broker.start(.listener, as: "bob", ["-t", topic, "--session", "-i", id, "-C", "2", "--format", "json"])
+        #expect(try await back.wait(timeout: .seconds(10)) == 0)
+        #expect(try messages(back.stdout) == ["late 1", "late 2"])
+    }
+
+    @Test("the broker never comes back: exit 75 after --timeout, saying how many were not delivered")
+    func brokerGone() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let publisher = try broker.start(.publisher, as: "alice", ["-t", topic, "-W", "2", "-d"])
+        guard await publisher.waitForOutput("connected to", onStderr: true) else { throw TestFailure(publisher.stderr) }
+        broker.stop(signal: SIGKILL)
+        publisher.write(lines(50).map { $0 + "\n" }.joined())
+        publisher.closeInput()
+        let started = ContinuousClock.now
+        #expect(try await publisher.wait(timeout: .seconds(15)) == 75)
+        #expect(ContinuousClock.now - started < .seconds(8))
+        #expect(publisher.stderr.hasSuffix("publisher: 50 messages were not delivered: no acknowledgement from the broker within 2.0 s.\n"))
+    }
+
+    @Test("offline delivery: a --session listener gets all 1,000 messages sent while it was away, in order")
+    func offlineDelivery() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let id = "bob-away-\(UUID().uuidString.prefix(6))"
+        let first = try await broker.startListener(as: "bob", ["-t", topic, "--session", "-i", id])
+        first.signal(SIGTERM)
+        #expect(try await first.wait() == 0)
+        let sent = lines(1_000)
+        #expect(try await broker.run(.publisher, as: "alice", ["-t", topic], input: sent.joined(separator: "\n")).code == 0)
+        let back = try broker.start(.listener, as: "bob", ["-t", topic, "--session", "-i", id, "-C", "1000", "--format", "json"])
+        #expect(try await back.wait(timeout: .seconds(20)) == 0)
+        #expect(try messages(back.stdout) == sent)
+    }
+
+    @Test("two clients with one client id: the one taken over says so and exits 1")
+    func takenOver() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let id = "shared-\(UUID().uuidString.prefix(6))"
+        let first = try await broker.startListener(as: "bob", ["-t", topic, "-i", id])
+        let second = try await broker.startListener(as: "bob", ["-t", topic, "-i", id])
+        #expect(try await first.wait(timeout: .seconds(30)) == 1)
+        #expect(first.stderr.hasSuffix(
+            "listener: Another client connected with the same client id (\(id)) and took over this session.\n"))
+        try await Task.sleep(for: .seconds(1))
+        #expect(second.exitCodeIfExited == nil, "the newer client keeps the session")
+        second.signal(SIGTERM)
+        #expect(try await second.wait() == 0)
+    }
+
+    @Test("a slow reader loses nothing and does not block the publisher")
+    func slowReader() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let sent = lines(2_000)
+        let command = ([Tool.listener.path, "-d"] + broker.flags("bob") + ["-t", topic, "-C", "2000", "--format", "json"])
+            .map { "'\($0)'" }.joined(separator: " ")
+        let pipeline = try ChildProcess("/bin/sh", ["-c", "\(command) | (sleep 3; cat)"], stdinIsNull: true)
+        guard await pipeline.waitForOutput("subscribed to", onStderr: true) else { throw TestFailure(pipeline.stderr) }
+        let started = ContinuousClock.now
+        #expect(try await broker.run(.publisher, as: "alice", ["-t", topic], input: sent.joined(separator: "\n")).code == 0)
+        #expect(ContinuousClock.now - started < .seconds(3), "the publisher must not wait for the reader")
+        #expect(try await pipeline.wait(timeout: .seconds(30)) == 0)
+        #expect(try messages(pipeline.stdout) == sent)
+    }
+
+    @Test("listener | head -1 ends within a second of the first message")
+    func headOne() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let command = ([Tool.listener.path, "-d"] + broker.flags("bob") + ["-t", topic]).map { "'\($0)'" }
+            .joined(separator: " ")
+        let pipeline = try ChildProcess("/bin/sh", ["-c", "\(command) | head -1"], stdinIsNull: true)
+        guard await pipeline.waitForOutput("subscribed to", onStderr: true) else { throw TestFailure(pipeline.stderr) }
+        #expect(try await broker.run(.publisher, as: "alice", ["-t", topic, "-m", "only one"]).code == 0)
+        let sent = ContinuousClock.now
+        #expect(try await pipeline.wait(timeout: .seconds(10)) == 0)
+        #expect(ContinuousClock.now - sent < .seconds(1))
+        #expect(withoutTimes(pipeline.stdout) == ["<alice> only one"])
+    }
+}
