@@ -32,7 +32,7 @@ struct MQTTClientTests {
     func refused() async throws {
         let port = try Mosquitto.freePort()
         var configuration = MQTTConfiguration(host: "127.0.0.1", port: port, clientID: "nobody")
-        configuration.connectTimeout = .seconds(3)
+        configuration.connectTimeout = .seconds(10)
         let client = try MQTTClient(configuration)
         let error = await #expect(throws: MQTTError.self) { try await client.connect() }
         #expect(error?.code == .connectionRefused)
@@ -42,7 +42,7 @@ struct MQTTClientTests {
     @Test("an unknown host is reported as a DNS failure")
     func unknownHost() async throws {
         var configuration = MQTTConfiguration(host: "no-such-host.invalid", port: 1883, clientID: "nobody")
-        configuration.connectTimeout = .seconds(3)
+        configuration.connectTimeout = .seconds(10)
         let client = try MQTTClient(configuration)
         let error = await #expect(throws: MQTTError.self) { try await client.connect() }
         #expect(error?.code == .hostNotFound)

@@ -120,7 +120,10 @@ public final class MQTTClient: Sendable {
     private func classifyConnectFailure(_ error: MQTTError, elapsed: Duration) -> MQTTError {
         let target = "\(configuration.host):\(configuration.port)"
         if let tlsError = connection.core.takeTLSError(), error.code.rawValue < 0 {
-            return MQTTError(.tlsFailure, "TLS handshake with \(target) failed: \(tlsError.trimmingTrailingNewlines).")
+            return MQTTError(
+                .tlsFailure,
+                "TLS handshake with \(target) failed: \(Self.openSSLReason(tlsError)) (check --cafile, and that the "
+                    + "broker's certificate has not expired).")
         }
         guard error.code == .failure || error.code == .disconnected else { return error }
         if let problem = Self.resolve(configuration.host) {
@@ -130,9 +133,20 @@ public final class MQTTClient: Sendable {
             return MQTTError(.timedOut, "No answer from \(target) within \(configuration.connectTimeout).")
         }
         if configuration.tls != nil {
-            return MQTTError(.tlsFailure, "TLS connection to \(target) failed (is it a TLS port, and does the certificate match?).")
+            // Paho checks the host name after the handshake, without OpenSSL's error text.
+            return MQTTError(
+                .tlsFailure,
+                "TLS handshake with \(target) failed: the certificate is not for \(configuration.host), or this is not "
+                    + "a TLS port.")
         }
         return MQTTError(.connectionRefused, "Cannot connect to \(target): connection refused or closed.")
+    }
+
+    /// The readable part of an OpenSSL error line ("…:SSL routines:func:certificate verify failed:file:line:").
+    private static func openSSLReason(_ line: String) -> String {
+        let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+        if fields.count > 5, !fields[5].isEmpty { return String(fields[5]) }
+        return line.trimmingTrailingNewlines
     }
 
     /// nil when the host resolves; otherwise getaddrinfo's explanation.
