@@ -31,6 +31,8 @@ let package = Package(
         ),
         .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"]),
         .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"]),
+        // Fuzz target over the payload decoder and renderer; scripts/fuzz builds it with libFuzzer.
+        .executableTarget(name: "ChatFuzzer", dependencies: ["ChatProtocol"]),
         .testTarget(name: "ChatProtocolTests", dependencies: ["ChatProtocol"]),
         .testTarget(
             name: "IntegrationTests",
