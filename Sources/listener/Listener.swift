@@ -146,8 +146,9 @@ struct Listener: AsyncParsableCommand {
         if let failure { fail(tool, failure) }
         if stop.reason == .timedOut, let count, received < count {
             report(tool, "timed out after \(received) of \(count) messages.")
-            throw ExitCode(ExitStatus.undelivered)
+            finish(ExitStatus.undelivered)
         }
+        finish()
     }
 }
 

@@ -122,8 +122,9 @@ struct Publisher: AsyncParsableCommand {
         if undelivered > 0 {
             let plural = undelivered == 1 ? "message was" : "messages were"
             report(tool, "\(undelivered) \(plural) not delivered: no acknowledgement from the broker within \(timeout) s.")
-            throw ExitCode(ExitStatus.undelivered)
+            finish(ExitStatus.undelivered)
         }
+        finish()
     }
 
     /// The chat prompt: join notice, one message per line, leave notice.

@@ -18,7 +18,7 @@ final class Mosquitto: @unchecked Sendable {
         return (try? String(contentsOf: root.appendingPathComponent("acl.conf"), encoding: .utf8)) ?? ""
     }()
 
-    let port: Int
+    private(set) var port: Int
     let directory: URL
     private(set) var process: ChildProcess?
     private let extraConfig: String
@@ -41,7 +41,7 @@ final class Mosquitto: @unchecked Sendable {
         try Self.run("/usr/bin/mosquitto_passwd", ["-U", passwords.path])
         try acl.write(to: directory.appendingPathComponent("acl"), atomically: true, encoding: .utf8)
         var config = """
-            listener \(self.port) 127.0.0.1
+            listener PORT 127.0.0.1
             allow_anonymous false
             password_file \(passwords.path)
             acl_file \(directory.appendingPathComponent("acl").path)
@@ -57,15 +57,31 @@ final class Mosquitto: @unchecked Sendable {
         }
         self.extraConfig = extraConfig
         config += extraConfig
-        try config.write(to: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
-        try start()
+        // A free port can be taken by a parallel test before mosquitto binds it: then try another.
+        for attempt in 1...3 {
+            let text = config.replacingOccurrences(of: "listener PORT ", with: "listener \(self.port) ")
+            try text.write(to: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
+            do {
+                try start()
+                return
+            } catch where port == nil && attempt < 3 {
+                stop()
+                self.port = try Self.freePort()
+            }
+        }
     }
 
     /// Starts (or restarts) the broker process with the generated config, and waits until it accepts.
     func start() throws {
-        process = try ChildProcess(
+        let process = try ChildProcess(
             "/usr/sbin/mosquitto", ["-c", directory.appendingPathComponent("mosquitto.conf").path], stdinIsNull: true)
+        self.process = process
         try Self.waitUntilListening(port: port, timeout: .seconds(10))
+        // Something else answering on the port (a parallel test got the same free port) means ours failed.
+        usleep(20_000)
+        if let code = process.exitCodeIfExited {
+            throw TestFailure("mosquitto exited with \(code): \(process.stderr)")
+        }
     }
 
     /// Stops the broker by its PID: SIGTERM (it saves persistence) or SIGKILL (a crash).

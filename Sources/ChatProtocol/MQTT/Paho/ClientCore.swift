@@ -10,7 +10,7 @@ final class ClientCore: Sendable {
     /// What a request asks of Paho; it decides how the success data is read.
     enum RequestKind: Sendable {
         case connect
-        case publish
+        case publish(MQTTQoS)
         case subscribe(count: Int)
         case disconnect
     }
@@ -107,11 +107,16 @@ final class ClientCore: Sendable {
         for (completion, kind) in settled { run(completion, with: .failure(error), kind: kind) }
     }
 
-    /// Publishes made on a connection before `connection` that Paho still has not answered: after a
-    /// reconnect it sometimes never will. They are failed with `.connectionLost` so the sender re-drives them.
+    /// QoS 0 and 1 publishes made on a connection before `connection` that Paho still has not answered:
+    /// after a reconnect it sometimes never will. They are failed with `.connectionLost` so the sender
+    /// re-drives them (a duplicate is allowed at these levels). QoS 2 ones are left to Paho's own resend,
+    /// since sending them again could deliver them twice; if it never comes, the sender's timeout reports them.
     func settleStalePublishes(before connection: Int) {
         let stale = state.withLock { state in
-            state.pending.filter { $0.value.connection < connection && $0.value.completion != nil }.keys
+            state.pending.filter { id, entry in
+                guard case .publish(let qos) = entry.context.kind, qos != .exactlyOnce else { return false }
+                return entry.connection < connection && entry.completion != nil
+            }.keys
         }
         for id in stale {
             settle(id: id, with: MQTTError(.connectionLost, "The connection was lost before the broker acknowledged it."))

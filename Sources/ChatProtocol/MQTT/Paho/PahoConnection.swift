@@ -136,7 +136,7 @@ final class PahoConnection: Sendable {
         topic: String, payload: UnsafeRawBufferPointer, qos: MQTTQoS, retain: Bool,
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
-        let (id, context) = core.register(.publish, completion: completion)
+        let (id, context) = core.register(.publish(qos), completion: completion)
         var options = cpaho_responseOptions()
         options.context = context.pointer
         if core.version == .v5 {
