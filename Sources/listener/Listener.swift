@@ -123,8 +123,10 @@ struct Listener: AsyncParsableCommand {
 
         var received = 0
         var failure: MQTTError?
+        var repeats = RepeatFilter()
         do {
             for try await message in client.messages {
+                if repeats.isRepeat(message) { continue }
                 check?.noteArrival(of: message)
                 let line = renderer.render(message, received: .now())
                 guard Terminal.writeAll(line, to: 1) else {

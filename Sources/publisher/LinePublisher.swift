@@ -28,9 +28,11 @@ final class LinePublisher: Sendable {
         slots = DispatchSemaphore(value: max(window, 1))
     }
 
-    /// The window for a connection: under the broker's receive maximum, and never more than `cap`.
-    static func window(for result: MQTTConnectResult?, cap: Int) -> Int {
-        max(1, min(result?.receiveMaximum ?? 20, cap))
+    /// The window for a connection: under the broker's receive maximum (which counts QoS 1 and 2 only),
+    /// and never more than `cap`.
+    static func window(for result: MQTTConnectResult?, qos: MQTTQoS, cap: Int) -> Int {
+        if qos == .atMostOnce { return cap }
+        return max(1, min(result?.receiveMaximum ?? 20, cap))
     }
 
     var failure: MQTTError? { firstFailure.withLock { $0 } }

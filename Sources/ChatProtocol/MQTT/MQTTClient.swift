@@ -35,7 +35,7 @@ public final class MQTTClient: Sendable {
     }
 
     /// A reconnect whose connection closes sooner than this "did not hold".
-    private static let quickLoss: Duration = .seconds(3)
+    private static let quickLoss: Duration = .seconds(2)
     /// This many reconnects in a row that did not hold mean another client with our id keeps taking the
     /// session back. mosquitto sends DISCONNECT 0x8E, but Paho 1.3.12 usually sees the closed socket first
     /// and reports a plain lost connection, so the reason code alone cannot be relied on.
