@@ -28,11 +28,11 @@ final class LinePublisher: Sendable {
         slots = DispatchSemaphore(value: max(window, 1))
     }
 
-    /// The window for a connection: under the broker's receive maximum (which counts QoS 1 and 2 only),
-    /// and never more than `cap`.
-    static func window(for result: MQTTConnectResult?, qos: MQTTQoS, cap: Int) -> Int {
-        if qos == .atMostOnce { return cap }
-        return max(1, min(result?.receiveMaximum ?? 20, cap))
+    /// The window for a connection: under the broker's receive maximum and never more than `cap`. QoS 0
+    /// is held to it too although the broker does not count it: a window of 1,000 measured slower here
+    /// (40k against 67k msg/s with 100; Paho keeps its command queue in a list).
+    static func window(for result: MQTTConnectResult?, cap: Int) -> Int {
+        max(1, min(result?.receiveMaximum ?? 20, cap))
     }
 
     var failure: MQTTError? { firstFailure.withLock { $0 } }

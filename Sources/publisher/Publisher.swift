@@ -92,7 +92,7 @@ struct Publisher: AsyncParsableCommand {
         defer { eventsTask.cancel() }
         let publisher = LinePublisher(
             client: client, topic: resolvedTopic, qos: connection.qosLevel, retain: retain, from: user,
-            window: LinePublisher.window(for: client.connectResult, qos: connection.qosLevel, cap: Self.windowCap))
+            window: LinePublisher.window(for: client.connectResult, cap: Self.windowCap))
 
         var stalled = 0
         if let text = message ?? notice {

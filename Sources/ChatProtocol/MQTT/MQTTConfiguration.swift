@@ -73,10 +73,11 @@ public struct MQTTConfiguration: Sendable {
     public var password: String?
     /// Seconds between keepalive pings.
     public var keepAlive: Int = 60
-    /// Start with an empty session on the first connect. Reconnects always resume the session.
+    /// Start with an empty session on the first connect. Under MQTT 5 reconnects always resume the session;
+    /// under 3.1.1 (no expiry exists) false means a persistent session and true a clean one every time.
     public var cleanStart: Bool = true
-    /// How long the broker keeps the session after the connection ends (MQTT 5; under 3.1.1 any non-zero
-    /// value means a persistent session). Zero ends the session with the connection.
+    /// How long the broker keeps the session after the connection ends (MQTT 5 only). Zero ends the
+    /// session with the connection.
     public var sessionExpiry: UInt32 = 0
     public var will: MQTTWill?
     /// The version to try first.

@@ -84,8 +84,9 @@ final class PahoConnection: Sendable {
                         &properties, MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL, Int32(bitPattern: configuration.sessionExpiry))
                 }
             } else {
-                // 3.1.1 has no expiry: a persistent session is simply "not clean".
-                options.cleansession = (cleanStart && configuration.sessionExpiry == 0) ? 1 : 0
+                // 3.1.1 has no session expiry, so a session kept "just for reconnects" would stay on the broker
+                // for ever: only an explicitly persistent configuration (cleanStart false) gets one.
+                options.cleansession = configuration.cleanStart ? 1 : 0
                 options.onSuccess = onSuccess
                 options.onFailure = onFailure
             }
