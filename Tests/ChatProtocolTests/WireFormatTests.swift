@@ -132,3 +132,40 @@ struct ChatTimestampTests {
         }
     }
 }
+
+@Suite("Repeat filter")
+struct RepeatFilterTests {
+    private func message(_ payload: [UInt8], qos: MQTTQoS = .exactlyOnce) -> MQTTMessage {
+        MQTTMessage(topic: "chat", payload: payload, qos: qos)
+    }
+
+    @Test("drops a repeated timed QoS 2 chat message, and nothing else")
+    func repeats() {
+        var filter = RepeatFilter()
+        let timed = ChatMessage.message(from: "a", "hi", time: ChatTimestamp(millisecondsSince1970: 5)).encoded()
+        let other = ChatMessage.message(from: "a", "hi", time: ChatTimestamp(millisecondsSince1970: 6)).encoded()
+        let untimed = ChatMessage.message(from: "a", "hi").encoded()
+        let raw = Array("raw".utf8)
+        // Same text at another send time is another message; without a send time (other clients) or
+        // not chat at all, a repeat may be legitimate and is kept.
+        let verdicts = [timed, timed, other, untimed, untimed, raw, raw].map { filter.isRepeat(message($0)) }
+        #expect(verdicts == [false, true, false, false, false, false, false])
+        var atLeastOnce = RepeatFilter()
+        let qos1 = [timed, timed].map { atLeastOnce.isRepeat(message($0, qos: .atLeastOnce)) }
+        #expect(qos1 == [false, false], "QoS 1 duplicates are the user's to see")
+    }
+
+    @Test("forgets the oldest beyond its capacity")
+    func capacity() {
+        var filter = RepeatFilter()
+        let payloads = (0...RepeatFilter.capacity).map {
+            ChatMessage.message(from: "a", "m", time: ChatTimestamp(millisecondsSince1970: Int64($0))).encoded()
+        }
+        let first = payloads.map { filter.isRepeat(message($0)) }
+        #expect(!first.contains(true))
+        let oldest = filter.isRepeat(message(payloads[0]))
+        let newest = filter.isRepeat(message(payloads[RepeatFilter.capacity]))
+        #expect(!oldest, "the first was pushed out")
+        #expect(newest)
+    }
+}

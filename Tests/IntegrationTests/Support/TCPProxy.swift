@@ -12,7 +12,7 @@ final class TCPProxy: @unchecked Sendable {
     private let refuseMQTT5: Bool
     private let listenFD: Int32
     private let lock = NSLock()
-    private var connections: [Int32] = []
+    private var connections: [Pair] = []
     private var refusing = false
     private var stopped = false
 
@@ -36,13 +36,51 @@ final class TCPProxy: @unchecked Sendable {
         thread.start()
     }
 
+    /// One proxied connection: the client's socket and ours to the broker. Both are shut down and closed
+    /// exactly once, under the pair's lock, when both directions have ended: a file descriptor closed
+    /// early can be reused at once by another test in this process, and a late shutdown() would then cut
+    /// someone else's socket or pipe.
+    final class Pair: @unchecked Sendable {
+        let client: Int32
+        let upstream: Int32
+        private let lock = NSLock()
+        private var running = 2
+        private var closed = false
+
+        init(client: Int32, upstream: Int32) {
+            self.client = client
+            self.upstream = upstream
+        }
+
+        /// Stops both directions (the pumps then see end of file or an error).
+        func shutDown() {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !closed else { return }
+            shutdown(client, Int32(SHUT_RDWR))
+            shutdown(upstream, Int32(SHUT_RDWR))
+        }
+
+        /// Called by each pump as it ends; the second one closes both sockets.
+        func pumpEnded() {
+            shutDown()
+            lock.lock()
+            defer { lock.unlock() }
+            running -= 1
+            guard running == 0, !closed else { return }
+            closed = true
+            close(client)
+            close(upstream)
+        }
+    }
+
     /// Cuts every open connection at once, as a network failure would.
     func cut() {
         lock.lock()
         let open = connections
         connections.removeAll()
         lock.unlock()
-        for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
+        for pair in open { pair.shutDown() }
     }
 
     /// While refusing, new connections are accepted and closed at once.
@@ -56,8 +94,8 @@ final class TCPProxy: @unchecked Sendable {
         lock.lock()
         stopped = true
         lock.unlock()
+        // shutdown() wakes the accept thread, which closes the socket itself (see acceptLoop).
         shutdown(listenFD, Int32(SHUT_RDWR))
-        close(listenFD)
         cut()
     }
 
@@ -76,7 +114,10 @@ final class TCPProxy: @unchecked Sendable {
                 lock.lock()
                 let done = stopped
                 lock.unlock()
-                if done { return }
+                if done {
+                    close(listenFD)
+                    return
+                }
                 continue
             }
             lock.lock()
@@ -98,15 +139,16 @@ final class TCPProxy: @unchecked Sendable {
                 close(upstream)
                 continue
             }
+            let pair = Pair(client: client, upstream: upstream)
             lock.lock()
-            connections += [client, upstream]
+            connections.append(pair)
             lock.unlock()
-            Thread { [self] in pump(from: client, to: upstream, inspectConnect: refuseMQTT5) }.start()
-            Thread { [self] in pump(from: upstream, to: client, inspectConnect: false) }.start()
+            Thread { [self] in pump(pair, from: client, to: upstream, inspectConnect: refuseMQTT5) }.start()
+            Thread { [self] in pump(pair, from: upstream, to: client, inspectConnect: false) }.start()
         }
     }
 
-    private func pump(from source: Int32, to destination: Int32, inspectConnect: Bool) {
+    private func pump(_ pair: Pair, from source: Int32, to destination: Int32, inspectConnect: Bool) {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var first = inspectConnect
         while true {
@@ -129,12 +171,10 @@ final class TCPProxy: @unchecked Sendable {
             }
             if offset < count { break }
         }
-        shutdown(source, Int32(SHUT_RDWR))
-        shutdown(destination, Int32(SHUT_RDWR))
         lock.lock()
-        connections.removeAll { $0 == source || $0 == destination }
+        connections.removeAll { $0 === pair }
         lock.unlock()
-        close(source)
+        pair.pumpEnded()
     }
 
     /// The protocol level byte of an MQTT CONNECT packet (4 = 3.1.1, 5 = 5), if the bytes start with one.
