@@ -102,9 +102,10 @@ public final class MQTTClient: Sendable {
 
     private func attemptConnect(version: MQTTVersion, cleanStart: Bool) async throws(MQTTError) -> MQTTConnectResult {
         let started = ContinuousClock.now
-        let response = try await request { completion in
+        // Paho applies connectTimeout itself, but a connect can also go unanswered after a lost connection;
+        // this bound settles it so a reconnect loop never waits for ever.
+        let response = try await request(timeout: configuration.connectTimeout + .seconds(2)) { completion in
             connection.connect(version: version, cleanStart: cleanStart, completion: completion)
-            return nil
         }
         switch response {
         case .success(.connected(let result)):
@@ -346,9 +347,9 @@ public final class MQTTClient: Sendable {
         let core = connection.core
         core.markClosing()
         if connection.isConnected {
-            _ = try? await request { completion in
+            // Bounded: after a lost connection Paho may never answer a disconnect.
+            _ = try? await request(timeout: timeout + .seconds(1)) { completion in
                 connection.disconnect(timeout: timeout, endSession: endSession, completion: completion)
-                return nil
             }
         }
         core.messages.finish()
@@ -376,14 +377,23 @@ public final class MQTTClient: Sendable {
     /// Runs one Paho request as an async call: a continuation completed by the request's callback, by a
     /// synchronous failure, or by cancellation, whichever comes first (`ClientCore` makes it exactly once).
     private func request(
-        _ start: (@escaping ClientCore.Completion) -> UInt64?
+        timeout: Duration? = nil, _ start: (@escaping ClientCore.Completion) -> UInt64?
     ) async throws(MQTTError) -> Result<ClientCore.Response, MQTTError> {
         let id = Mutex<UInt64?>(nil)
         let core = connection.core
+        let watchdog = Mutex<Task<Void, Never>?>(nil)
+        defer { watchdog.withLock { $0?.cancel() } }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let started = start { continuation.resume(returning: $0) }
                 id.withLock { $0 = started }
+                if let timeout, let started {
+                    let task = Task {
+                        guard (try? await Task.sleep(for: timeout)) != nil else { return }
+                        core.settle(id: started, with: MQTTError(.timedOut, "No answer from the broker within \(timeout)."))
+                    }
+                    watchdog.withLock { $0 = task }
+                }
             }
         } onCancel: {
             if let started = id.withLock({ $0 }) {

@@ -58,7 +58,8 @@ final class PahoConnection: Sendable {
 
     // MARK: Requests. Each registers with the core first; if the C call fails, no callback will follow.
 
-    func connect(version: MQTTVersion, cleanStart: Bool, completion: @escaping ClientCore.Completion) {
+    @discardableResult
+    func connect(version: MQTTVersion, cleanStart: Bool, completion: @escaping ClientCore.Completion) -> UInt64 {
         let (id, context) = core.register(.connect, completion: completion)
         let rc = CStrings.scope { strings -> Int32 in
             var options = version == .v5 ? cpaho_connectOptions5() : cpaho_connectOptions()
@@ -128,6 +129,7 @@ final class PahoConnection: Sendable {
         if rc != MQTTASYNC_SUCCESS {
             core.abandon(id, with: MQTTError.paho(rc, doing: "connect to \(configuration.host):\(configuration.port)"))
         }
+        return id
     }
 
     /// Starts a publish; `completion` runs on a Paho thread when the broker acknowledged it (QoS 1/2) or
@@ -181,7 +183,8 @@ final class PahoConnection: Sendable {
         return id
     }
 
-    func disconnect(timeout: Duration, endSession: Bool, completion: @escaping ClientCore.Completion) {
+    @discardableResult
+    func disconnect(timeout: Duration, endSession: Bool, completion: @escaping ClientCore.Completion) -> UInt64 {
         let (id, context) = core.register(.disconnect, completion: completion)
         let version = core.version
         var options = version == .v5 ? cpaho_disconnectOptions5() : cpaho_disconnectOptions()
@@ -205,6 +208,7 @@ final class PahoConnection: Sendable {
         if rc != MQTTASYNC_SUCCESS {
             core.abandon(id, with: MQTTError.paho(rc, doing: "disconnect"))
         }
+        return id
     }
 }
 
