@@ -105,10 +105,8 @@ struct ReliabilityTests {
     /// mosquitto acknowledges a publish once it is in memory and writes its database only every
     /// autosave_interval, so a SIGKILL can take acknowledged messages it had not yet passed on (measured:
     /// 0 to a few hundred of 20,000 at this rate). No client can get those back; what the clients must do
-    /// is come back by themselves, resend what was not acknowledged, and finish. QoS 2 is not run here:
-    /// when the broker's half of a QoS 2 exchange dies with it, Paho never completes that exchange, and the
-    /// publisher (which does not resend QoS 2, to keep it exactly-once) reports those lines after -W
-    /// with exit 75 instead of finishing.
+    /// is come back by themselves, resend what was not acknowledged, and finish. (QoS 2 is left out: the
+    /// broker can lose its half of exchanges in flight, which the publisher resends only after 10 s.)
     @Test("20,000 piped lines at QoS 1, broker killed twice (SIGKILL): both tools recover and finish")
     func brokerKilled() async throws {
         // restartTwice checks that the publisher had every line acknowledged and that both tools came back.

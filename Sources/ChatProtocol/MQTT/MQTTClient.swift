@@ -192,7 +192,10 @@ public final class MQTTClient: Sendable {
                 let number = core.markConnected(result)
                 Task {
                     try await Task.sleep(for: Self.redriveGrace)
-                    core.settleStalePublishes(before: number)
+                    core.settleStalePublishes(before: number, exactlyOnce: false)
+                    // QoS 2 gets longer: Paho's own resend of the session completes them when it can.
+                    try await Task.sleep(for: Self.redriveGrace * 4)
+                    core.settleStalePublishes(before: number, exactlyOnce: true)
                 }
                 let subscriptions = state.withLock { state in
                     state.result = result

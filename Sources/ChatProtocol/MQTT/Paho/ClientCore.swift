@@ -107,14 +107,16 @@ final class ClientCore: Sendable {
         for (completion, kind) in settled { run(completion, with: .failure(error), kind: kind) }
     }
 
-    /// QoS 0 and 1 publishes made on a connection before `connection` that Paho still has not answered:
-    /// after a reconnect it sometimes never will. They are failed with `.connectionLost` so the sender
-    /// re-drives them (a duplicate is allowed at these levels). QoS 2 ones are left to Paho's own resend,
-    /// since sending them again could deliver them twice; if it never comes, the sender's timeout reports them.
-    func settleStalePublishes(before connection: Int) {
+    /// Publishes made on a connection before `connection` that Paho still has not answered: after a
+    /// reconnect it sometimes never will. They are failed with `.connectionLost` so the sender re-drives them.
+    /// QoS 2 ones only when `exactlyOnce` is set (a later pass): sending one again can deliver it twice to
+    /// other clients, though never to an mqtt-chat listener, which drops the exact repeat (RepeatFilter).
+    func settleStalePublishes(before connection: Int, exactlyOnce: Bool) {
         let stale = state.withLock { state in
             state.pending.filter { id, entry in
-                guard case .publish(let qos) = entry.context.kind, qos != .exactlyOnce else { return false }
+                guard case .publish(let qos) = entry.context.kind, (qos == .exactlyOnce) == exactlyOnce else {
+                    return false
+                }
                 return entry.connection < connection && entry.completion != nil
             }.keys
         }
