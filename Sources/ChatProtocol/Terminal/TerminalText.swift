@@ -100,8 +100,10 @@ public enum TerminalText {
         }
     }
 
+    /// Built once: hostile payloads can have an escape for every byte.
+    private static let hexDigits = Array("0123456789abcdef")
+
     private static func hex(_ byte: UInt8) -> String {
-        let digits = Array("0123456789abcdef")
-        return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
+        String([hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
     }
 }
