@@ -1,5 +1,4 @@
 import Dispatch
-import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -41,12 +40,28 @@ public enum Terminal {
         var status = stat()
         guard fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFIFO || (status.st_mode & S_IFMT) == S_IFSOCK
         else { return }
-        let thread = Thread {
+        startDetachedThread {
             var entry = pollfd(fd: fd, events: 0, revents: 0)
             while poll(&entry, 1, -1) < 0 && errno == EINTR {}
             action()
         }
-        thread.start()
+    }
+
+    /// A plain detached pthread for a call that blocks for the life of the process (Foundation's `Thread`
+    /// would cost every start-up the loading of Foundation and ICU).
+    static func startDetachedThread(_ body: @escaping @Sendable () -> Void) {
+        let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { raw in
+            let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
+            body.run()
+            return nil
+        }, box)
+        if started == 0 {
+            pthread_detach(thread)
+        } else {
+            Unmanaged<ThreadBody>.fromOpaque(box).release()
+        }
     }
 
     /// Delivers SIGINT and SIGTERM as an async sequence instead of killing the process, so the tools can
@@ -65,6 +80,12 @@ public enum Terminal {
         continuation.onTermination = { _ in keep.value.forEach { $0.cancel() } }
         return stream
     }
+}
+
+/// The closure a detached pthread runs; retained across pthread_create's untyped argument.
+private final class ThreadBody: Sendable {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }
 
 /// Holds Dispatch sources (not Sendable) for the lifetime of the stream that owns them.
