@@ -49,7 +49,7 @@ public enum Terminal {
 
     /// A plain detached pthread for a call that blocks for the life of the process (Foundation's `Thread`
     /// would cost every start-up the loading of Foundation and ICU).
-    static func startDetachedThread(_ body: @escaping @Sendable () -> Void) {
+    public static func startDetachedThread(_ body: @escaping @Sendable () -> Void) {
         let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
         var thread = pthread_t()
         let started = pthread_create(&thread, nil, { raw in

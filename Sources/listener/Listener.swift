@@ -78,9 +78,15 @@ struct Listener: AsyncParsableCommand {
         var configuration = try connection.configuration { report(tool, $0) }
         configuration.cleanStart = !session
         configuration.sessionExpiry = session ? Self.sessionExpiry : Self.reconnectGrace
+        let interactive = Terminal.isTerminal(1) && format == .text
+        let renderer = ChatLineRenderer(
+            format: format, showTopic: topics.count > 1 || topics.contains { $0.contains("+") || $0.contains("#") },
+            colors: Terminal.wantsColor(fd: 1))
+        let stop = StopReason()
+        let sink = MessageSink(renderer: renderer, count: count, stop: stop)
         let client: MQTTClient
         do {
-            client = try await connectAndSubscribe(configuration)
+            client = try await connectAndSubscribe(configuration, onMessage: sink.show)
         } catch {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
@@ -89,11 +95,6 @@ struct Listener: AsyncParsableCommand {
         if connection.debug {
             report(tool, "subscribed to \(topics.joined(separator: ", ")) at QoS \(connection.qos).")
         }
-        let interactive = Terminal.isTerminal(1) && format == .text
-        let renderer = ChatLineRenderer(
-            format: format, showTopic: topics.count > 1 || topics.contains { $0.contains("+") || $0.contains("#") },
-            colors: Terminal.wantsColor(fd: 1))
-        let stop = StopReason()
         // The tasks below get plain copies, not the (non-Sendable) command.
         let (topics, session, timeout) = (self.topics, self.session, self.timeout)
 
@@ -112,38 +113,33 @@ struct Listener: AsyncParsableCommand {
             stop.set(.timedOut)
             await client.disconnect(endSession: !session)
         }
+        let doneTask = Task {
+            for await _ in sink.done { await client.disconnect(endSession: !session) }
+        }
         Terminal.whenOutputCloses(1) {
             stop.set(.outputClosed)
-            Task { await client.disconnect(endSession: !session) }
+            sink.close()
         }
-        let check = interactive ? JoinCheck(client: client, user: configuration.username ?? "", topics: topics) : nil
-        if let check {
+        if interactive {
+            let check = JoinCheck(client: client, user: configuration.username ?? "", topics: topics)
+            sink.watch(check)
             Task { await check.announce(tool: tool) }
         }
 
-        var received = 0
+        // The sink shows the messages; `messages` ends when the client disconnects or gives up.
         var failure: MQTTError?
-        var repeats = RepeatFilter()
         do {
-            for try await message in client.messages {
-                if repeats.isRepeat(message) { continue }
-                check?.noteArrival(of: message)
-                let line = renderer.render(message, received: .now())
-                guard Terminal.writeAll(line, to: 1) else {
-                    // The reader went away (`listener | head -1`): that is a normal way to stop.
-                    stop.set(.outputClosed)
-                    break
-                }
-                received += 1
-                if let count, received >= count { break }
-            }
+            for try await _ in client.messages {}
         } catch let error as MQTTError {
             failure = error
         }
+        sink.close()
         timeoutTask.cancel()
         interruptTask.cancel()
         eventsTask.cancel()
+        doneTask.cancel()
         await client.disconnect(endSession: !session)
+        let received = sink.received
 
         if let failure { fail(tool, failure) }
         if stop.reason == .timedOut, let count, received < count {
@@ -155,8 +151,10 @@ struct Listener: AsyncParsableCommand {
 }
 
 extension Listener {
-    private func connectAndSubscribe(_ configuration: MQTTConfiguration) async throws(MQTTError) -> MQTTClient {
-        let client = try MQTTClient(configuration)
+    private func connectAndSubscribe(
+        _ configuration: MQTTConfiguration, onMessage: @escaping MQTTMessageHandler
+    ) async throws(MQTTError) -> MQTTClient {
+        let client = try MQTTClient(configuration, onMessage: onMessage)
         try await client.connect()
         try await client.subscribe(topics.map { ($0, connection.qosLevel) })
         return client

@@ -1,5 +1,6 @@
 import ChatProtocol
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("MQTTClient against a real mosquitto", .timeLimit(.minutes(2)))
@@ -195,5 +196,55 @@ struct MQTTClientTests {
         #expect(received.map(\.payload) == [Array("after the cut".utf8)])
         await sender.disconnect()
         await listener.disconnect(endSession: true)
+    }
+
+    @Test("an onMessage handler gets every message in order; the stream then only reports the end")
+    func handler() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let seen = Mutex<[String]>([])
+        let listener = try MQTTClient(broker.configuration("bob")) { message in
+            seen.withLock { $0.append(String(decoding: message.payload, as: UTF8.self)) }
+        }
+        try await listener.connect()
+        try await listener.subscribe([(topic, .atLeastOnce)])
+        let sender = try await broker.client("alice")
+        for index in 0..<500 { try await sender.publish(topic: topic, payload: Array("m\(index)".utf8)) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while seen.withLock({ $0.count }) < 500 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(seen.withLock { $0 } == (0..<500).map { "m\($0)" })
+        await listener.disconnect()
+        var rest = listener.messages.makeAsyncIterator()
+        #expect(try await rest.next() == nil)
+        await sender.disconnect()
+    }
+
+    @Test("TCP_NODELAY is set on the broker connection unless turned off", arguments: [true, false])
+    func noDelay(enabled: Bool) async throws {
+        let broker = try Mosquitto()
+        let client = try await broker.client("alice") { $0.tcpNoDelay = enabled }
+        let settings = Self.noDelaySettings(peerPort: broker.port)
+        #expect(settings == [enabled ? 1 : 0])
+        await client.disconnect()
+    }
+
+    /// TCP_NODELAY of each of this process's TCP sockets connected to `peerPort`.
+    private static func noDelaySettings(peerPort: Int) -> [Int32] {
+        var values: [Int32] = []
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+        for fd in fds.compactMap(Int32.init) {
+            var address = sockaddr_in()
+            var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let found = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &size) }
+            }
+            guard found == 0, address.sin_family == sa_family_t(AF_INET), Int(UInt16(bigEndian: address.sin_port)) == peerPort
+            else { continue }
+            var value: Int32 = -1
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &value, &length)
+            values.append(value)
+        }
+        return values
     }
 }

@@ -10,7 +10,8 @@ import Glibc
 /// Every request completes exactly once: when the broker answers, when the call fails before reaching it,
 /// on cancellation, or when the client shuts down. After a lost connection the client reconnects with
 /// backoff, resumes its session, re-subscribes where the broker forgot, and sends what was published
-/// meanwhile (Paho buffers it). All of it is `Sendable`; Paho's callbacks never touch user code directly.
+/// meanwhile (Paho buffers it). All of it is `Sendable`; Paho's callbacks reach user code only through an
+/// `onMessage` handler the user chose to give.
 public final class MQTTClient: Sendable {
     public let configuration: MQTTConfiguration
     /// Messages from every subscription, in arrival order. Ends with an `MQTTError` if the client gives up.
@@ -42,7 +43,12 @@ public final class MQTTClient: Sendable {
     private static let quickLossLimit = 3
     private let state = Mutex(State())
 
-    public init(_ configuration: MQTTConfiguration) throws(MQTTError) {
+    /// With `onMessage`, each message is handed to it on Paho's receive thread, in arrival order, before the
+    /// next one is read; `messages` then carries no messages, only the end (nil after a disconnect, or the
+    /// error). A handler that takes its time (a slow terminal) holds the broker back through TCP instead of
+    /// piling messages up in memory, and no task switch is paid per message. It must not wait for this
+    /// client's own requests (their answers are read by the same thread).
+    public init(_ configuration: MQTTConfiguration, onMessage: MQTTMessageHandler? = nil) throws(MQTTError) {
         self.configuration = configuration
         let (messages, messagesContinuation) = AsyncThrowingStream<MQTTMessage, any Error>.makeStream()
         let (events, eventsContinuation) = AsyncStream<MQTTConnectionEvent>.makeStream()
@@ -50,7 +56,9 @@ public final class MQTTClient: Sendable {
         self.messages = MQTTMessageStream(base: messages)
         self.events = events
         self.losses = losses
-        let core = ClientCore(version: configuration.version, messages: messagesContinuation, events: eventsContinuation, losses: lossesContinuation)
+        let core = ClientCore(
+            version: configuration.version, messages: messagesContinuation, onMessage: onMessage,
+            events: eventsContinuation, losses: lossesContinuation)
         connection = try PahoConnection(configuration: configuration, core: core)
     }
 
@@ -109,6 +117,7 @@ public final class MQTTClient: Sendable {
         }
         switch response {
         case .success(.connected(let result)):
+            if configuration.tcpNoDelay { TCPNoDelay.apply(peerPort: configuration.port) }
             return result
         case .success:
             throw MQTTError(.failure, "The broker answered the connect with something else.")
@@ -436,6 +445,9 @@ extension MQTTClient {
         if topic.utf8.contains(0) { throw MQTTError(.invalidArgument, "The \(what) contains a NUL character.") }
     }
 }
+
+/// Receives each message on Paho's receive thread (see `MQTTClient.init(_:onMessage:)`).
+public typealias MQTTMessageHandler = @Sendable (MQTTMessage) -> Void
 
 /// The messages of a client's subscriptions, as an `AsyncSequence` (mqtt-nio's `MQTTSubscription`).
 public struct MQTTMessageStream: AsyncSequence, Sendable {

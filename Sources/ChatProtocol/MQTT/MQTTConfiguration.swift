@@ -92,6 +92,9 @@ public struct MQTTConfiguration: Sendable {
     /// nil: a lost connection is final.
     public var reconnect: MQTTReconnectPolicy? = MQTTReconnectPolicy()
     public var connectTimeout: Duration = .seconds(10)
+    /// Send each packet at once rather than let Nagle's algorithm hold small ones back (set on the socket
+    /// after each connect: Paho has no option for it).
+    public var tcpNoDelay: Bool = true
 
     public init(host: String = "localhost", port: Int? = nil, clientID: String, tls: MQTTTLSConfiguration? = nil) {
         self.host = host

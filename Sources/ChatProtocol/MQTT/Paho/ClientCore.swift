@@ -51,6 +51,8 @@ final class ClientCore: Sendable {
 
     private let state: Mutex<State>
     let messages: AsyncThrowingStream<MQTTMessage, any Error>.Continuation
+    /// When set, messages go here instead of into `messages`.
+    let onMessage: MQTTMessageHandler?
     let events: AsyncStream<MQTTConnectionEvent>.Continuation
     /// One element per lost connection, for the reconnect loop.
     let losses: AsyncStream<Void>.Continuation
@@ -58,11 +60,13 @@ final class ClientCore: Sendable {
     init(
         version: MQTTVersion,
         messages: AsyncThrowingStream<MQTTMessage, any Error>.Continuation,
+        onMessage: MQTTMessageHandler?,
         events: AsyncStream<MQTTConnectionEvent>.Continuation,
         losses: AsyncStream<Void>.Continuation
     ) {
         state = Mutex(State(version: version))
         self.messages = messages
+        self.onMessage = onMessage
         self.events = events
         self.losses = losses
     }
@@ -203,7 +207,8 @@ final class ClientCore: Sendable {
 
     var isClosing: Bool { state.withLock { $0.closing } }
 
-    // MARK: Paho callbacks (on Paho's threads; none of them may block or call back into Paho)
+    // MARK: Paho callbacks (on Paho's threads; none of them may call back into Paho, and only the user's
+    // message handler may block: that is its flow control)
 
     func connectionLost(cause: String?) {
         let wasConnected = state.withLock { state in
@@ -238,7 +243,11 @@ final class ClientCore: Sendable {
     }
 
     func messageArrived(_ message: MQTTMessage) {
-        messages.yield(message)
+        if let onMessage {
+            onMessage(message)
+        } else {
+            messages.yield(message)
+        }
     }
 }
 
