@@ -9,13 +9,24 @@ import Synchronization
 /// without loss. It also gives backpressure: when the broker is away, reading stops once the window is
 /// full and resumes as acknowledgements come back. No task or continuation per line: the caller's thread
 /// blocks on a semaphore, and Paho's callback frees a slot.
+///
+/// A full window is refilled in bursts: the reader is woken once a quarter of the window is free, not on
+/// every acknowledgement. Waking it per ack had it contend for Paho's lock with the very thread delivering
+/// the acks, one context switch each way per message.
 final class LinePublisher: Sendable {
+    private struct Window {
+        var free: Int
+        var readerWaiting = false
+    }
     private let client: MQTTClient
     private let topic: String
     private let qos: MQTTQoS
     private let retain: Bool
     private let from: String
-    private let slots: DispatchSemaphore
+    private let window: Mutex<Window>
+    /// Free slots at which a waiting reader is woken.
+    private let refill: Int
+    private let wake = DispatchSemaphore(value: 0)
     /// The first refusal (for example the ACL saying no); it stops the stream.
     private let firstFailure = Mutex<MQTTError?>(nil)
 
@@ -25,7 +36,8 @@ final class LinePublisher: Sendable {
         self.qos = qos
         self.retain = retain
         self.from = from
-        slots = DispatchSemaphore(value: max(window, 1))
+        self.window = Mutex(Window(free: max(window, 1)))
+        refill = max(1, window / 4)
     }
 
     /// The window for a connection: under the broker's receive maximum and never more than `cap`. QoS 0
@@ -42,15 +54,46 @@ final class LinePublisher: Sendable {
     func send(_ text: String, kind: ChatMessage.Kind = .message, patience: Duration) -> Bool {
         guard failure == nil else { return false }
         let nanoseconds = patience.components.seconds * 1_000_000_000 + patience.components.attoseconds / 1_000_000_000
-        guard slots.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .success else { return false }
+        let deadline = DispatchTime.now() + .nanoseconds(Int(nanoseconds))
+        while !takeSlot() {
+            guard wake.wait(timeout: deadline) == .success else {
+                // A wake-up signalled just as time ran out stays in the semaphore; the loop above treats such
+                // a spurious wake-up as "look again".
+                window.withLock { $0.readerWaiting = false }
+                return false
+            }
+        }
         let payload = ChatMessage(kind: kind, from: from, text: text, time: .now()).encoded()
         client.startPublish(topic: topic, payload: payload, qos: qos, retain: retain) { result in
             if case .failure(let error) = result {
                 self.firstFailure.withLock { if $0 == nil { $0 = error } }
             }
-            self.slots.signal()
+            self.releaseSlot()
         }
         return true
+    }
+
+    /// Takes a free slot, or notes that the reader is about to wait for some.
+    private func takeSlot() -> Bool {
+        window.withLock { window in
+            if window.free > 0 {
+                window.free -= 1
+                return true
+            }
+            window.readerWaiting = true
+            return false
+        }
+    }
+
+    /// Called from Paho's callback: frees a slot, and wakes the reader once enough are free.
+    private func releaseSlot() {
+        let wakeReader = window.withLock { window in
+            window.free += 1
+            guard window.readerWaiting && window.free >= refill else { return false }
+            window.readerWaiting = false
+            return true
+        }
+        if wakeReader { wake.signal() }
     }
 
     /// Waits until every message sent has its outcome, for at most `patience`. Returns how many are still
