@@ -6,11 +6,17 @@ import Synchronization
 /// Shows each message as it arrives. Paho's receive thread hands messages over through a bounded queue to a
 /// writer thread of our own: the two overlap (reading the socket while rendering and writing), no task switch
 /// is paid per message, and a slow terminal or pipe fills the queue and then holds Paho, and so the broker,
-/// back through TCP instead of filling memory.
+/// back through TCP instead of filling memory. Lines are written as soon as no further message is waiting,
+/// so a pipe or terminal gets each one at once, while a backlog goes out in large writes.
 final class MessageSink: Sendable {
     /// Messages between Paho's thread and the writer; enough to ride out a short stall of the output.
     static let queueDepth = 1024
+    /// Output held back at most while more messages are waiting.
+    static let batchBytes = 64 * 1024
+
     private struct State {
+        /// Rendered lines not written yet (only while more messages are waiting).
+        var pending: [UInt8] = []
         var received = 0
         var repeats = RepeatFilter()
         var check: JoinCheck?
@@ -19,7 +25,7 @@ final class MessageSink: Sendable {
     }
 
     /// Only the writer thread shows messages, so the lock is rarely contended; holding it across the write
-    /// keeps `close()` from returning while a line is half written.
+    /// keeps `close()` from returning before the output is complete.
     private let state = Mutex(State())
     private let queue = Mutex(Deque())
     /// Free places in the queue, and messages waiting in it.
@@ -40,9 +46,9 @@ final class MessageSink: Sendable {
         Terminal.startDetachedThread { [self] in
             while true {
                 waiting.wait()
-                let message = queue.withLock { $0.removeFirst() }
+                let (message, more) = queue.withLock { ($0.removeFirst(), !$0.isEmpty) }
                 free.signal()
-                write(message)
+                show(message, moreWaiting: more)
             }
         }
     }
@@ -60,22 +66,32 @@ final class MessageSink: Sendable {
         waiting.signal()
     }
 
-    private func write(_ message: MQTTMessage) {
+    private func show(_ message: MQTTMessage, moreWaiting: Bool) {
         state.withLock { state in
             guard !state.closed, !state.repeats.isRepeat(message) else { return }
             state.check?.noteArrival(of: message)
-            guard Terminal.writeAll(renderer.render(message, received: .now()), to: 1) else {
-                // The reader went away (`listener | head -1`): that is a normal way to stop.
-                stop.set(.outputClosed)
-                close(&state)
-                return
-            }
+            state.pending += renderer.render(message, received: .now())
             state.received += 1
-            if let count, state.received >= count { close(&state) }
+            if let count, state.received >= count {
+                close(&state)
+            } else if !moreWaiting || state.pending.count >= Self.batchBytes {
+                flush(&state)
+            }
         }
     }
 
-    /// Shows nothing more; returns once a line being written is complete.
+    /// Writes what is pending; a reader gone away (`listener | head -1`) is a normal way to stop.
+    private func flush(_ state: inout State) {
+        guard !state.pending.isEmpty else { return }
+        let written = Terminal.writeAll(state.pending, to: 1)
+        state.pending.removeAll(keepingCapacity: true)
+        if !written {
+            stop.set(.outputClosed)
+            close(&state)
+        }
+    }
+
+    /// Writes what is pending and shows nothing more; returns once the output is complete.
     func close() {
         state.withLock { close(&$0) }
     }
@@ -83,6 +99,7 @@ final class MessageSink: Sendable {
     private func close(_ state: inout State) {
         guard !state.closed else { return }
         state.closed = true
+        flush(&state)
         doneContinuation.yield()
         doneContinuation.finish()
     }
@@ -92,6 +109,8 @@ final class MessageSink: Sendable {
 private struct Deque: ~Copyable {
     private var items: [MQTTMessage?] = []
     private var head = 0
+
+    var isEmpty: Bool { head == items.count }
 
     mutating func append(_ message: MQTTMessage) {
         items.append(message)
