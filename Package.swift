@@ -1,6 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The tools' own `usleep` (ChatCLI/PahoSleep.swift) must be visible to libpaho, which calls it: export it
+/// from the executables, whatever the linker would otherwise keep to itself.
+let pahoSleep: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=usleep"])]
+
 let package = Package(
     name: "mqtt-chat",
     products: [
@@ -29,8 +33,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"]),
-        .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"]),
+        .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: pahoSleep),
+        .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: pahoSleep),
         // Fuzz target over the payload decoder and renderer; scripts/fuzz builds it with libFuzzer.
         .executableTarget(name: "ChatFuzzer", dependencies: ["ChatProtocol"]),
         .testTarget(name: "ChatProtocolTests", dependencies: ["ChatProtocol"]),
