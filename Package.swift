@@ -1,9 +1,11 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// The tools' own `usleep` (ChatCLI/PahoSleep.swift) must be visible to libpaho, which calls it: export it
-/// from the executables, whatever the linker would otherwise keep to itself.
-let pahoSleep: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=usleep"])]
+/// The tools' own `usleep` and `poll` (ChatCLI/PahoWaits.swift) must be visible to libpaho, which calls them:
+/// export them from the executables, whatever the linker would otherwise keep to itself.
+let pahoWaits: [LinkerSetting] = [
+    .unsafeFlags(["-Xlinker", "--export-dynamic-symbol=usleep", "-Xlinker", "--export-dynamic-symbol=poll"])
+]
 
 let package = Package(
     name: "mqtt-chat",
@@ -33,8 +35,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: pahoSleep),
-        .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: pahoSleep),
+        .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: pahoWaits),
+        .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: pahoWaits),
         // Fuzz target over the payload decoder and renderer; scripts/fuzz builds it with libFuzzer.
         .executableTarget(name: "ChatFuzzer", dependencies: ["ChatProtocol"]),
         .testTarget(name: "ChatProtocolTests", dependencies: ["ChatProtocol"]),
