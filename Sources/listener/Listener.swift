@@ -103,6 +103,7 @@ struct Listener: AsyncParsableCommand {
         let interruptTask = Task {
             for await _ in Terminal.interrupts() {
                 stop.set(.interrupted)
+                sink.stopTaking()
                 await client.disconnect(endSession: !session)
                 return
             }
@@ -111,10 +112,14 @@ struct Listener: AsyncParsableCommand {
             guard let timeout else { return }
             try await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
             stop.set(.timedOut)
+            sink.stopTaking()
             await client.disconnect(endSession: !session)
         }
         let doneTask = Task {
-            for await _ in sink.done { await client.disconnect(endSession: !session) }
+            for await _ in sink.done {
+                sink.stopTaking()
+                await client.disconnect(endSession: !session)
+            }
         }
         Terminal.whenOutputCloses(1) {
             stop.set(.outputClosed)

@@ -17,7 +17,6 @@ final class MessageSink: Sendable {
     private struct State {
         /// Rendered lines not written yet (only while more messages are waiting).
         var pending: [UInt8] = []
-        var received = 0
         var repeats = RepeatFilter()
         var check: JoinCheck?
         /// Set once the count is reached, the output has closed, or the listener is stopping.
@@ -34,6 +33,9 @@ final class MessageSink: Sendable {
     private let renderer: ChatLineRenderer
     private let count: Int?
     private let stop: StopReason
+    /// Set when the listener is stopping: Paho's thread must then never wait for the writer, which may be
+    /// stuck writing to an output nobody reads (a paused terminal) while Paho's lock is needed to disconnect.
+    private let stopping = Atomic<Bool>(false)
     private let doneContinuation: AsyncStream<Void>.Continuation
     /// Yields once when the sink wants no more messages (count reached, or nobody reads the output).
     let done: AsyncStream<Void>
@@ -53,15 +55,19 @@ final class MessageSink: Sendable {
         }
     }
 
-    var received: Int { state.withLock { $0.received } }
+    /// Messages shown; readable without the lock, which a writer stuck on its output may hold.
+    var received: Int { shown.load(ordering: .relaxed) }
+    private let shown = Atomic<Int>(0)
 
     func watch(_ check: JoinCheck) {
         state.withLock { $0.check = check }
     }
 
-    /// Called on Paho's receive thread; waits while the queue is full.
+    /// Called on Paho's receive thread; waits while the queue is full, unless the listener is stopping.
     func show(_ message: MQTTMessage) {
-        free.wait()
+        repeat {
+            if stopping.load(ordering: .relaxed) { return }
+        } while free.wait(timeout: .now() + .milliseconds(100)) == .timedOut
         queue.withLock { $0.append(message) }
         waiting.signal()
     }
@@ -71,8 +77,8 @@ final class MessageSink: Sendable {
             guard !state.closed, !state.repeats.isRepeat(message) else { return }
             state.check?.noteArrival(of: message)
             state.pending += renderer.render(message, received: .now())
-            state.received += 1
-            if let count, state.received >= count {
+            let received = shown.add(1, ordering: .relaxed).newValue
+            if let count, received >= count {
                 close(&state)
             } else if !moreWaiting || state.pending.count >= Self.batchBytes {
                 flush(&state)
@@ -91,9 +97,22 @@ final class MessageSink: Sendable {
         }
     }
 
-    /// Writes what is pending and shows nothing more; returns once the output is complete.
-    func close() {
-        state.withLock { close(&$0) }
+    /// Stops taking messages from Paho without waiting for the writer (call before disconnecting).
+    func stopTaking() {
+        stopping.store(true, ordering: .relaxed)
+    }
+
+    /// Writes what is pending and shows nothing more; returns once the output is complete, or after
+    /// `limit` if the output does not take it (nobody reads it), so the listener can still exit.
+    func close(within limit: Duration = .seconds(2)) {
+        stopTaking()
+        let closed = DispatchSemaphore(value: 0)
+        Terminal.startDetachedThread { [self] in
+            state.withLock { close(&$0) }
+            closed.signal()
+        }
+        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
+        _ = closed.wait(timeout: .now() + .nanoseconds(Int(nanoseconds)))
     }
 
     private func close(_ state: inout State) {

@@ -94,6 +94,47 @@ struct ReliabilityTests {
         return tally
     }
 
+    @Test("a listener whose output nobody reads still stops at once on SIGTERM")
+    func stopsWithStalledOutput() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stall-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (listenerPIDFile, readerPIDFile) = (directory.appendingPathComponent("listener"), directory.appendingPathComponent("reader"))
+        // The listener writes into a pipe whose reader (sleep) never reads: the pipe fills, then its queue,
+        // then Paho's thread waits in the message handler, holding the lock a disconnect needs.
+        let script = #"( echo $BASHPID > "$1"; shift 2; exec "$@" ) | ( echo $BASHPID > "$2"; exec sleep 60 )"#
+        let shell = try ChildProcess(
+            "/bin/bash", ["-c", script, "bash", listenerPIDFile.path, readerPIDFile.path, Tool.listener.path]
+                + broker.flags("bob") + ["-d", "-t", topic, "-q", "1"], stdinIsNull: true)
+        guard await shell.waitForOutput("subscribed to", onStderr: true) else { throw TestFailure("listener did not subscribe") }
+        let pid = pid_t(try String(contentsOf: listenerPIDFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        let reader = pid_t(try String(contentsOf: readerPIDFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+        defer { kill(reader, SIGKILL) }
+
+        let sender = try await broker.client("alice")
+        let line = Array(ChatMessage.message(from: "alice", String(repeating: "x", count: 200)).encoded())
+        for _ in 0..<5_000 { try await sender.publish(topic: topic, payload: line, qos: .atMostOnce) }
+        try await Task.sleep(for: .seconds(1))
+
+        kill(pid, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(15)
+        while Self.isRunning(pid) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!Self.isRunning(pid), "the listener did not exit after SIGTERM")
+        if Self.isRunning(pid) { kill(pid, SIGKILL) }
+        kill(reader, SIGKILL)
+        _ = try await shell.wait()
+        await sender.disconnect()
+    }
+
+    /// Alive and not a zombie (bash reaps the listener only when the whole pipeline ends).
+    private static func isRunning(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        let state = stat.split(separator: ")").last?.split(separator: " ").first
+        return state != "Z" && state != "X"
+    }
+
     @Test("20,000 piped lines, broker restarted twice (SIGTERM): none lost at QoS 1, none lost or doubled at QoS 2",
           arguments: [MQTTQoS.atLeastOnce, .exactlyOnce])
     func brokerRestarted(qos: MQTTQoS) async throws {
