@@ -152,3 +152,11 @@ public struct LineReader {
         }
     }
 }
+
+extension DispatchTime {
+    /// `duration` from now, for Dispatch's semaphore waits.
+    public static func after(_ duration: Duration) -> DispatchTime {
+        let (seconds, attoseconds) = duration.components
+        return .now() + .nanoseconds(Int(clamping: seconds * 1_000_000_000 + attoseconds / 1_000_000_000))
+    }
+}

@@ -111,8 +111,7 @@ final class MessageSink: Sendable {
             state.withLock { close(&$0) }
             closed.signal()
         }
-        let nanoseconds = limit.components.seconds * 1_000_000_000 + limit.components.attoseconds / 1_000_000_000
-        _ = closed.wait(timeout: .now() + .nanoseconds(Int(nanoseconds)))
+        _ = closed.wait(timeout: .after(limit))
     }
 
     private func close(_ state: inout State) {

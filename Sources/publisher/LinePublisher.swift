@@ -1,3 +1,4 @@
+import ChatCLI
 import ChatProtocol
 import Dispatch
 import Synchronization
@@ -53,8 +54,7 @@ final class LinePublisher: Sendable {
     /// window stayed full that long (the broker is not acknowledging) or an earlier publish was refused.
     func send(_ text: String, kind: ChatMessage.Kind = .message, patience: Duration) -> Bool {
         guard failure == nil else { return false }
-        let nanoseconds = patience.components.seconds * 1_000_000_000 + patience.components.attoseconds / 1_000_000_000
-        let deadline = DispatchTime.now() + .nanoseconds(Int(nanoseconds))
+        let deadline = DispatchTime.after(patience)
         while !takeSlot() {
             guard wake.wait(timeout: deadline) == .success else {
                 // A wake-up signalled just as time ran out stays in the semaphore; the loop above treats such
