@@ -44,12 +44,9 @@ enum TCPNoDelay {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &size) }
         }
         guard found == 0 else { return nil }
-        return withUnsafeBytes(of: address) { raw -> Int? in
-            switch Int32(address.ss_family) {
-            case AF_INET: return Int(UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self)))
-            case AF_INET6: return Int(UInt16(bigEndian: raw.load(fromByteOffset: 2, as: UInt16.self)))
-            default: return nil
-            }
-        }
+        // sockaddr_in and sockaddr_in6 both keep the port, in network order, right after the family.
+        let family = Int32(address.ss_family)
+        guard family == AF_INET || family == AF_INET6 else { return nil }
+        return withUnsafeBytes(of: address) { Int(UInt16(bigEndian: $0.load(fromByteOffset: 2, as: UInt16.self))) }
     }
 }
