@@ -26,7 +26,7 @@ extension Mosquitto {
 }
 
 /// A topic no other test uses.
-func uniqueTopic(_ prefix: String = "chat") -> String {
+func uniqueTopic(_ prefix: String = "chat/raw") -> String {
     "\(prefix)/test-\(UUID().uuidString.prefix(8))"
 }
 
