@@ -60,12 +60,12 @@ public func connectHint(for error: MQTTError, host: String) -> String? {
 
 /// Creates a client and connects it. With `retryFor`, an unreachable broker is tried again every half
 /// second until that much time has passed (for scripts that start before the broker does).
-public func connectClient(_ configuration: MQTTConfiguration, retryFor: Duration? = nil) async throws(MQTTError)
-    -> MQTTClient
-{
+public func connectClient(
+    _ configuration: MQTTConfiguration, retryFor: Duration? = nil, onMessage: MQTTMessageHandler? = nil
+) async throws(MQTTError) -> MQTTClient {
     let deadline = ContinuousClock.now + (retryFor ?? .zero)
     while true {
-        let client = try MQTTClient(configuration)
+        let client = try MQTTClient(configuration, onMessage: onMessage)
         do {
             try await client.connect()
             return client
@@ -76,9 +76,10 @@ public func connectClient(_ configuration: MQTTConfiguration, retryFor: Duration
 }
 
 /// Tells the user on stderr when the connection drops and comes back; returns the task doing it.
-public func reportConnectionEvents(_ tool: String, _ client: MQTTClient, resubscribed topics: [String] = [])
-    -> Task<Void, Never>
-{
+public func reportConnectionEvents(
+    _ tool: String, _ client: MQTTClient, resubscribed topics: [String] = [],
+    onReconnect: (@Sendable () async -> Void)? = nil
+) -> Task<Void, Never> {
     let target = "\(client.configuration.host):\(client.configuration.port)"
     return Task {
         for await event in client.events {
@@ -93,6 +94,7 @@ public func reportConnectionEvents(_ tool: String, _ client: MQTTClient, resubsc
                     line += "; resubscribed to \(topics.joined(separator: ", "))"
                 }
                 report(tool, line + ".")
+                await onReconnect?()
             case .closed:
                 break
             }

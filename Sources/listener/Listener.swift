@@ -11,33 +11,50 @@ import Glibc
 struct Listener: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "listener",
-        abstract: "Show the chat on one or more MQTT topics.",
+        abstract: "Show the chat: your rooms, your private messages and invitations, who comes and goes.",
         discussion: """
-            Prints one line per message: `12:01:02 <alice> hello`, notices as `12:01:05 * alice joined`.
-            Anything received is shown escaped, so nobody can take over your terminal.
+            With no room flags it follows the room "general", every room you joined (live: `publisher join
+            rust` in another terminal shows #rust here at once), your private messages and invitations
+            (kept for you while you are away), and people in your rooms coming online and leaving. Lines
+            look like `12:01:02 #rust <bob> hi`; the sender is the one the broker proves, never what the
+            message claims. Anything received is shown escaped, so nobody can take over your terminal.
 
             Examples:
-              listener                                  # the "chat" topic on localhost
-              listener -h broker.example -u alice -t chat/room1 -t chat/room2
-              listener -t 'chat/#' --format json | jq -r '.from + ": " + .message'
-              listener --session -i alice-laptop        # get what was said while you were away
+              listener                                  # general, your rooms, your inbox, on localhost
+              listener --room rust --room go            # just these rooms
+              listener who                              # who is online (also: listener rooms)
+              listener --format json | jq -r '.from + ": " + .message'
+              listener -t chat                          # a raw topic, for the original Python clients
               listener -C 1 -W 10                       # wait up to 10 s for one message
 
             Exit codes: 0 ok, 64 usage, 69 broker unreachable, 75 fewer than --count messages before
             --timeout, 77 not authorized, 1 anything else.
             """,
         version: chatVersion,
+        subcommands: [Listen.self, WhoCommand.self, RoomsCommand.self],
+        defaultSubcommand: Listen.self,
         helpNames: [.long]
     )
 
     static func main() async {
         await runWithOneLineErrors("listener")
     }
+}
+
+struct Listen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "listen", abstract: "Show messages as they arrive (the default command).")
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: [.short, .long], help: "Topic filter to listen to; repeat for several; + and # allowed. (default: chat)")
+    @Option(name: [.short, .long], help: "A raw topic filter instead of the chat's rooms; repeat for several; + and # allowed.")
     var topic: [String] = []
+
+    @Option(name: .long, help: "Follow just this room; repeat for several.")
+    var room: [String] = []
+
+    @Flag(name: .long, help: "Every room, with the room on each line (the workshop host's projector; needs admin rights).")
+    var all = false
 
     @Option(name: .long, help: "Output: text for people, json (one object per line) for scripts.")
     var format: ChatLineRenderer.Format = .text
@@ -48,23 +65,41 @@ struct Listener: AsyncParsableCommand {
     @Option(name: [.customShort("W"), .long], help: "Exit after this many seconds.")
     var timeout: Double?
 
-    @Flag(name: .long, help: "Keep a persistent session (needs -i), so messages sent while you are away arrive later.")
+    @Flag(name: .long, help: "Keep a persistent session (needs -i) on raw topics (-t); the chat's own listener always has one.")
     var session = false
 
-    /// How long the broker keeps a --session while the listener is away.
+    @Flag(name: .long, help: "Do not say on stderr when listening starts.")
+    var quiet = false
+
+    /// How long the broker keeps a persistent session while the listener is away.
     static let sessionExpiry: UInt32 = 7 * 24 * 3600
-    /// Without --session, the broker still keeps the session this long so a dropped connection loses nothing;
+    /// Without one, the broker still keeps the session this long so a dropped connection loses nothing;
     /// a clean exit ends it.
     static let reconnectGrace: UInt32 = 300
 
-    var topics: [String] {
+    /// Raw topics (`-t`, or a -L URL's); empty: the chat layout.
+    var rawTopics: [String] {
         if !topic.isEmpty { return topic }
-        return [connection.urlTopic ?? "chat"]
+        return connection.urlTopic.map { [$0] } ?? []
+    }
+
+    var follow: ChatRouter.Follow {
+        if all { return .all }
+        return room.isEmpty ? .joined : .rooms(room)
     }
 
     func validate() throws {
-        for filter in topics {
+        for filter in rawTopics {
             do { try MQTTClient.validateTopicFilter(filter) } catch { throw ValidationError(error.message) }
+        }
+        if !rawTopics.isEmpty && (!room.isEmpty || all) {
+            throw ValidationError("Give either -t (raw topics) or --room/--all, not both.")
+        }
+        if all && !room.isEmpty { throw ValidationError("Give either --all or --room, not both.") }
+        if rawTopics.isEmpty {
+            try connection.validateLayoutUser()
+            try validateNames(room.map { ($0, "room") })
+            if let id = connection.id { try validateNames([(id, "client id")]) }
         }
         if session && !connection.hasExplicitID {
             throw ValidationError("--session needs a fixed client id (-i), so the broker knows it is you again.")
@@ -76,35 +111,78 @@ struct Listener: AsyncParsableCommand {
     func run() async throws {
         let tool = "listener"
         var configuration = try connection.configuration { report(tool, $0) }
-        configuration.cleanStart = !session
-        configuration.sessionExpiry = session ? Self.sessionExpiry : Self.reconnectGrace
+        let layoutMode = rawTopics.isEmpty
+        let me = connection.resolvedUsername
+        // The person's own listener keeps a session per user and machine, so private messages wait for it.
+        var persistent = session
+        var sessionLock: SessionLock?
+        if layoutMode && follow == .joined && !connection.hasExplicitID {
+            let stable = SessionLock.clientID(for: me)
+            if let lock = SessionLock(clientID: stable) {
+                sessionLock = lock
+                configuration.clientID = stable
+                persistent = true
+            } else if !quiet {
+                report(
+                    tool,
+                    "note: another listener of \(me) on this machine holds the session \(stable), which receives "
+                        + "messages sent while you are away; this one shows live messages only.")
+            }
+        } else if layoutMode && connection.hasExplicitID && follow == .joined {
+            persistent = true
+        }
+        configuration.cleanStart = !persistent
+        configuration.sessionExpiry = persistent ? Self.sessionExpiry : Self.reconnectGrace
+        let layout = ChatLayout()
+        if layoutMode { configuration.will = Presence.will(layout: layout, me: me, clientID: configuration.clientID) }
+
+        let topics = rawTopics
         let interactive = Terminal.isTerminal(1) && format == .text
         let renderer = ChatLineRenderer(
             format: format, showTopic: topics.count > 1 || topics.contains { $0.contains("+") || $0.contains("#") },
             colors: Terminal.wantsColor(fd: 1))
         let stop = StopReason()
-        let sink = MessageSink(renderer: renderer, count: count, stop: stop)
+        let router = ChatRouter(layout: layout, me: me, client: configuration.clientID, follow: follow, verified: false)
+        let sink = MessageSink(view: layoutMode ? .layout(router) : .raw, renderer: renderer, count: count, stop: stop)
         let client: MQTTClient
         do {
-            client = try await connectAndSubscribe(configuration, onMessage: sink.show)
+            client = try MQTTClient(configuration, onMessage: sink.show)
+            try await client.connect()
         } catch {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
-
         connection.reportConnected(tool, client)
+        let chat = layoutMode ? ChatListener(client: client, sink: sink, layout: layout, me: me, follow: follow) : nil
+        let subscribed: [String]
+        do {
+            if let chat {
+                subscribed = try await chat.start(qos: connection.qosLevel, quiet: quiet)
+            } else {
+                try await client.subscribe(topics.map { ($0, connection.qosLevel) })
+                subscribed = topics
+            }
+        } catch {
+            fail(tool, error)
+        }
         if connection.debug {
-            report(tool, "subscribed to \(topics.joined(separator: ", ")) at QoS \(connection.qos).")
+            report(tool, "subscribed to \(subscribed.joined(separator: ", ")) at QoS \(connection.qos).")
+        }
+        if !quiet && !layoutMode {
+            report(tool, "listening on \(topics.joined(separator: ", ")) at \(client.configuration.host):\(client.configuration.port) as \(me).")
         }
         // The tasks below get plain copies, not the (non-Sendable) command.
-        let (topics, session, timeout) = (self.topics, self.session, self.timeout)
+        let (timeout, endSession) = (self.timeout, !persistent)
 
         // Connection news goes to stderr; a session taken over ends `messages` with the error.
-        let eventsTask = reportConnectionEvents(tool, client, resubscribed: topics)
+        let eventsTask = reportConnectionEvents(tool, client, resubscribed: subscribed) {
+            await chat?.reconnected()
+        }
         let interruptTask = Task {
             for await _ in Terminal.interrupts() {
                 stop.set(.interrupted)
                 sink.stopTaking()
-                await client.disconnect(endSession: !session)
+                await chat?.leave()
+                await client.disconnect(endSession: endSession)
                 return
             }
         }
@@ -113,19 +191,21 @@ struct Listener: AsyncParsableCommand {
             try await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
             stop.set(.timedOut)
             sink.stopTaking()
-            await client.disconnect(endSession: !session)
+            await chat?.leave()
+            await client.disconnect(endSession: endSession)
         }
         let doneTask = Task {
             for await _ in sink.done {
                 sink.stopTaking()
-                await client.disconnect(endSession: !session)
+                await chat?.leave()
+                await client.disconnect(endSession: endSession)
             }
         }
         Terminal.whenOutputCloses(1) {
             stop.set(.outputClosed)
             sink.close()
         }
-        if interactive {
+        if interactive && !layoutMode {
             let check = JoinCheck(client: client, user: configuration.username ?? "", topics: topics)
             sink.watch(check)
             Task { await check.announce(tool: tool) }
@@ -143,7 +223,9 @@ struct Listener: AsyncParsableCommand {
         interruptTask.cancel()
         eventsTask.cancel()
         doneTask.cancel()
-        await client.disconnect(endSession: !session)
+        await chat?.leave()
+        await client.disconnect(endSession: endSession)
+        withExtendedLifetime(sessionLock) {}
         let received = sink.received
 
         if let failure { fail(tool, failure) }
@@ -152,17 +234,6 @@ struct Listener: AsyncParsableCommand {
             finish(ExitStatus.undelivered)
         }
         finish()
-    }
-}
-
-extension Listener {
-    private func connectAndSubscribe(
-        _ configuration: MQTTConfiguration, onMessage: @escaping MQTTMessageHandler
-    ) async throws(MQTTError) -> MQTTClient {
-        let client = try MQTTClient(configuration, onMessage: onMessage)
-        try await client.connect()
-        try await client.subscribe(topics.map { ($0, connection.qosLevel) })
-        return client
     }
 }
 
@@ -177,5 +248,3 @@ final class StopReason: Sendable {
 
     var reason: Reason? { state.withLock { $0 } }
 }
-
-extension ChatLineRenderer.Format: ExpressibleByArgument {}

@@ -14,7 +14,14 @@ final class MessageSink: Sendable {
     /// Output held back at most while more messages are waiting.
     static let batchBytes = 64 * 1024
 
+    /// How messages become lines: one topic's payload each (`-t`), or the chat layout's router.
+    enum View: Sendable {
+        case raw
+        case layout(ChatRouter)
+    }
+
     private struct State {
+        var view: View
         /// Rendered lines not written yet (only while more messages are waiting).
         var pending: [UInt8] = []
         var repeats = RepeatFilter()
@@ -25,7 +32,7 @@ final class MessageSink: Sendable {
 
     /// Only the writer thread shows messages, so the lock is rarely contended; holding it across the write
     /// keeps `close()` from returning before the output is complete.
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let queue = Mutex(Deque())
     /// Free places in the queue, and messages waiting in it.
     private let free = DispatchSemaphore(value: MessageSink.queueDepth)
@@ -37,14 +44,19 @@ final class MessageSink: Sendable {
     /// stuck writing to an output nobody reads (a paused terminal) while Paho's lock is needed to disconnect.
     private let stopping = Atomic<Bool>(false)
     private let doneContinuation: AsyncStream<Void>.Continuation
+    /// What the router asks for (rooms to follow or leave), in order; run by the listener, off this thread.
+    private let actionsContinuation: AsyncStream<ChatRouter.Action>.Continuation
+    let actions: AsyncStream<ChatRouter.Action>
     /// Yields once when the sink wants no more messages (count reached, or nobody reads the output).
     let done: AsyncStream<Void>
 
-    init(renderer: ChatLineRenderer, count: Int?, stop: StopReason) {
+    init(view: View, renderer: ChatLineRenderer, count: Int?, stop: StopReason) {
+        state = Mutex(State(view: view))
         self.renderer = renderer
         self.count = count
         self.stop = stop
         (done, doneContinuation) = AsyncStream<Void>.makeStream()
+        (actions, actionsContinuation) = AsyncStream<ChatRouter.Action>.makeStream()
         Terminal.startDetachedThread { [self] in
             while true {
                 waiting.wait()
@@ -76,13 +88,44 @@ final class MessageSink: Sendable {
         state.withLock { state in
             guard !state.closed, !state.repeats.isRepeat(message) else { return }
             state.check?.noteArrival(of: message)
-            state.pending += renderer.render(message, received: .now())
+            switch state.view {
+            case .raw:
+                take([ChatLine(message)], moreWaiting: moreWaiting, &state)
+            case .layout(var router):
+                state.view = .raw  // holds no second reference, so the router's storage is not copied
+                let (lines, actions) = router.route(message)
+                state.view = .layout(router)
+                actions.forEach { actionsContinuation.yield($0) }
+                take(lines, moreWaiting: moreWaiting, &state)
+            }
+        }
+    }
+
+    /// Changes the router on the writer's lock (verification result, end of the snapshot); shows its lines.
+    func updateRouter(_ change: (inout ChatRouter) -> (lines: [ChatLine], actions: [ChatRouter.Action])) {
+        state.withLock { state in
+            guard !state.closed, case .layout(var router) = state.view else { return }
+            state.view = .raw
+            let (lines, actions) = change(&router)
+            state.view = .layout(router)
+            actions.forEach { actionsContinuation.yield($0) }
+            take(lines, moreWaiting: false, &state)
+        }
+    }
+
+    /// Renders lines; chat lines count towards `-C`, notices the listener makes up from state do not.
+    private func take(_ lines: [ChatLine], moreWaiting: Bool, _ state: inout State) {
+        for line in lines {
+            state.pending += renderer.render(line, received: .now())
+            if case .event = line.body { continue }
             let received = shown.add(1, ordering: .relaxed).newValue
             if let count, received >= count {
                 close(&state)
-            } else if !moreWaiting || state.pending.count >= Self.batchBytes {
-                flush(&state)
+                return
             }
+        }
+        if !moreWaiting || state.pending.count >= Self.batchBytes {
+            flush(&state)
         }
     }
 
@@ -120,6 +163,7 @@ final class MessageSink: Sendable {
         flush(&state)
         doneContinuation.yield()
         doneContinuation.finish()
+        actionsContinuation.finish()
     }
 }
 

@@ -50,9 +50,9 @@ final class LinePublisher: Sendable {
 
     var failure: MQTTError? { firstFailure.withLock { $0 } }
 
-    /// Sends one chat message (or notice). Waits for a free slot for at most `patience`; false when the
+    /// Sends one chat message (or notice), to the publisher's topic unless another is given. Waits for a free slot for at most `patience`; false when the
     /// window stayed full that long (the broker is not acknowledging) or an earlier publish was refused.
-    func send(_ text: String, kind: ChatMessage.Kind = .message, patience: Duration) -> Bool {
+    func send(_ text: String, kind: ChatMessage.Kind = .message, to topic: String? = nil, patience: Duration) -> Bool {
         guard failure == nil else { return false }
         let deadline = DispatchTime.after(patience)
         while !takeSlot() {
@@ -64,7 +64,7 @@ final class LinePublisher: Sendable {
             }
         }
         let payload = ChatMessage(kind: kind, from: from, text: text, time: .now()).encoded()
-        client.startPublish(topic: topic, payload: payload, qos: qos, retain: retain) { result in
+        client.startPublish(topic: topic ?? self.topic, payload: payload, qos: qos, retain: retain) { result in
             if case .failure(let error) = result {
                 self.firstFailure.withLock { if $0 == nil { $0 = error } }
             }

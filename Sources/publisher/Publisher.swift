@@ -10,33 +10,55 @@ import Glibc
 struct Publisher: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "publisher",
-        abstract: "Send chat messages to an MQTT topic.",
+        abstract: "Send chat messages: to a room, to one person, or to a raw MQTT topic.",
         discussion: """
             With -m, sends one message. With input from a pipe, sends each line as one message and exits
             once the broker has acknowledged them all. On a terminal, it is a chat prompt: type and press
-            Enter; `exit` or `/quit` leaves.
+            Enter; /help lists the commands (/join, /msg, /who...), /quit leaves.
+            Without -t or --room, messages go to the room "general". See `publisher send --help` for every
+            flag of sending.
 
             Examples:
-              publisher -m "hello"                       # one message to "chat" on localhost
-              tail -f app.log | publisher -t ops         # every new log line, nothing lost
-              publisher -h broker.example -u alice --password-file ~/.chat-pass -t chat/room1
-              publisher --notice "deploy finished" -t ops
+              publisher -m "hello"                       # one message to #general on localhost
+              publisher --room rust                      # a prompt in #rust
+              publisher --to bob -m "lunch?"             # a private message
+              publisher join rust -u alice               # join #rust (every listener of alice follows it)
+              publisher invite bob rust                  # invite bob to #rust
+              publisher who rust --format json           # who joined #rust
+              tail -f app.log | publisher -t ops         # a raw topic, every new log line, nothing lost
 
             Exit codes: 0 ok, 64 usage, 69 broker unreachable, 75 messages left undelivered after
-            --timeout, 77 not authorized, 1 anything else.
+            --timeout, 77 not authorized (credentials, or the broker refused a publish), 1 anything else.
             """,
         version: chatVersion,
+        subcommands: [
+            Send.self, JoinCommand.self, LeaveCommand.self, RoomsCommand.self, WhoCommand.self, InviteCommand.self,
+            MsgCommand.self, AcceptCommand.self, BlockCommand.self,
+        ],
+        defaultSubcommand: Send.self,
         helpNames: [.long]
     )
 
     static func main() async {
         await runWithOneLineErrors("publisher")
     }
+}
+
+/// Sending: one message, lines from a pipe, or the prompt.
+struct Send: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send", abstract: "Send to a room (default), one person (--to) or a raw topic (-t).")
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: [.short, .long], help: "Topic to publish to; no wildcards. (default: chat)")
+    @Option(name: [.short, .long], help: "A raw MQTT topic to publish to (no wildcards), instead of a room.")
     var topic: String?
+
+    @Option(name: .long, help: "The room to talk in (default: general).")
+    var room: String?
+
+    @Option(name: .long, help: ArgumentHelp("Send privately to this user (QoS 2).", valueName: "user"))
+    var to: String?
 
     @Option(name: [.short, .long], help: "Send this one message and exit.")
     var message: String?
@@ -58,9 +80,30 @@ struct Publisher: AsyncParsableCommand {
     /// Cap on unacknowledged publishes, below the broker's receive maximum (see LinePublisher).
     static let windowCap = 1_000
 
-    var resolvedTopic: String { topic ?? connection.urlTopic ?? "chat" }
+    /// A raw topic (`-t`, or a -L URL's); nil: the chat layout.
+    var rawTopic: String? { topic ?? connection.urlTopic }
+
+    var layout: ChatLayout { ChatLayout() }
+
+    var resolvedRoom: String { room ?? ChatLayout.defaultRoom }
+
+    /// Where the messages go.
+    var resolvedTopic: String {
+        if let rawTopic { return rawTopic }
+        let me = connection.resolvedUsername
+        if let to { return layout.inbox(of: to, from: me) }
+        return layout.room(resolvedRoom, sender: me)
+    }
 
     func validate() throws {
+        if rawTopic != nil && (room != nil || to != nil) {
+            throw ValidationError("Give either -t (a raw topic) or --room/--to, not both.")
+        }
+        if room != nil && to != nil { throw ValidationError("Give either --room or --to, not both.") }
+        if rawTopic == nil {
+            try connection.validateLayoutUser()
+            try validateNames([(resolvedRoom, "room")] + (to.map { [($0, "user name")] } ?? []))
+        }
         do { try MQTTClient.validateTopicName(resolvedTopic) } catch { throw ValidationError(error.message) }
         if message != nil && notice != nil { throw ValidationError("Give either -m or --notice, not both.") }
         if !(timeout > 0) { throw ValidationError("Invalid timeout \(timeout): it must be positive.") }
@@ -75,27 +118,50 @@ struct Publisher: AsyncParsableCommand {
         // (exactly once at QoS 2). A clean exit ends it.
         configuration.sessionExpiry = 300
         configuration.maxInflight = Self.windowCap
-        if interactive {
+        if interactive && rawTopic != nil {
             configuration.will = MQTTWill(
                 topic: resolvedTopic,
                 payload: ChatMessage.notice(from: user, "\(user) left (connection lost)").encoded())
+        } else if interactive {
+            configuration.will = Presence.will(layout: layout, me: user, clientID: configuration.clientID)
         }
         let patience = Duration.milliseconds(Int(timeout * 1000))
+        let watcher = DirectoryWatcher(layout: layout, me: user, client: configuration.clientID)
         let client: MQTTClient
         do {
-            client = try await connectClient(configuration, retryFor: waitForBroker ? patience : nil)
+            client = try await connectClient(
+                configuration, retryFor: waitForBroker ? patience : nil, onMessage: interactive ? watcher.handle : nil)
         } catch {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
         connection.reportConnected(tool, client)
-        let eventsTask = reportConnectionEvents(tool, client)
+        let presence = Presence(client: client, layout: layout, me: user, tool: "publisher")
+        let promptOnline = interactive && rawTopic == nil
+        let eventsTask = reportConnectionEvents(tool, client) {
+            // The lost connection fired the will, which cleared the prompt's presence: say it again.
+            if promptOnline { try? await presence.announce() }
+        }
         defer { eventsTask.cancel() }
+        // Private messages go at QoS 2: exactly once, also to a listener that was away.
+        let qos = to != nil ? .exactlyOnce : connection.qosLevel
         let publisher = LinePublisher(
-            client: client, topic: resolvedTopic, qos: connection.qosLevel, retain: retain, from: user,
+            client: client, topic: resolvedTopic, qos: qos, retain: retain, from: user,
             window: LinePublisher.window(for: client.connectResult, cap: Self.windowCap))
 
         var stalled = 0
-        if let text = message ?? notice {
+        if let to, rawTopic == nil, message != nil || !interactive {
+            // Writing to someone accepts their answers.
+            do {
+                try await ChatActions(client: client, layout: layout, me: user).setContact(to, .accepted)
+            } catch {
+                fail(tool, error)
+            }
+        }
+        if interactive && rawTopic == nil {
+            var prompt = ChatPrompt(
+                client: client, watcher: watcher, me: user, room: to == nil ? resolvedRoom : nil, to: to)
+            await prompt.run(publisher, patience: patience)
+        } else if let text = message ?? notice {
             if !publisher.send(text, kind: message != nil ? .message : .notice, patience: patience) { stalled = 1 }
         } else if interactive {
             runInteractive(publisher, user: user, patience: patience)
@@ -115,8 +181,10 @@ struct Publisher: AsyncParsableCommand {
         let undelivered = await publisher.finish(patience: stalled > 0 ? .milliseconds(100) : patience) + stalled
         if let failure = publisher.failure, failure.code != .timedOut {
             await client.disconnect(endSession: true)
-            fail(tool, failure.code == .notAuthorized
-                ? MQTTError(failure.code, "Not authorized to publish to \(resolvedTopic) as \(user).") : failure)
+            fail(
+                tool,
+                failure.code == .notAuthorized
+                    ? MQTTError(failure.code, "Not authorized to publish to \(resolvedTopic) as \(user).") : failure)
         }
         await client.disconnect(endSession: true)
         if undelivered > 0 {

@@ -26,7 +26,11 @@ public final class MQTTClient: Sendable {
 
     private struct State {
         var result: MQTTConnectResult?
-        var subscriptions: [(String, MQTTQoS)] = []
+        /// What the client should be subscribed to, in the order asked; renewed after reconnects.
+        var subscriptions: [MQTTSubscription] = []
+        /// Filters whose last subscribe or unsubscribe the broker has not confirmed (the connection dropped
+        /// first): a resumed session may not have them, so the reconnect applies them again.
+        var unconfirmed: Set<String> = []
         var reconnectTask: Task<Void, Never>?
         /// When the current connection was made, and whether by a reconnect.
         var connectedAt: ContinuousClock.Instant?
@@ -206,15 +210,13 @@ public final class MQTTClient: Sendable {
                     try await Task.sleep(for: Self.redriveGrace * 4)
                     core.settleStalePublishes(before: number, exactlyOnce: true)
                 }
-                let subscriptions = state.withLock { state in
+                let (subscriptions, unconfirmed) = state.withLock { state in
                     state.result = result
                     state.connectedAt = .now
                     state.connectedByReconnect = true
-                    return state.subscriptions
+                    return (state.subscriptions, state.unconfirmed)
                 }
-                if !result.sessionPresent && !subscriptions.isEmpty {
-                    _ = try await sendSubscribe(subscriptions)
-                }
+                try await renew(subscriptions, unconfirmed: unconfirmed, sessionPresent: result.sessionPresent)
                 core.events.yield(.reconnected(result))
                 return
             } catch let error where error.code.isAuthorizationFailure || error.code == .sessionTakenOver {
@@ -319,27 +321,88 @@ public final class MQTTClient: Sendable {
     /// of them (MQTT 5 SUBACK reason code, or 0x80 under 3.1.1). Subscriptions are renewed after reconnects.
     @discardableResult
     public func subscribe(_ filters: [(String, MQTTQoS)]) async throws(MQTTError) -> [MQTTQoS] {
-        for (filter, _) in filters { try Self.validateTopicFilter(filter) }
-        let granted = try await sendSubscribe(filters)
-        state.withLock { $0.subscriptions += filters }
-        return granted
+        try await subscribe(filters.map { MQTTSubscription($0.0, qos: $0.1) })
     }
 
-    private func sendSubscribe(_ filters: [(String, MQTTQoS)]) async throws(MQTTError) -> [MQTTQoS] {
+    /// Subscribes with MQTT 5 options. A subscription whose request is cut off by a lost connection is kept
+    /// and sent again after the reconnect (the call still throws); one the broker refuses is forgotten.
+    @discardableResult
+    public func subscribe(_ subscriptions: [MQTTSubscription]) async throws(MQTTError) -> [MQTTQoS] {
+        for subscription in subscriptions { try Self.validateTopicFilter(subscription.filter) }
+        let filters = Set(subscriptions.map(\.filter))
+        state.withLock { state in
+            state.subscriptions.removeAll { filters.contains($0.filter) }
+            state.subscriptions += subscriptions
+            state.unconfirmed.formUnion(filters)
+        }
+        do {
+            let granted = try await sendSubscribe(subscriptions)
+            state.withLock { $0.unconfirmed.subtract(filters) }
+            return granted
+        } catch where !error.code.isConnectionLoss {
+            state.withLock { state in
+                state.subscriptions.removeAll { filters.contains($0.filter) }
+                state.unconfirmed.subtract(filters)
+            }
+            throw error
+        }
+    }
+
+    /// Ends subscriptions. Cut off by a lost connection, it is applied again after the reconnect.
+    public func unsubscribe(_ filters: [String]) async throws(MQTTError) {
+        guard !filters.isEmpty else { return }
+        let removed = Set(filters)
+        state.withLock { state in
+            state.subscriptions.removeAll { removed.contains($0.filter) }
+            state.unconfirmed.formUnion(removed)
+        }
+        let response = try await request { completion in
+            connection.unsubscribe(filters, completion: completion)
+        }
+        if case .failure(let error) = response {
+            if !error.code.isConnectionLoss { state.withLock { $0.unconfirmed.subtract(removed) } }
+            throw error
+        }
+        state.withLock { $0.unconfirmed.subtract(removed) }
+    }
+
+    /// The subscriptions the client keeps (and renews after reconnects).
+    public var subscriptions: [MQTTSubscription] { state.withLock { $0.subscriptions } }
+
+    /// After a reconnect: everything again if the broker forgot the session, else what was never confirmed.
+    /// Renewals of existing subscriptions ask for no retained messages the session already delivered.
+    private func renew(_ subscriptions: [MQTTSubscription], unconfirmed: Set<String>, sessionPresent: Bool)
+        async throws(MQTTError)
+    {
+        let again = sessionPresent ? subscriptions.filter { unconfirmed.contains($0.filter) } : subscriptions
+        let kept = Set(subscriptions.map(\.filter))
+        let gone = sessionPresent ? unconfirmed.subtracting(kept).sorted() : []
+        if !again.isEmpty {
+            _ = try await sendSubscribe(again)
+        }
+        if !gone.isEmpty {
+            if case .failure(let error) = try await request({ connection.unsubscribe(gone, completion: $0) }) {
+                throw error
+            }
+        }
+        state.withLock { $0.unconfirmed.subtract(Set(again.map(\.filter)).union(gone)) }
+    }
+
+    private func sendSubscribe(_ subscriptions: [MQTTSubscription]) async throws(MQTTError) -> [MQTTQoS] {
         let version = connection.core.version
         let response = try await request { completion in
-            connection.subscribe(filters, completion: completion)
+            connection.subscribe(subscriptions, completion: completion)
         }
         guard case .subscribed(let codes) = try response.get() else {
             throw MQTTError(.failure, "The broker answered the subscribe with something else.")
         }
         var granted: [MQTTQoS] = []
-        for (index, (filter, _)) in filters.enumerated() {
+        for (index, subscription) in subscriptions.enumerated() {
             let code = index < codes.count ? codes[index] : 0x80
             guard let qos = MQTTQoS(rawValue: code) else {
                 let reason = code == 0x80 && version == .v3_1_1 ? "refused" : MQTTError.reasonText(code)
                 throw MQTTError(MQTTError.Code(rawValue: code == 0x80 ? MQTTError.Code.notAuthorized.rawValue : code),
-                    "The broker refused the subscription to \(filter): \(reason).")
+                    "The broker refused the subscription to \(subscription.filter): \(reason).")
             }
             granted.append(qos)
         }

@@ -146,3 +146,29 @@ public enum MQTTConnectionEvent: Sendable, Hashable {
     /// The client stopped for good (session taken over, credentials refused on reconnect, reconnect off).
     case closed(MQTTError)
 }
+
+/// One subscription with its MQTT 5 options (ignored under 3.1.1, which has none).
+public struct MQTTSubscription: Sendable, Hashable {
+    /// When the broker sends the retained messages matching a new subscription.
+    public enum RetainHandling: UInt8, Sendable, Hashable {
+        /// On every SUBSCRIBE (the MQTT default).
+        case always = 0
+        /// Only when the subscription did not exist yet (a renewal after a reconnect gets none).
+        case ifNew = 1
+        /// Never: live traffic only.
+        case never = 2
+    }
+
+    public var filter: String
+    public var qos: MQTTQoS
+    /// Do not receive what this client itself publishes.
+    public var noLocal: Bool
+    public var retainHandling: RetainHandling
+
+    public init(_ filter: String, qos: MQTTQoS = .atLeastOnce, noLocal: Bool = false, retainHandling: RetainHandling = .always) {
+        self.filter = filter
+        self.qos = qos
+        self.noLocal = noLocal
+        self.retainHandling = retainHandling
+    }
+}

@@ -128,6 +128,11 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
             self == .hostNotFound || self == .connectionRefused || self == .timedOut || self == .failure
         }
 
+        /// The request was cut off by the connection, not answered by the broker: worth applying again.
+        public var isConnectionLoss: Bool {
+            self == .connectionLost || self == .disconnected || self == .failure || self == .operationIncomplete
+        }
+
         public var description: String {
             rawValue < 0 ? "\(rawValue)" : "0x\(String(rawValue, radix: 16, uppercase: true))"
         }

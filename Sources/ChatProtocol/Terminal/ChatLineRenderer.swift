@@ -21,43 +21,63 @@ public struct ChatLineRenderer: Sendable {
         self.colors = colors
     }
 
-    /// The line for `message`, newline included. `received` is when it arrived here.
+    /// The line for a message on a raw topic (`-t`), newline included. `received` is when it arrived here.
     public func render(_ message: MQTTMessage, received: ChatTimestamp) -> [UInt8] {
-        let payload = ChatPayload(decoding: message.payload)
+        render(ChatLine(message), received: received)
+    }
+
+    /// The line for `line`, newline included. `received` is when it arrived here.
+    public func render(_ line: ChatLine, received: ChatTimestamp) -> [UInt8] {
         switch format {
-        case .text: return Array(text(payload, topic: message.topic, received: received).utf8)
-        case .json: return json(payload, message: message, received: received)
+        case .text: return Array(text(line, received: received).utf8)
+        case .json: return json(line, received: received)
         }
     }
 
     // MARK: Text
 
-    private func text(_ payload: ChatPayload, topic: String, received: ChatTimestamp) -> String {
+    private func text(_ chatLine: ChatLine, received: ChatTimestamp) -> String {
         var line = ""
-        switch payload {
+        var time = received
+        if case .chat(let chat) = chatLine.body, let sent = chat.time { time = sent }
+        line += paint(time.localTimeOfDay, .dim)
+        if showTopic && chatLine.room == nil && chatLine.to == nil {
+            line += " " + paint("[" + TerminalText.sanitize(chatLine.topic, limit: 128) + "]", .dim)
+        }
+        if let room = chatLine.room, chatLine.showRoom {
+            line += " " + paint("#" + TerminalText.sanitize(room, limit: 80), .room)
+        }
+        switch chatLine.body {
         case .chat(let chat):
-            line += paint((chat.time ?? received).localTimeOfDay, .dim)
-            if showTopic { line += " " + paint("[" + TerminalText.sanitize(topic, limit: 128) + "]", .dim) }
-            let name = TerminalText.displayName(chat.from)
+            let from = chatLine.from ?? chat.from
+            let name = TerminalText.displayName(from)
             let text = TerminalText.sanitize(chat.text)
+            if chatLine.to != nil { line += " " + paint(chatLine.request ? "[request]" : "[private]", .privately) }
+            let forged = chatLine.claimedFrom.map { " " + paint("[forged: claims to be \(TerminalText.displayName($0))]", .warning) }
             switch chat.kind {
             case .message:
-                line += " " + paint("<" + name + ">", .name(chat.from)) + " " + text
+                line += " " + paint("<" + name + ">", .name(from)) + (forged ?? "") + " " + text
+                if chatLine.request {
+                    line += " " + paint("(to accept: /accept \(name); to block: /block \(name))", .dim)
+                }
             case .notice:
                 // Notices are sentences about their sender ("alice joined"); don't say the name twice.
-                let sentence = chat.text.hasPrefix(chat.from) && !chat.from.isEmpty ? text : name + " " + text
-                line += " " + paint("* " + sentence, .notice)
+                let sentence = chat.text.hasPrefix(from) && !from.isEmpty ? text : name + " " + text
+                line += " " + paint("* " + sentence, .notice) + (forged ?? "")
+            case .invite:
+                let room = TerminalText.sanitize(chat.text, limit: 80)
+                line += " " + paint("* \(name) invites you to #\(room): /join \(room)", .notice) + (forged ?? "")
             }
+        case .event(let user, let event):
+            line += " " + paint("* " + TerminalText.displayName(user) + " " + event.sentence, .notice)
         case .raw(let bytes):
-            line += paint(received.localTimeOfDay, .dim)
-            if showTopic { line += " " + paint("[" + TerminalText.sanitize(topic, limit: 128) + "]", .dim) }
             line += " " + paint("[raw]", .raw) + " " + TerminalText.sanitize(bytes)
         }
         return line + "\n"
     }
 
     private enum Style {
-        case dim, notice, raw
+        case dim, notice, raw, room, privately, warning
         case name(String)
     }
 
@@ -70,6 +90,9 @@ public struct ChatLineRenderer: Sendable {
         case .dim: code = "2"
         case .notice: code = "3"
         case .raw: code = "35"
+        case .room: code = "36"
+        case .privately: code = "1;35"
+        case .warning: code = "1;31"
         case .name(let name):
             // A stable colour per name, so a conversation is easy to follow.
             let hash = name.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }
@@ -80,15 +103,24 @@ public struct ChatLineRenderer: Sendable {
 
     // MARK: JSON
 
-    private func json(_ payload: ChatPayload, message: MQTTMessage, received: ChatTimestamp) -> [UInt8] {
-        var writer = JSONWriter(capacity: message.payload.count + message.topic.utf8.count + 128)
-        writer.add("topic", message.topic)
-        switch payload {
+    private func json(_ line: ChatLine, received: ChatTimestamp) -> [UInt8] {
+        var writer = JSONWriter(capacity: line.topic.utf8.count + 160)
+        writer.add("topic", line.topic)
+        switch line.body {
         case .chat(let chat):
             writer.add("type", chat.kind.rawValue)
-            writer.add("from", chat.from)
-            writer.add(chat.kind == .message ? "message" : "notice", chat.text)
+            writer.add("from", line.from ?? chat.from)
+            switch chat.kind {
+            case .message: writer.add("message", chat.text)
+            case .notice: writer.add("notice", chat.text)
+            case .invite: writer.add("invite", chat.text)
+            }
             if let time = chat.time { writer.add("time", time.rfc3339) }
+        case .event(let user, let event):
+            writer.add("type", "notice")
+            writer.add("from", user)
+            writer.add("notice", user + " " + event.sentence)
+            writer.add("event", event.name)
         case .raw(let bytes):
             writer.add("type", "raw")
             if let text = String(validating: bytes, as: UTF8.self) {
@@ -98,9 +130,96 @@ public struct ChatLineRenderer: Sendable {
                 writer.add("payload_base64", Base64.encode(bytes))
             }
         }
+        if let room = line.room { writer.add("room", room) }
+        if let to = line.to { writer.add("to", to) }
+        if line.request { writer.add("request", true) }
+        if let claimed = line.claimedFrom {
+            writer.add("forged", true)
+            writer.add("claimed_from", claimed)
+        }
+        if case .event = line.body {} else { writer.add("verified", line.verified) }
         writer.add("received", received.rfc3339)
-        writer.add("retained", message.retained)
+        writer.add("retained", line.retained)
         return writer.finish() + [0x0A]
+    }
+}
+
+/// One line the listener shows: a chat payload with what its topic proves, or something the listener saw
+/// happen in the broker's state (someone came online, joined a room).
+public struct ChatLine: Sendable, Hashable {
+    public enum Body: Sendable, Hashable {
+        case chat(ChatMessage)
+        case raw([UInt8])
+        case event(user: String, Event)
+    }
+
+    /// Changes of state the listener reports as notices.
+    public enum Event: Sendable, Hashable {
+        case online
+        case offline
+        case joined(room: String)
+        case left(room: String)
+
+        public var name: String {
+            switch self {
+            case .online: "online"
+            case .offline: "offline"
+            case .joined: "joined"
+            case .left: "left"
+            }
+        }
+
+        var sentence: String {
+            switch self {
+            case .online: "is online"
+            case .offline: "went offline"
+            case .joined(let room): "joined #" + TerminalText.sanitize(room, limit: 80)
+            case .left(let room): "left #" + TerminalText.sanitize(room, limit: 80)
+            }
+        }
+    }
+
+    public var topic: String
+    public var body: Body
+    /// The sender the topic names (layout topics); nil on raw topics, where only the payload says.
+    public var from: String?
+    /// What the payload claimed when it differs from `from`: the message is shown as forged.
+    public var claimedFrom: String?
+    public var room: String?
+    /// The recipient of a private message or invitation.
+    public var to: String?
+    /// The broker's ACL proves `from` (false on raw topics and on brokers that do not enforce the layout).
+    public var verified: Bool
+    /// A private message from someone not yet accepted.
+    public var request: Bool
+    public var retained: Bool
+    /// Name the room on the line (text output): the listener follows several rooms, and not this one's focus.
+    public var showRoom: Bool
+
+    public init(
+        topic: String, body: Body, from: String? = nil, claimedFrom: String? = nil, room: String? = nil,
+        to: String? = nil, verified: Bool = false, request: Bool = false, retained: Bool = false, showRoom: Bool = false
+    ) {
+        self.topic = topic
+        self.body = body
+        self.from = from
+        self.claimedFrom = claimedFrom
+        self.room = room
+        self.to = to
+        self.verified = verified
+        self.request = request
+        self.retained = retained
+        self.showRoom = showRoom
+    }
+
+    /// A message on a raw topic: the payload decoded, nothing proven.
+    public init(_ message: MQTTMessage) {
+        let body: Body
+        switch ChatPayload(decoding: message.payload) {
+        case .chat(let chat): body = .chat(chat)
+        case .raw(let bytes): body = .raw(bytes)
+        }
+        self.init(topic: message.topic, body: body, retained: message.retained)
     }
 }
 

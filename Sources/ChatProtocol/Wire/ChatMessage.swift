@@ -6,6 +6,8 @@ public struct ChatMessage: Sendable, Hashable {
         case message
         /// Something about a person: joined, left, timed out.
         case notice
+        /// An invitation to a room (private; `text` is the room): `{"type":"invite","from":U,"room":R}`.
+        case invite
     }
 
     public var kind: Kind
@@ -29,7 +31,7 @@ public struct ChatMessage: Sendable, Hashable {
         ChatMessage(kind: .notice, from: from, text: text, time: time)
     }
 
-    /// The wire form: UTF-8 JSON with keys in a fixed order (type, from, message|notice, time).
+    /// The wire form: UTF-8 JSON with keys in a fixed order (type, from, message|notice|room, time).
     public func encoded() -> [UInt8] {
         var writer = JSONWriter(capacity: text.utf8.count + from.utf8.count + 80)
         writer.add("type", kind.rawValue)
@@ -37,6 +39,7 @@ public struct ChatMessage: Sendable, Hashable {
         switch kind {
         case .message: writer.add("message", text)
         case .notice: writer.add("notice", text)
+        case .invite: writer.add("room", text)
         }
         if let time { writer.add("time", time.rfc3339) }
         return writer.finish()

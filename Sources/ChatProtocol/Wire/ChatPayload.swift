@@ -32,6 +32,9 @@ public enum ChatPayload: Sendable, Hashable {
             // The original project documented notices under both names.
             kind = .notice
             textMember = members["notice"] ?? members["info"]
+        case "invite":
+            kind = .invite
+            textMember = members["room"]
         default:
             return nil
         }

@@ -12,6 +12,7 @@ final class ClientCore: Sendable {
         case connect
         case publish(MQTTQoS)
         case subscribe(count: Int)
+        case unsubscribe
         case disconnect
     }
 
@@ -219,8 +220,10 @@ final class ClientCore: Sendable {
         // Subscriptions in flight will not be answered; publishes stay pending, Paho resends them on reconnect.
         settle(
             where: {
-                if case .subscribe = $0 { return true }
-                return false
+                switch $0 {
+                case .subscribe, .unsubscribe: return true
+                default: return false
+                }
             }, with: MQTTError(.connectionLost, "The connection to the broker was lost."))
         events.yield(.connectionLost(cause: cause))
         losses.yield()

@@ -44,6 +44,8 @@ extension MQTTError {
             return MQTTError(mqttCode, "The publish failed: \(detail).")
         case (.subscribe, _):
             return MQTTError(mqttCode, "The subscription failed: \(detail).")
+        case (.unsubscribe, _):
+            return MQTTError(mqttCode, "The unsubscribe failed: \(detail).")
         case (.disconnect, _):
             return MQTTError(mqttCode, "The disconnect failed: \(detail).")
         }

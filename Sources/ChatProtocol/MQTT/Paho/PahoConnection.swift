@@ -140,15 +140,7 @@ final class PahoConnection: Sendable {
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
         let (id, context) = core.register(.publish(qos), completion: completion)
-        var options = cpaho_responseOptions()
-        options.context = context.pointer
-        if core.version == .v5 {
-            options.onSuccess5 = onSuccess5
-            options.onFailure5 = onFailure5
-        } else {
-            options.onSuccess = onSuccess
-            options.onFailure = onFailure
-        }
+        var options = responseOptions(context, version: core.version)
         // Paho copies topic and payload before returning.
         let rc = MQTTAsync_send(
             handle.raw, topic, Int32(clamping: payload.count), payload.baseAddress, qos.rawValue, retain ? 1 : 0,
@@ -159,28 +151,60 @@ final class PahoConnection: Sendable {
         return id
     }
 
-    func subscribe(_ filters: [(String, MQTTQoS)], completion: @escaping ClientCore.Completion)
-        -> UInt64
-    {
-        let (id, context) = core.register(.subscribe(count: filters.count), completion: completion)
+    func subscribe(_ subscriptions: [MQTTSubscription], completion: @escaping ClientCore.Completion) -> UInt64 {
+        let (id, context) = core.register(.subscribe(count: subscriptions.count), completion: completion)
+        let version = core.version
         let rc = CStrings.scope { strings -> Int32 in
-            var topics: [UnsafeMutablePointer<CChar>?] = filters.map { strings.make($0.0) }
-            var qos = filters.map { $0.1.rawValue }
-            var options = cpaho_responseOptions()
-            options.context = context.pointer
-            if core.version == .v5 {
-                options.onSuccess5 = onSuccess5
-                options.onFailure5 = onFailure5
-            } else {
-                options.onSuccess = onSuccess
-                options.onFailure = onFailure
+            var topics: [UnsafeMutablePointer<CChar>?] = subscriptions.map { strings.make($0.filter) }
+            var qos = subscriptions.map { $0.qos.rawValue }
+            var subscribeOptions = subscriptions.map { subscription in
+                var options = cpaho_subscribeOptions()
+                options.noLocal = subscription.noLocal ? 1 : 0
+                options.retainHandling = subscription.retainHandling.rawValue
+                return options
             }
-            return MQTTAsync_subscribeMany(handle.raw, Int32(filters.count), &topics, &qos, &options)
+            var options = responseOptions(context, version: version)
+            return subscribeOptions.withUnsafeMutableBufferPointer { list in
+                if version == .v5 {
+                    // Paho reads the list for several filters and the single `subscribeOptions` for one.
+                    options.subscribeOptions = list[0]
+                    options.subscribeOptionsCount = Int32(list.count)
+                    options.subscribeOptionsList = list.baseAddress
+                }
+                return MQTTAsync_subscribeMany(handle.raw, Int32(subscriptions.count), &topics, &qos, &options)
+            }
         }
         if rc != MQTTASYNC_SUCCESS {
             core.abandon(id, with: MQTTError.paho(rc, doing: "subscribe"))
         }
         return id
+    }
+
+    func unsubscribe(_ filters: [String], completion: @escaping ClientCore.Completion) -> UInt64 {
+        let (id, context) = core.register(.unsubscribe, completion: completion)
+        let rc = CStrings.scope { strings -> Int32 in
+            var topics: [UnsafeMutablePointer<CChar>?] = filters.map { strings.make($0) }
+            var options = responseOptions(context, version: core.version)
+            return MQTTAsync_unsubscribeMany(handle.raw, Int32(filters.count), &topics, &options)
+        }
+        if rc != MQTTASYNC_SUCCESS {
+            core.abandon(id, with: MQTTError.paho(rc, doing: "unsubscribe"))
+        }
+        return id
+    }
+
+    /// Response options calling back into `context` with the callbacks of the negotiated version.
+    private func responseOptions(_ context: RequestContext, version: MQTTVersion) -> MQTTAsync_responseOptions {
+        var options = cpaho_responseOptions()
+        options.context = context.pointer
+        if version == .v5 {
+            options.onSuccess5 = onSuccess5
+            options.onFailure5 = onFailure5
+        } else {
+            options.onSuccess = onSuccess
+            options.onFailure = onFailure
+        }
+        return options
     }
 
     @discardableResult
@@ -242,7 +266,7 @@ private func onSuccess5(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutab
         response = .subscribed(codes)
     case .publish:
         response = .published
-    case .disconnect:
+    case .disconnect, .unsubscribe:
         response = .done
     }
     request.core.complete(request.id, with: .success(response))
@@ -280,7 +304,7 @@ private func onSuccess(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutabl
         response = .subscribed(codes)
     case .publish:
         response = .published
-    case .disconnect:
+    case .disconnect, .unsubscribe:
         response = .done
     }
     request.core.complete(request.id, with: .success(response))

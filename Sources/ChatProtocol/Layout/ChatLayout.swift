@@ -1,0 +1,79 @@
+/// The topics of the chat, under one root (default `chat`). Every topic carries the sender, or the owner of
+/// a piece of state, in a level the shipped acl.conf ties to the login (`%u`), so a topic proves who wrote it
+/// wherever the broker enforces those rules.
+///
+/// | what | topic |
+/// |---|---|
+/// | room message | `chat/rooms/<room>/<sender>` |
+/// | private message, invitation | `chat/users/<to>/inbox/<sender>` |
+/// | rooms a user joined (public, retained) | `chat/users/<user>/rooms/<room>` |
+/// | presence, one per connection (public, retained, cleared by the will) | `chat/users/<user>/online/<client id>` |
+/// | whom a user accepted or blocked (private, retained) | `chat/users/<user>/private/contacts/<other>` |
+/// | the room a user is talking in (private, retained) | `chat/users/<user>/private/focus` |
+/// | end-of-snapshot marker (private) | `chat/users/<user>/private/sync/<client id>` |
+public struct ChatLayout: Sendable, Hashable {
+    public var root: String
+
+    public init(root: String = "chat") {
+        self.root = root
+    }
+
+    /// The room everyone is in unless they left it, and where both tools talk by default.
+    public static let defaultRoom = "general"
+
+    public func room(_ room: String, sender: String) -> String { "\(root)/rooms/\(room)/\(sender)" }
+    public func roomFilter(_ room: String) -> String { "\(root)/rooms/\(room)/+" }
+    public var allRoomsFilter: String { "\(root)/rooms/+/+" }
+
+    public func inbox(of user: String, from sender: String) -> String { "\(root)/users/\(user)/inbox/\(sender)" }
+    public func inboxFilter(of user: String) -> String { "\(root)/users/\(user)/inbox/+" }
+
+    public func membership(of user: String, in room: String) -> String { "\(root)/users/\(user)/rooms/\(room)" }
+    public var membershipsFilter: String { "\(root)/users/+/rooms/+" }
+
+    public func presence(of user: String, client: String) -> String { "\(root)/users/\(user)/online/\(client)" }
+    public var presenceFilter: String { "\(root)/users/+/online/+" }
+
+    public func privateFilter(of user: String) -> String { "\(root)/users/\(user)/private/#" }
+    public func contact(of owner: String, for user: String) -> String { "\(root)/users/\(owner)/private/contacts/\(user)" }
+    public func focus(of user: String) -> String { "\(root)/users/\(user)/private/focus" }
+    public func sync(of user: String, client: String) -> String { "\(root)/users/\(user)/private/sync/\(client)" }
+
+    /// What a topic of this layout is; nil for any other topic (a raw `-t` topic, a malformed level).
+    public func parse(_ topic: String) -> ChatTopic? {
+        let levels = topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard levels.count >= 4, levels[0] == root, levels.dropFirst().allSatisfy({ !$0.isEmpty }) else { return nil }
+        switch (levels[1], levels.count) {
+        case ("rooms", 4):
+            return .room(room: levels[2], sender: levels[3])
+        case ("users", 5):
+            let (user, kind, name) = (levels[2], levels[3], levels[4])
+            switch kind {
+            case "inbox": return .inbox(user: user, sender: name)
+            case "rooms": return .membership(user: user, room: name)
+            case "online": return .presence(user: user, client: name)
+            case "private" where name == "focus": return .focus(user: user)
+            default: return nil
+            }
+        case ("users", 6) where levels[3] == "private":
+            switch levels[4] {
+            case "contacts": return .contact(owner: levels[2], user: levels[5])
+            case "sync": return .sync(user: levels[2], client: levels[5])
+            default: return nil
+            }
+        default:
+            return nil
+        }
+    }
+}
+
+/// One topic of the layout, with the names its levels carry.
+public enum ChatTopic: Sendable, Hashable {
+    case room(room: String, sender: String)
+    case inbox(user: String, sender: String)
+    case membership(user: String, room: String)
+    case presence(user: String, client: String)
+    case contact(owner: String, user: String)
+    case focus(user: String)
+    case sync(user: String, client: String)
+}

@@ -1,0 +1,146 @@
+/// The retained state messages of the layout: small JSON objects of string members, and an empty payload
+/// for "forgotten" (publishing it retained removes the message from the broker).
+public enum ChatState {
+    public enum Contact: String, Sendable, Hashable {
+        case accepted
+        case blocked
+    }
+
+    public static func membership(joined: Bool) -> [UInt8] { object(["state": joined ? "joined" : "left"]) }
+    public static func presence(tool: String, since: ChatTimestamp) -> [UInt8] {
+        object(["status": "online", "tool": tool, "since": since.rfc3339])
+    }
+    public static func contact(_ status: Contact) -> [UInt8] { object(["status": status.rawValue]) }
+    public static func focus(room: String) -> [UInt8] { object(["room": room]) }
+
+    /// The string members of a state payload, or nil when it is not a JSON object.
+    public static func members(_ payload: [UInt8]) -> [String: String]? {
+        payload.withUnsafeBufferPointer { bytes in
+            JSONScanner.topLevelObject(bytes).map { members in
+                members.compactMapValues {
+                    if case .string(let text) = $0 { return text }
+                    return nil
+                }
+            }
+        }
+    }
+
+    private static func object(_ members: KeyValuePairs<StaticString, String>) -> [UInt8] {
+        var writer = JSONWriter()
+        for (key, value) in members { writer.add(key, value) }
+        return writer.finish()
+    }
+}
+
+/// What the broker's retained state says about everyone: who joined which room, who is online, whom this
+/// user accepted or blocked, which room they talk in. A pure reducer over layout messages, so every terminal
+/// that reads the same broker agrees, and so it is testable without one.
+public struct ChatDirectory: Sendable {
+    /// A change worth telling the user about.
+    public enum Change: Sendable, Hashable {
+        case joined(user: String, room: String)
+        case left(user: String, room: String)
+        case online(user: String)
+        case offline(user: String)
+        case contact(user: String, ChatState.Contact?)
+        case focus(room: String?)
+    }
+
+    public let me: String
+    /// user -> room -> joined (true) or explicitly left (false; only meaningful for the default room).
+    private var memberships: [String: [String: Bool]] = [:]
+    /// user -> their connections that are online.
+    private var connections: [String: Set<String>] = [:]
+    public private(set) var contacts: [String: ChatState.Contact] = [:]
+    /// The room this user talks in (set by the publisher's prompt); nil: the default room.
+    public private(set) var focus: String?
+
+    public init(me: String) {
+        self.me = me
+    }
+
+    /// Applies one state message; returns what changed. Anything malformed is ignored.
+    public mutating func apply(_ topic: ChatTopic, payload: [UInt8]) -> [Change] {
+        switch topic {
+        case .membership(let user, let room):
+            let before = isMember(user, of: room)
+            switch payload.isEmpty ? nil : ChatState.members(payload)?["state"] {
+            case "joined": memberships[user, default: [:]][room] = true
+            case "left": memberships[user, default: [:]][room] = false
+            case nil where payload.isEmpty: memberships[user]?[room] = nil
+            default: return []
+            }
+            let after = isMember(user, of: room)
+            guard before != after else { return [] }
+            return [after ? .joined(user: user, room: room) : .left(user: user, room: room)]
+        case .presence(let user, let client):
+            let before = isOnline(user)
+            if payload.isEmpty {
+                connections[user]?.remove(client)
+                if connections[user]?.isEmpty == true { connections[user] = nil }
+            } else if ChatState.members(payload)?["status"] == "online" {
+                connections[user, default: []].insert(client)
+            } else {
+                return []
+            }
+            let after = isOnline(user)
+            guard before != after else { return [] }
+            return [after ? .online(user: user) : .offline(user: user)]
+        case .contact(let owner, let user) where owner == me:
+            let status = payload.isEmpty ? nil : ChatState.members(payload)?["status"].flatMap(ChatState.Contact.init)
+            guard payload.isEmpty || status != nil, contacts[user] != status else { return [] }
+            contacts[user] = status
+            return [.contact(user: user, status)]
+        case .focus(let user) where user == me:
+            let room = payload.isEmpty ? nil : ChatState.members(payload)?["room"]
+            guard room != focus, room.map({ ChatName.problem(with: $0) == nil }) ?? true else { return [] }
+            focus = room
+            return [.focus(room: room)]
+        default:
+            return []
+        }
+    }
+
+    /// Whether `user` is in `room`: joined, or the default room unless they left it.
+    public func isMember(_ user: String, of room: String) -> Bool {
+        memberships[user]?[room] ?? (room == ChatLayout.defaultRoom)
+    }
+
+    /// The rooms `user` is in, sorted, the default room first unless they left it.
+    public func rooms(of user: String) -> [String] {
+        var rooms = Set((memberships[user] ?? [:]).filter(\.value).keys)
+        if isMember(user, of: ChatLayout.defaultRoom) { rooms.insert(ChatLayout.defaultRoom) }
+        return Self.ordered(rooms)
+    }
+
+    public func isOnline(_ user: String) -> Bool { !(connections[user]?.isEmpty ?? true) }
+
+    /// How many connections `user` has online.
+    public func connectionCount(of user: String) -> Int { connections[user]?.count ?? 0 }
+
+    /// Everyone online, sorted.
+    public var onlineUsers: [String] { connections.keys.sorted() }
+
+    /// Everyone known to have joined `room` (the default room: everyone known who has not left it).
+    public func members(of room: String) -> [String] {
+        let known = Set(memberships.keys).union(connections.keys)
+        return known.filter { isMember($0, of: room) }.sorted()
+    }
+
+    /// Every room someone is in, with its members, the default room first.
+    public var roomsWithPeople: [(room: String, members: [String])] {
+        var rooms = Set(memberships.values.flatMap { $0.filter(\.value).keys })
+        rooms.insert(ChatLayout.defaultRoom)
+        return Self.ordered(rooms).map { ($0, members(of: $0)) }.filter { !$0.members.isEmpty || $0.room == ChatLayout.defaultRoom }
+    }
+
+    /// Whether `user` is in a room this user is in.
+    public func sharesRoom(with user: String) -> Bool {
+        let mine = Set(rooms(of: me))
+        return rooms(of: user).contains { mine.contains($0) }
+    }
+
+    private static func ordered(_ rooms: Set<String>) -> [String] {
+        rooms.sorted { ($0 == ChatLayout.defaultRoom ? 0 : 1, $0) < ($1 == ChatLayout.defaultRoom ? 0 : 1, $1) }
+    }
+}

@@ -1,0 +1,57 @@
+/// The answers of the `who` and `rooms` queries, as text for people or one JSON object per line.
+public enum DirectoryReport {
+    /// Who is online; with `room`, everyone who joined it, online or not.
+    public static func who(_ directory: ChatDirectory, room: String?, format: ChatLineRenderer.Format) -> [UInt8] {
+        let users = room.map { directory.members(of: $0) } ?? directory.onlineUsers
+        var out: [UInt8] = []
+        for user in users {
+            let online = directory.isOnline(user)
+            let connections = directory.connectionCount(of: user)
+            switch format {
+            case .text:
+                var line = TerminalText.displayName(user) + " " + (online ? "online" : "offline")
+                if connections > 1 { line += " (\(connections) connections)" }
+                out += Array((line + "\n").utf8)
+            case .json:
+                var writer = JSONWriter()
+                writer.add("user", user)
+                writer.add("status", online ? "online" : "offline")
+                writer.add("connections", connections)
+                if let room { writer.add("room", room) }
+                out += writer.finish() + [0x0A]
+            }
+        }
+        if users.isEmpty && format == .text {
+            out += Array((room.map { "nobody has joined #\(TerminalText.sanitize($0, limit: 80))" } ?? "nobody is online").utf8)
+            out.append(0x0A)
+        }
+        return out
+    }
+
+    /// The rooms this user is in, and every room with people in it.
+    public static func rooms(_ directory: ChatDirectory, format: ChatLineRenderer.Format) -> [UInt8] {
+        let mine = Set(directory.rooms(of: directory.me))
+        var out: [UInt8] = []
+        var listed = Set<String>()
+        for (room, members) in directory.roomsWithPeople + mine.sorted().map({ ($0, directory.members(of: $0)) }) {
+            guard listed.insert(room).inserted else { continue }
+            let online = members.filter { directory.isOnline($0) }.count
+            switch format {
+            case .text:
+                var line = "#" + TerminalText.sanitize(room, limit: 80) + " "
+                line += "\(members.count) \(members.count == 1 ? "member" : "members"), \(online) online"
+                if !members.isEmpty { line += ": " + members.map(TerminalText.displayName).joined(separator: ", ") }
+                if mine.contains(room) { line += " (you are in it)" }
+                out += Array((line + "\n").utf8)
+            case .json:
+                var writer = JSONWriter()
+                writer.add("room", room)
+                writer.add("members", members)
+                writer.add("online", online)
+                writer.add("joined", mine.contains(room))
+                out += writer.finish() + [0x0A]
+            }
+        }
+        return out
+    }
+}

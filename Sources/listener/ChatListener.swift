@@ -1,0 +1,160 @@
+import ChatCLI
+import ChatProtocol
+import Synchronization
+
+/// The listener over the chat layout: finds out whether the broker proves senders, subscribes to the state
+/// and the followed rooms, says it is online, and follows rooms as the router asks (a `join` typed in another
+/// terminal reaches it as a retained membership message).
+final class ChatListener: Sendable {
+    private let client: MQTTClient
+    private let sink: MessageSink
+    private let layout: ChatLayout
+    private let me: String
+    private let follow: ChatRouter.Follow
+    private let presence: Presence
+    private let persistent: Bool
+    private struct State {
+        var roomQoS: MQTTQoS = .atLeastOnce
+        var rooms: Set<String> = []
+        var left = false
+    }
+    private let state = Mutex(State())
+
+    /// How long the snapshot of the broker's state may take before the listener shows what it has.
+    static let snapshotPatience: Duration = .seconds(5)
+
+    init(client: MQTTClient, sink: MessageSink, layout: ChatLayout, me: String, follow: ChatRouter.Follow) {
+        self.client = client
+        self.sink = sink
+        self.layout = layout
+        self.me = me
+        self.follow = follow
+        presence = Presence(client: client, layout: layout, me: me, tool: "listener")
+        persistent = !client.configuration.cleanStart
+    }
+
+    /// Returns the filters subscribed at first.
+    func start(qos: MQTTQoS, quiet: Bool) async throws(MQTTError) -> [String] {
+        // A probe connection takes Paho a second or two to open: it runs beside the rest, and the router holds
+        // every chat line until its answer is in.
+        let probe = Task { await brokerProvesSenders() }
+        if follow == .all {
+            guard await !probe.value else {
+                throw MQTTError(
+                    .notAuthorized,
+                    "--all is the workshop host's view and needs the admin account: the broker does not let \(me) act for others.")
+            }
+        }
+        Task { [sink] in
+            let verified = await probe.value
+            sink.updateRouter { $0.setVerified(verified) }
+        }
+        var rooms: [String]
+        switch follow {
+        case .joined: rooms = [ChatLayout.defaultRoom]
+        case .rooms(let list): rooms = list
+        case .all: rooms = []
+        }
+        var subscriptions = [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)].map {
+            MQTTSubscription($0, qos: .atLeastOnce)
+        }
+        if follow == .joined { subscriptions.append(MQTTSubscription(layout.inboxFilter(of: me), qos: .exactlyOnce)) }
+        if follow == .all { subscriptions.append(MQTTSubscription(layout.allRoomsFilter, qos: qos)) }
+        subscriptions += rooms.map { MQTTSubscription(layout.roomFilter($0), qos: qos) }
+        state.withLock {
+            $0.roomQoS = qos
+            $0.rooms = Set(rooms)
+        }
+        try await client.subscribe(subscriptions)
+        try await presence.announce()
+        let target = "\(client.configuration.host):\(client.configuration.port)"
+        Task { [self] in await runActions(quiet: quiet, target: target) }
+        try await client.publish(topic: layout.sync(of: me, client: client.configuration.clientID), payload: [])
+        Task { [sink] in
+            try await Task.sleep(for: Self.snapshotPatience)
+            sink.updateRouter { $0.finishSnapshot() }
+        }
+        return subscriptions.map(\.filter)
+    }
+
+    /// Follows and leaves rooms as the router asks, in order, off the writer thread.
+    private func runActions(quiet: Bool, target: String) async {
+        for await action in sink.actions {
+            switch action {
+            case .follow(let room):
+                let (qos, new) = state.withLock { ($0.roomQoS, $0.rooms.insert(room).inserted) }
+                if new { _ = try? await client.subscribe([MQTTSubscription(layout.roomFilter(room), qos: qos)]) }
+            case .unfollow(let room):
+                if state.withLock({ $0.rooms.remove(room) }) != nil {
+                    try? await client.unsubscribe([layout.roomFilter(room)])
+                }
+            case .synced:
+                guard !quiet else { continue }
+                let rooms = state.withLock { $0.rooms }.sorted().map { "#" + $0 }
+                var what = follow == .all ? "every room" : rooms.joined(separator: ", ")
+                if follow == .joined { what += (rooms.isEmpty ? "" : " and ") + "your private messages" }
+                report("listener", "listening on \(what) at \(target) as \(me).")
+            }
+        }
+    }
+
+    /// Whether the broker refuses a post under another name (PUBACK 0x87 under MQTT 5), in a room nobody
+    /// uses, with an empty payload no listener shows. On a connection of its own: mosquitto 2.0.11 closes the
+    /// connection after refusing a publish, which would fire this one's will. MQTT 3.1.1 brokers drop refused
+    /// posts silently, so nothing can be proven there.
+    private func brokerProvesSenders() async -> Bool {
+        let probeRoom = "~probe-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let claimed = me == "nobody" ? "somebody" : "nobody"
+        var configuration = client.configuration
+        configuration.clientID = String(configuration.clientID.prefix(12)) + "-probe" + String(UInt16.random(in: 0...0xFFFF), radix: 16)
+        (configuration.cleanStart, configuration.sessionExpiry, configuration.will, configuration.reconnect) = (true, 0, nil, nil)
+        configuration.version = client.connectResult?.version ?? .v5
+        configuration.allowVersionFallback = false
+        var note: String?
+        var verified = false
+        if configuration.version != .v5 {
+            note = "MQTT 3.1.1 cannot tell whether the broker enforces mqtt-chat's ACL, so no sender is shown as verified."
+        } else {
+            do {
+                try await MQTTClient.withConnection(configuration) { probe in
+                    try await probe.publish(topic: layout.room(probeRoom, sender: claimed), payload: [])
+                }
+                note =
+                    "this broker let \(me) post under another name (no mqtt-chat ACL, or \(me) is its admin), so no "
+                    + "sender is shown as verified."
+            } catch let error as MQTTError {
+                verified = error.code == .notAuthorized
+                if !verified { note = "could not check whether the broker proves senders (\(error.message))." }
+            } catch {
+                note = "could not check whether the broker proves senders."
+            }
+        }
+        if let note, follow != .all { report("listener", "note: " + note) }
+        return verified
+    }
+
+    /// Back after a lost connection: the will cleared the presence.
+    func reconnected() async {
+        try? await presence.announce()
+    }
+
+    /// Before disconnecting: clears the presence, and leaves in a persistent session only the inbox, so the
+    /// broker keeps private messages, not the rooms' traffic, while the user is away. Once.
+    func leave() async {
+        guard let rooms = state.withLock({ state -> Set<String>? in
+            defer { state.left = true }
+            return state.left ? nil : state.rooms
+        }) else { return }
+        presence.withdraw()
+        guard persistent else { return }
+        let filters =
+            rooms.sorted().map(layout.roomFilter) + [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)]
+        let unsubscribe = Task { [client] in try? await client.unsubscribe(filters) }
+        let bound = Task {
+            try? await Task.sleep(for: .seconds(1))
+            unsubscribe.cancel()
+        }
+        await unsubscribe.value
+        bound.cancel()
+    }
+}
