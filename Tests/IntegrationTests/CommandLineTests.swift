@@ -136,7 +136,8 @@ struct CommandLineTests {
         let quiet = try await broker.run(.listener, as: "bob", ["-t", topic, "-W", "0.5"])
         #expect(quiet.code == 0)
         #expect(quiet.stdout == "")
-        let short = try await broker.run(.listener, as: "bob", ["-t", topic, "-W", "0.5", "-C", "2"])
+        #expect(quiet.stderr == "listener: listening on \(topic) at 127.0.0.1:\(broker.port) as bob.\n")
+        let short = try await broker.run(.listener, as: "bob", ["-t", topic, "-W", "0.5", "-C", "2", "--quiet"])
         #expect(short.code == 75)
         #expect(short.stderr == "listener: timed out after 0 of 2 messages.\n")
     }

@@ -166,7 +166,8 @@ public struct ChatRouter: Sendable {
             line.room = room
             line.showRoom = room != currentRoom
         case .inbox(let user, let sender):
-            guard user == me || follow == .all, directory.contacts[sender] != .blocked else { return nil }
+            let mine = user == me && follow == .joined
+            guard mine || follow == .all, directory.contacts[sender] != .blocked else { return nil }
             line.from = sender
             line.to = user
             if case .chat(let chat) = line.body, chat.kind != .invite {

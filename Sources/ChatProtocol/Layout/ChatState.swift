@@ -123,7 +123,7 @@ public struct ChatDirectory: Sendable {
 
     /// Everyone known to have joined `room` (the default room: everyone known who has not left it).
     public func members(of room: String) -> [String] {
-        let known = Set(memberships.keys).union(connections.keys)
+        let known = Set(memberships.keys).union(connections.keys).union([me])
         return known.filter { isMember($0, of: room) }.sorted()
     }
 

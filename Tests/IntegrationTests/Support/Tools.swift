@@ -25,7 +25,10 @@ extension Mosquitto {
     func start(
         _ tool: Tool, as user: String, _ arguments: [String], environment: [String: String] = [:], stdinIsNull: Bool = false
     ) throws -> ChildProcess {
-        try ChildProcess(tool.path, flags(user) + arguments, environment: environment, stdinIsNull: stdinIsNull)
+        // Each broker is another "machine": the listener's per-machine session lock lives in its folder.
+        let machine = ["XDG_RUNTIME_DIR": directory.appendingPathComponent("run").path]
+        return try ChildProcess(
+            tool.path, flags(user) + arguments, environment: machine.merging(environment) { $1 }, stdinIsNull: stdinIsNull)
     }
 
     /// A listener that has subscribed (it says so with -d), ready to receive.

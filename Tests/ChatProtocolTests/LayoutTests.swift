@@ -1,0 +1,205 @@
+import Testing
+
+@testable import ChatProtocol
+
+@Suite("Chat layout: names, topics, state, routing")
+struct LayoutTests {
+    let layout = ChatLayout()
+
+    private func message(_ topic: String, _ payload: [UInt8], retained: Bool = false, qos: MQTTQoS = .atLeastOnce)
+        -> MQTTMessage
+    {
+        MQTTMessage(topic: topic, payload: payload, qos: qos, retained: retained)
+    }
+
+    private func chat(_ from: String, _ text: String) -> [UInt8] {
+        ChatMessage.message(from: from, text).encoded()
+    }
+
+    @Test("names: UTF-8 up to 64 bytes, never / + # NUL or control characters")
+    func names() {
+        #expect(ChatName.problem(with: "rust") == nil)
+        #expect(ChatName.problem(with: "café ☕ 東京") == nil)
+        #expect(ChatName.problem(with: String(repeating: "a", count: 64)) == nil)
+        #expect(ChatName.problem(with: String(repeating: "a", count: 65)) == "it is longer than 64 bytes")
+        #expect(ChatName.problem(with: String(repeating: "é", count: 33)) == "it is longer than 64 bytes")
+        #expect(ChatName.problem(with: "") == "it is empty")
+        #expect(ChatName.problem(with: "a/b") == "it contains \"/\"")
+        #expect(ChatName.problem(with: "+") == "it contains \"+\"")
+        #expect(ChatName.problem(with: "x#") == "it contains \"#\"")
+        #expect(ChatName.problem(with: "a\u{0}b") == "it contains a NUL character")
+        #expect(ChatName.problem(with: "a\u{1B}[31m") == "it contains a control character")
+        #expect(ChatName.problem(with: "a\u{7F}") == "it contains a control character")
+        #expect(ChatName.problem(with: "a\u{85}") == "it contains a control character")
+        #expect(throws: MQTTError.self) { try ChatName.validate("a/b", as: "room") }
+    }
+
+    @Test("topics are built and parsed back; foreign topics are not the layout's")
+    func topics() {
+        #expect(layout.room("rust", sender: "bob") == "chat/rooms/rust/bob")
+        #expect(layout.inbox(of: "bob", from: "alice") == "chat/users/bob/inbox/alice")
+        #expect(layout.parse("chat/rooms/rust/bob") == .room(room: "rust", sender: "bob"))
+        #expect(layout.parse("chat/users/bob/inbox/alice") == .inbox(user: "bob", sender: "alice"))
+        #expect(layout.parse("chat/users/bob/rooms/rust") == .membership(user: "bob", room: "rust"))
+        #expect(layout.parse("chat/users/bob/online/bob@pc") == .presence(user: "bob", client: "bob@pc"))
+        #expect(layout.parse("chat/users/bob/private/contacts/eve") == .contact(owner: "bob", user: "eve"))
+        #expect(layout.parse("chat/users/bob/private/focus") == .focus(user: "bob"))
+        #expect(layout.parse("chat/users/bob/private/sync/c1") == .sync(user: "bob", client: "c1"))
+        for foreign in ["chat", "chat/raw/x", "chat/rooms/rust", "chat/rooms/rust/bob/extra", "chat/rooms//bob", "other/rooms/a/b",
+            "chat/users/bob/secret/x"]
+        {
+            #expect(layout.parse(foreign) == nil, "\(foreign)")
+        }
+        #expect(ChatLayout(root: "school").parse("school/rooms/a/b") == .room(room: "a", sender: "b"))
+    }
+
+    @Test("the directory follows memberships, presence per connection, contacts and focus")
+    func directory() {
+        var directory = ChatDirectory(me: "alice")
+        #expect(directory.rooms(of: "alice") == ["general"])
+        #expect(directory.apply(.membership(user: "bob", room: "rust"), payload: ChatState.membership(joined: true))
+            == [.joined(user: "bob", room: "rust")])
+        #expect(directory.apply(.membership(user: "bob", room: "rust"), payload: ChatState.membership(joined: true)) == [])
+        #expect(directory.rooms(of: "bob") == ["general", "rust"])
+        #expect(directory.apply(.membership(user: "bob", room: "general"), payload: ChatState.membership(joined: false))
+            == [.left(user: "bob", room: "general")])
+        #expect(directory.rooms(of: "bob") == ["rust"])
+        #expect(directory.apply(.membership(user: "bob", room: "rust"), payload: []) == [.left(user: "bob", room: "rust")])
+        #expect(directory.sharesRoom(with: "bob") == false)
+        // Two connections: online until both are gone.
+        let online = ChatState.presence(tool: "listener", since: .now())
+        #expect(directory.apply(.presence(user: "carol", client: "a"), payload: online) == [.online(user: "carol")])
+        #expect(directory.apply(.presence(user: "carol", client: "b"), payload: online) == [])
+        #expect(directory.connectionCount(of: "carol") == 2)
+        #expect(directory.apply(.presence(user: "carol", client: "a"), payload: []) == [])
+        #expect(directory.apply(.presence(user: "carol", client: "b"), payload: []) == [.offline(user: "carol")])
+        #expect(directory.onlineUsers == [])
+        // Contacts and focus are this user's only.
+        #expect(directory.apply(.contact(owner: "alice", user: "eve"), payload: ChatState.contact(.blocked))
+            == [.contact(user: "eve", .blocked)])
+        #expect(directory.apply(.contact(owner: "bob", user: "eve"), payload: ChatState.contact(.accepted)) == [])
+        #expect(directory.contacts == ["eve": .blocked])
+        #expect(directory.apply(.focus(user: "alice"), payload: ChatState.focus(room: "rust")) == [.focus(room: "rust")])
+        #expect(directory.apply(.focus(user: "alice"), payload: ChatState.focus(room: "a/b")) == [])
+        // Malformed state changes nothing.
+        #expect(directory.apply(.membership(user: "x", room: "y"), payload: Array("not json".utf8)) == [])
+        #expect(directory.apply(.presence(user: "x", client: "y"), payload: Array("{}".utf8)) == [])
+        // Known people: this user, and whoever has state; bob left general, carol's presence is gone.
+        #expect(directory.members(of: "general") == ["alice"])
+    }
+
+    /// A router past its snapshot, with the broker proving senders.
+    private func syncedRouter(follow: ChatRouter.Follow = .joined) -> ChatRouter {
+        var router = ChatRouter(layout: layout, me: "alice", client: "c1", follow: follow, verified: nil)
+        _ = router.route(message(layout.sync(of: "alice", client: "c1"), []))
+        #expect(router.synced == false)  // the verification result is still missing
+        let (_, actions) = router.setVerified(true)
+        #expect(actions == [.follow(room: "general"), .synced] || follow != .joined)
+        return router
+    }
+
+    @Test("chat lines wait for the snapshot, then show with the proven sender")
+    func snapshot() {
+        var router = ChatRouter(layout: layout, me: "alice", client: "c1", follow: .joined, verified: true)
+        #expect(router.route(message("chat/rooms/rust/bob", chat("bob", "queued"))).lines == [])
+        let joined = router.route(message("chat/users/alice/rooms/rust", ChatState.membership(joined: true), retained: true))
+        #expect(joined.lines == [])  // nothing is announced from the snapshot
+        let (lines, actions) = router.route(message(layout.sync(of: "alice", client: "c1"), []))
+        #expect(actions == [.follow(room: "general"), .follow(room: "rust"), .synced])
+        #expect(lines.count == 1)
+        #expect(lines.first?.from == "bob")
+        #expect(lines.first?.room == "rust")
+        #expect(lines.first?.verified == true)
+        #expect(lines.first?.showRoom == true)  // not the room alice talks in
+    }
+
+    @Test("a forged from is shown as the proven sender and marked")
+    func forged() {
+        var router = syncedRouter()
+        let line = router.route(message("chat/rooms/general/carol", chat("alice", "I am alice"))).lines.first
+        #expect(line?.from == "carol")
+        #expect(line?.claimedFrom == "alice")
+        #expect(line?.showRoom == false)
+        let rendered = ChatLineRenderer().render(line!, received: .now())
+        #expect(String(decoding: rendered.dropFirst(9), as: UTF8.self) == "<carol> [forged: claims to be alice] I am alice\n")
+    }
+
+    @Test("rooms not followed are not shown; a live join follows, a leave unfollows")
+    func liveJoin() {
+        var router = syncedRouter()
+        #expect(router.route(message("chat/rooms/rust/bob", chat("bob", "hi"))).lines == [])
+        let joined = router.route(message("chat/users/alice/rooms/rust", ChatState.membership(joined: true)))
+        #expect(joined.actions == [.follow(room: "rust")])
+        #expect(joined.lines.map(\.body) == [.event(user: "alice", .joined(room: "rust"))])
+        #expect(router.route(message("chat/rooms/rust/bob", chat("bob", "hi"))).lines.count == 1)
+        let left = router.route(message("chat/users/alice/rooms/rust", []))
+        #expect(left.actions == [.unfollow(room: "rust")])
+        #expect(router.route(message("chat/rooms/rust/bob", chat("bob", "late"))).lines == [])
+    }
+
+    @Test("private messages: a request until accepted, plain after, nothing once blocked; invitations always")
+    func privateMessages() {
+        var router = syncedRouter()
+        let request = router.route(message("chat/users/alice/inbox/bob", chat("bob", "hi"), qos: .exactlyOnce)).lines.first
+        #expect(request?.request == true)
+        #expect(request?.to == "alice")
+        let invite = ChatMessage(kind: .invite, from: "carol", text: "rust").encoded()
+        #expect(router.route(message("chat/users/alice/inbox/carol", invite)).lines.first?.request == false)
+        _ = router.route(message("chat/users/alice/private/contacts/bob", ChatState.contact(.accepted)))
+        #expect(router.route(message("chat/users/alice/inbox/bob", chat("bob", "again"))).lines.first?.request == false)
+        _ = router.route(message("chat/users/alice/private/contacts/bob", ChatState.contact(.blocked)))
+        #expect(router.route(message("chat/users/alice/inbox/bob", chat("bob", "blocked"))).lines == [])
+        #expect(router.route(message("chat/rooms/general/bob", chat("bob", "blocked"))).lines == [])
+        // Someone else's inbox is never shown to a participant's listener.
+        #expect(router.route(message("chat/users/carol/inbox/bob", chat("bob", "x"))).lines == [])
+    }
+
+    @Test("presence is told for people sharing a room, not for strangers or oneself")
+    func presence() {
+        var router = syncedRouter()
+        let online = ChatState.presence(tool: "listener", since: .now())
+        #expect(router.route(message("chat/users/bob/online/b1", online)).lines.map(\.body) == [.event(user: "bob", .online)])
+        #expect(router.route(message("chat/users/alice/online/c1", online)).lines == [])
+        _ = router.route(message("chat/users/dave/rooms/general", ChatState.membership(joined: false)))
+        #expect(router.route(message("chat/users/dave/online/d1", online)).lines == [])
+        #expect(router.route(message("chat/users/bob/online/b1", [])).lines.map(\.body) == [.event(user: "bob", .offline)])
+    }
+
+    @Test("--room follows just those rooms; one room is never named on its lines")
+    func roomsFollow() {
+        var router = syncedRouter(follow: .rooms(["go"]))
+        #expect(router.route(message("chat/rooms/general/bob", chat("bob", "x"))).lines == [])
+        #expect(router.route(message("chat/rooms/go/bob", chat("bob", "x"))).lines.first?.showRoom == false)
+        #expect(router.route(message("chat/users/alice/inbox/bob", chat("bob", "x"))).lines == [])
+    }
+
+    @Test("an empty payload (the verification probe) is never a line")
+    func probe() {
+        var router = syncedRouter(follow: .all)
+        #expect(router.route(message("chat/rooms/~probe-1/nobody", [])).lines == [])
+        #expect(router.route(message("chat/rooms/any/bob", chat("bob", "x"))).lines.first?.showRoom == true)
+    }
+
+    @Test("JSON lines carry room, to, invite, request, verified and the forgery")
+    func json() {
+        var router = syncedRouter()
+        let renderer = ChatLineRenderer(format: .json)
+        let received = ChatTimestamp(millisecondsSince1970: 0)
+        func render(_ topic: String, _ payload: [UInt8]) -> String {
+            String(decoding: renderer.render(router.route(message(topic, payload)).lines[0], received: received), as: UTF8.self)
+        }
+        #expect(
+            render("chat/rooms/general/bob", chat("mallory", "hi"))
+                == #"{"topic":"chat/rooms/general/bob","type":"message","from":"bob","message":"hi","room":"general","#
+                + #""forged":true,"claimed_from":"mallory","verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"#
+                + "\n")
+        #expect(
+            render("chat/users/alice/inbox/carol", ChatMessage(kind: .invite, from: "carol", text: "rust").encoded())
+                == #"{"topic":"chat/users/alice/inbox/carol","type":"invite","from":"carol","invite":"rust","to":"alice","#
+                + #""verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"# + "\n")
+        #expect(
+            render("chat/users/alice/inbox/bob", chat("bob", "yo"))
+                == #"{"topic":"chat/users/alice/inbox/bob","type":"message","from":"bob","message":"yo","to":"alice","#
+                + #""request":true,"verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"# + "\n")
+    }
+}
