@@ -21,14 +21,16 @@ extension Mosquitto {
         ["-h", host, "-p", String(port), "-u", user, "-P", Mosquitto.users[user] ?? ""]
     }
 
-    /// Starts a tool as `user`; extra environment entries are added.
+    /// Starts a tool as `user`; a `command` word (`join rust`) comes first, as the tools require; extra
+    /// environment entries are added.
     func start(
-        _ tool: Tool, as user: String, _ arguments: [String], environment: [String: String] = [:], stdinIsNull: Bool = false
+        _ tool: Tool, as user: String, command: [String] = [], _ arguments: [String], environment: [String: String] = [:],
+        stdinIsNull: Bool = false
     ) throws -> ChildProcess {
         // Each broker is another "machine": the listener's per-machine session lock lives in its folder.
         let machine = ["XDG_RUNTIME_DIR": directory.appendingPathComponent("run").path]
         return try ChildProcess(
-            tool.path, flags(user) + arguments, environment: machine.merging(environment) { $1 }, stdinIsNull: stdinIsNull)
+            tool.path, command + flags(user) + arguments, environment: machine.merging(environment) { $1 }, stdinIsNull: stdinIsNull)
     }
 
     /// A listener that has subscribed (it says so with -d), ready to receive.
@@ -42,11 +44,24 @@ extension Mosquitto {
         return listener
     }
 
-    /// Runs a tool to completion with `input` on stdin; returns exit code, stdout and stderr.
-    func run(_ tool: Tool, as user: String, _ arguments: [String], input: String? = nil, timeout: Duration = .seconds(30))
-        async throws -> (code: Int32, stdout: String, stderr: String)
+    /// The listener over the chat layout, once it says it is listening (its snapshot of the state is in).
+    func startChatListener(as user: String, _ arguments: [String] = [], environment: [String: String] = [:]) async throws
+        -> ChildProcess
     {
-        let process = try start(tool, as: user, arguments, stdinIsNull: input == nil)
+        let listener = try start(.listener, as: user, arguments, environment: environment, stdinIsNull: true)
+        guard await listener.waitForOutput("listening on", timeout: .seconds(20), onStderr: true) else {
+            listener.signal(SIGKILL)
+            throw TestFailure("listener did not start listening: \(listener.stderr)")
+        }
+        return listener
+    }
+
+    /// Runs a tool to completion with `input` on stdin; returns exit code, stdout and stderr.
+    func run(
+        _ tool: Tool, as user: String, command: [String] = [], _ arguments: [String] = [], input: String? = nil,
+        timeout: Duration = .seconds(30)
+    ) async throws -> (code: Int32, stdout: String, stderr: String) {
+        let process = try start(tool, as: user, command: command, arguments, stdinIsNull: input == nil)
         if let input {
             process.write(input)
             process.closeInput()
