@@ -174,7 +174,8 @@ struct CommandLineTests {
     func notAuthorized() async throws {
         let broker = try Mosquitto()
         let wrong = try ChildProcess(
-            Tool.listener.path, ["-h", broker.host, "-p", String(broker.port), "-u", "bob", "-P", "nope"], stdinIsNull: true)
+            Tool.listener.path, ["-h", broker.host, "-p", String(broker.port), "-u", "bob", "-P", "nope", "-t", "chat"],
+            stdinIsNull: true)
         #expect(try await wrong.wait() == 77)
         #expect(wrong.stderr == "listener: The broker refused the connection: not authorized. Check -u and the password (-P, --password-file or MQTT_PASSWORD).\n")
         let refused = try await broker.run(.publisher, as: "alice", ["-t", "announce", "-m", "hi"])

@@ -56,7 +56,7 @@ struct SecurityTests {
         let ca = tls.certificates.path("ca.crt")
         let listener = try ChildProcess(
             Tool.listener.path,
-            ["-h", "127.0.0.1", "-p", String(tls.valid), "-u", "bob", "-P", "bob-secret", "--cafile", ca, "-C", "1", "-d"],
+            ["-h", "127.0.0.1", "-p", String(tls.valid), "-u", "bob", "-P", "bob-secret", "--cafile", ca, "-C", "1", "-d", "-t", "chat"],
             stdinIsNull: true)
         guard await listener.waitForOutput("subscribed to", onStderr: true) else { throw TestFailure(listener.stderr) }
         let sent = try await tls.publish(port: tls.valid, ["--cafile", ca])
