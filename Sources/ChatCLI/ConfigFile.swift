@@ -52,7 +52,7 @@ public struct ConfigFile: Sendable {
     public init(path: String, text: String, home: String?) throws(Problem) {
         self.path = path
         var entries: [Entry] = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (index, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let line = rawLine.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") { continue }
             let where_ = "\(path):\(index + 1)"
@@ -215,8 +215,11 @@ struct CommandOptions {
             guard let preferred = pairs.first(where: { $0.kind == "long" }) ?? pairs.first else { continue }
             let option = Option(name: preferred.name, takesValue: kind == "option")
             for pair in pairs {
-                if pair.kind == "long" { long[pair.name] = option }
-                if pair.kind == "short", let character = pair.name.first { short[character] = option }
+                // The first declaration of a name is the one ArgumentParser matches.
+                if pair.kind == "long", long[pair.name] == nil { long[pair.name] = option }
+                if pair.kind == "short", let character = pair.name.first, short[character] == nil {
+                    short[character] = option
+                }
             }
         }
     }
