@@ -41,6 +41,10 @@ let package = Package(
         .executableTarget(name: "ChatFuzzer", dependencies: ["ChatProtocol"]),
         .testTarget(name: "ChatProtocolTests", dependencies: ["ChatProtocol"]),
         .testTarget(
+            name: "ChatCLITests",
+            dependencies: ["ChatCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: ["ChatProtocol"],
             exclude: ["Support/pty_run.py"]

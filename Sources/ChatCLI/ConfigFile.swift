@@ -1,0 +1,403 @@
+import ArgumentParser
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The tools' defaults file, `$XDG_CONFIG_HOME/mqtt-chat/config` (else `~/.config/mqtt-chat/config`), in the
+/// mosquitto clients' options-file form: one long option per line as on the command line (`--host 10.0.0.5`,
+/// `--tls`), `#` comments and blank lines ignored. The value is the rest of the line, trimmed (so a room name
+/// may contain spaces), with one pair of surrounding quotes removed; a leading `~/` is the home folder.
+///
+/// Both tools read the same file, so an option only the other tool has (`--format` is the listener's) is
+/// accepted and skipped, and so is an option of another subcommand than the one run; an option neither
+/// tool has is an error naming the file and line (exit 64). The command line wins: an option given there
+/// replaces every value the file gives for it (a repeatable option such as `--room` too: the command line's
+/// list replaces the file's), and the options of one group replace each other (`--password` and
+/// `--password-file`; `--topic`, `--room`, `--to` and `--all`; `--url` replaces the file's host and port,
+/// and its user name and password when it has them).
+public struct ConfigFile: Sendable {
+    /// One option line of the file.
+    public struct Entry: Equatable, Sendable {
+        public var line: Int
+        public var name: String
+        public var value: String?
+    }
+
+    /// A problem with the file: the message names it and the line (`FILE:LINE: ...`).
+    public struct Problem: Error, Equatable, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// Every long option of the two tools (their subcommands included), so that one file serves both.
+    /// A test checks it against both tools' `--experimental-dump-help`: add new options here.
+    public static let optionsOfEitherTool: Set<String> = [
+        // ConnectionOptions
+        "host", "port", "username", "password", "password-file", "id", "qos", "keepalive", "mqtt-version", "url",
+        "tls", "cafile", "cert", "key", "insecure", "debug",
+        // listener, publisher
+        "topic", "format", "count", "timeout", "session", "message", "notice", "retain", "wait-for-broker",
+        // the rooms layout
+        "room", "to", "all",
+    ]
+
+    /// Options that stand for one setting: any of them on the command line drops all of them from the file.
+    static let groups: [Set<String>] = [["password", "password-file"], ["topic", "room", "to", "all"]]
+
+    public let path: String
+    public let entries: [Entry]
+
+    /// Parses the text of a config file; `home` expands a leading `~/`.
+    public init(path: String, text: String, home: String?) throws(Problem) {
+        self.path = path
+        var entries: [Entry] = []
+        for (index, rawLine) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+            let line = rawLine.trimmingWhitespace()
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            let where_ = "\(path):\(index + 1)"
+            guard line.hasPrefix("--"), line.count > 2 else {
+                throw Problem("\(where_): expected a long option such as --host HOST, found \"\(line.prefix(40))\"")
+            }
+            var name = Substring(line.dropFirst(2))
+            var value: Substring?
+            if let split = name.firstIndex(where: { $0 == " " || $0 == "\t" || $0 == "=" }) {
+                value = name[name.index(after: split)...].trimmingWhitespace()[...]
+                name = name[..<split]
+            }
+            if var text = value.map(String.init) {
+                if text.count >= 2, let first = text.first, first == "\"" || first == "'", text.last == first {
+                    text = String(text.dropFirst().dropLast())
+                }
+                if let home, text == "~" || text.hasPrefix("~/") { text = home + text.dropFirst() }
+                entries.append(Entry(line: index + 1, name: String(name), value: text))
+            } else {
+                entries.append(Entry(line: index + 1, name: String(name), value: nil))
+            }
+        }
+        self.entries = entries
+    }
+
+    /// Where the file is: `$XDG_CONFIG_HOME/mqtt-chat/config` when that is an absolute path, else
+    /// `$HOME/.config/mqtt-chat/config`.
+    public static func defaultPath(environment: (String) -> String?) -> String? {
+        if let base = environment("XDG_CONFIG_HOME"), base.hasPrefix("/") { return base + "/mqtt-chat/config" }
+        guard let home = environment("HOME"), !home.isEmpty else { return nil }
+        return home + "/.config/mqtt-chat/config"
+    }
+
+    /// `arguments` (the command line, without the tool's name) with this file's options inserted where
+    /// `root` will parse them: first, or right after a leading subcommand name (found from
+    /// `configuration.subcommands`, recursively), as `--name=value`.
+    public func merged(into arguments: [String], root: any ParsableCommand.Type) throws(Problem) -> [String] {
+        // The command that will run, and where its own arguments start.
+        var command = root
+        var start = 0
+        var given = CommandOptions(command).scan(arguments[...])
+        while let (index, subcommand) = CommandOptions(command).subcommand(in: arguments[start...], of: command) {
+            command = subcommand
+            start = index + 1
+            given.merge(CommandOptions(command).scan(arguments[start...])) { $0 + $1 }
+        }
+        let known = CommandOptions(command)
+        let dropped = Self.overridden(by: given)
+
+        var inserted: [String] = []
+        for entry in entries {
+            guard let option = known.long[entry.name] else {
+                if Self.optionsOfEitherTool.contains(entry.name) { continue }
+                throw Problem("\(path):\(entry.line): unknown option --\(entry.name)")
+            }
+            switch (option.takesValue, entry.value) {
+            case (true, nil): throw Problem("\(path):\(entry.line): --\(entry.name) needs a value")
+            case (false, .some): throw Problem("\(path):\(entry.line): --\(entry.name) takes no value")
+            default: break
+            }
+            if dropped.contains(option.name) { continue }
+            inserted.append(entry.value.map { "--\(option.name)=\($0)" } ?? "--\(option.name)")
+        }
+        return Array(arguments[..<start]) + inserted + Array(arguments[start...])
+    }
+
+    /// The file's options that the command line's `given` options replace.
+    static func overridden(by given: [String: [String]]) -> Set<String> {
+        var dropped = Set(given.keys)
+        for group in groups where !group.isDisjoint(with: dropped) { dropped.formUnion(group) }
+        if let url = given["url"]?.last {
+            dropped.formUnion(["host", "port"])
+            if let parsed = try? BrokerURL(parsing: url) {
+                if parsed.username != nil { dropped.insert("username") }
+                if parsed.password != nil { dropped.formUnion(["password", "password-file"]) }
+            }
+        }
+        return dropped
+    }
+
+    /// Reads the file at `path`; nil when there is none. Warns (through `warn`) when others may read it.
+    public static func load(path: String, home: String?, warn: (String) -> Void) throws(Problem) -> ConfigFile? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT || errno == ENOTDIR { return nil }
+            throw Problem("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        var status = stat()
+        if fstat(fd, &status) == 0, status.st_mode & (S_IRWXG | S_IRWXO) != 0 {
+            warn("warning: \(path) can be read by other users; chmod 600 it.")
+        }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &buffer, buffer.count)
+            if count < 0 { throw Problem("cannot read \(path): \(String(cString: strerror(errno)))") }
+            if count == 0 { break }
+            bytes += buffer[0..<count]
+            if bytes.count > 1 << 20 { throw Problem("\(path) is larger than 1 MiB; is it the right file?") }
+        }
+        return try ConfigFile(path: path, text: String(decoding: bytes, as: UTF8.self), home: home)
+    }
+
+    /// What `runWithOneLineErrors` parses: the command line with the config file's options, unless the command
+    /// line says `--no-config` (removed here) or only asks for help or the version.
+    static func arguments(
+        for root: any ParsableCommand.Type,
+        _ arguments: [String],
+        warn: (String) -> Void
+    )
+        throws(Problem) -> [String]
+    {
+        let options = arguments.prefix { $0 != "--" }
+        if let index = options.firstIndex(of: "--no-config") {
+            var rest = arguments
+            rest.remove(at: index)
+            return rest
+        }
+        let informational: Set<String> = [
+            "--help", "--version", "--experimental-dump-help", "--generate-completion-script",
+        ]
+        if options.contains(where: { informational.contains($0.split(separator: "=").first.map(String.init) ?? $0) }) {
+            return arguments
+        }
+        if arguments.first == "help" { return arguments }
+        let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
+        guard let path = defaultPath(environment: environment),
+            let file = try load(path: path, home: environment("HOME"), warn: warn)
+        else { return arguments }
+        return try file.merged(into: arguments, root: root)
+    }
+}
+
+/// The options of one command, from ArgumentParser's own description of it (`--experimental-dump-help`).
+struct CommandOptions {
+    struct Option {
+        /// The preferred long name, without dashes (the short name for an option that has no long one).
+        var name: String
+        var takesValue: Bool
+    }
+
+    var long: [String: Option] = [:]
+    var short: [Character: Option] = [:]
+
+    init(_ command: any ParsableCommand.Type) {
+        guard case .object(let dump) = MiniJSON.parse(command._dumpHelp()),
+            case .object(let info) = dump["command"], case .array(let arguments) = info["arguments"]
+        else { return }
+        for case .object(let argument) in arguments {
+            guard case .string(let kind) = argument["kind"], kind == "option" || kind == "flag",
+                case .array(let names) = argument["names"]
+            else { continue }
+            var pairs: [(kind: String, name: String)] = []
+            for case .object(let name) in names {
+                if case .string(let kind) = name["kind"], case .string(let text) = name["name"] {
+                    pairs.append((kind, text))
+                }
+            }
+            guard let preferred = pairs.first(where: { $0.kind == "long" }) ?? pairs.first else { continue }
+            let option = Option(name: preferred.name, takesValue: kind == "option")
+            for pair in pairs {
+                // The first declaration of a name is the one ArgumentParser matches.
+                if pair.kind == "long", long[pair.name] == nil { long[pair.name] = option }
+                if pair.kind == "short", let character = pair.name.first, short[character] == nil {
+                    short[character] = option
+                }
+            }
+        }
+    }
+
+    /// The options `arguments` gives (by preferred name, with their values), up to a `--`.
+    func scan(_ arguments: ArraySlice<String>) -> [String: [String]] {
+        var given: [String: [String]] = [:]
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let token = arguments[index]
+            index += 1
+            if token == "--" { break }
+            guard let (option, inlineValue) = lookup(token) else { continue }
+            var value = inlineValue ?? ""
+            if option.takesValue && inlineValue == nil && index < arguments.endIndex {
+                value = arguments[index]
+                index += 1
+            }
+            given[option.name, default: []].append(value)
+        }
+        return given
+    }
+
+    /// The first subcommand name among `arguments` (skipping options and their values) and its command.
+    func subcommand(
+        in arguments: ArraySlice<String>,
+        of command: any ParsableCommand.Type
+    )
+        -> (Int, any ParsableCommand.Type)?
+    {
+        let subcommands = command.configuration.subcommands
+        guard !subcommands.isEmpty else { return nil }
+        var index = arguments.startIndex
+        while index < arguments.endIndex {
+            let token = arguments[index]
+            if token == "--" { return nil }
+            if let (option, inlineValue) = lookup(token) {
+                index += option.takesValue && inlineValue == nil ? 2 : 1
+                continue
+            }
+            if token.hasPrefix("-") {
+                index += 1
+                continue
+            }
+            let match = subcommands.first { $0._commandName == token || $0.configuration.aliases.contains(token) }
+            return match.map { (index, $0) }
+        }
+        return nil
+    }
+
+    /// The option a token names (`--name`, `--name=value`, `-x`, `-xVALUE`), with its inline value.
+    private func lookup(_ token: String) -> (Option, String?)? {
+        if token.hasPrefix("--") {
+            let body = token.dropFirst(2)
+            let parts = body.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let option = long[String(parts[0])] else { return nil }
+            return (option, parts.count > 1 ? String(parts[1]) : nil)
+        }
+        guard token.hasPrefix("-"), token.count >= 2 else { return nil }
+        let body = token.dropFirst()
+        guard let first = body.first, let option = short[first] else { return nil }
+        let rest = body.dropFirst()
+        return (option, option.takesValue && !rest.isEmpty ? String(rest) : nil)
+    }
+}
+
+/// Just enough JSON for ArgumentParser's dump of a command (objects, arrays, strings, literals, numbers).
+enum MiniJSON: Equatable {
+    case object([String: MiniJSON])
+    case array([MiniJSON])
+    case string(String)
+    case other
+
+    static func parse(_ text: String) -> MiniJSON? {
+        var reader = Reader(bytes: Array(text.utf8))
+        return reader.value()
+    }
+
+    private struct Reader {
+        let bytes: [UInt8]
+        var index = 0
+
+        mutating func skipSpace() {
+            while index < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[index]) { index += 1 }
+        }
+
+        mutating func value() -> MiniJSON? {
+            skipSpace()
+            guard index < bytes.count else { return nil }
+            switch bytes[index] {
+            case UInt8(ascii: "{"):
+                index += 1
+                var members: [String: MiniJSON] = [:]
+                skipSpace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
+                    index += 1
+                    return .object(members)
+                }
+                while true {
+                    skipSpace()
+                    guard case .string(let key)? = value() else { return nil }
+                    skipSpace()
+                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
+                    index += 1
+                    guard let member = value() else { return nil }
+                    members[key] = member
+                    skipSpace()
+                    guard index < bytes.count else { return nil }
+                    index += 1
+                    if bytes[index - 1] == UInt8(ascii: "}") { return .object(members) }
+                    if bytes[index - 1] != UInt8(ascii: ",") { return nil }
+                }
+            case UInt8(ascii: "["):
+                index += 1
+                var elements: [MiniJSON] = []
+                skipSpace()
+                if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
+                    index += 1
+                    return .array(elements)
+                }
+                while true {
+                    guard let element = value() else { return nil }
+                    elements.append(element)
+                    skipSpace()
+                    guard index < bytes.count else { return nil }
+                    index += 1
+                    if bytes[index - 1] == UInt8(ascii: "]") { return .array(elements) }
+                    if bytes[index - 1] != UInt8(ascii: ",") { return nil }
+                }
+            case UInt8(ascii: "\""):
+                return string()
+            default:
+                // true, false, null, numbers: not needed, skipped.
+                while index < bytes.count,
+                    ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")].contains(bytes[index])
+                {
+                    index += 1
+                }
+                return .other
+            }
+        }
+
+        mutating func string() -> MiniJSON? {
+            index += 1
+            var out: [UInt8] = []
+            while index < bytes.count {
+                let byte = bytes[index]
+                index += 1
+                if byte == UInt8(ascii: "\"") { return .string(String(decoding: out, as: UTF8.self)) }
+                guard byte == UInt8(ascii: "\\"), index < bytes.count else {
+                    out.append(byte)
+                    continue
+                }
+                let escaped = bytes[index]
+                index += 1
+                switch escaped {
+                case UInt8(ascii: "n"): out.append(0x0A)
+                case UInt8(ascii: "t"): out.append(0x09)
+                case UInt8(ascii: "r"): out.append(0x0D)
+                case UInt8(ascii: "b"): out.append(0x08)
+                case UInt8(ascii: "f"): out.append(0x0C)
+                case UInt8(ascii: "u"):
+                    // Only option names matter here, and they are ASCII: keep the escape as text.
+                    out += Array("\\u".utf8)
+                default: out.append(escaped)
+                }
+            }
+            return nil
+        }
+    }
+}
+
+extension StringProtocol {
+    fileprivate func trimmingWhitespace() -> String {
+        let isSpace = { (c: Character) in c == " " || c == "\t" || c == "\r" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+}
