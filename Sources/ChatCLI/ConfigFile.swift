@@ -39,7 +39,7 @@ public struct ConfigFile: Sendable {
         // listener, publisher
         "topic", "format", "count", "timeout", "session", "message", "notice", "retain", "wait-for-broker",
         // the rooms layout
-        "room", "to", "all",
+        "room", "to", "all", "quiet",
     ]
 
     /// Options that stand for one setting: any of them on the command line drops all of them from the file.
@@ -97,6 +97,11 @@ public struct ConfigFile: Sendable {
         while let (index, subcommand) = CommandOptions(command).subcommand(in: arguments[start...], of: command) {
             command = subcommand
             start = index + 1
+            given.merge(CommandOptions(command).scan(arguments[start...])) { $0 + $1 }
+        }
+        // No subcommand word: the options belong to the default subcommand (`publisher -m hi` is `send`).
+        while let fallback = command.configuration.defaultSubcommand {
+            command = fallback
             given.merge(CommandOptions(command).scan(arguments[start...])) { $0 + $1 }
         }
         let known = CommandOptions(command)
