@@ -8,7 +8,7 @@ import Glibc
 
 /// Rooms, private messages, invitations and presence against a real mosquitto with the shipped acl.conf,
 /// driving the built tools as a user would (and raw clients where a test plays the attacker).
-@Suite("rooms, private messages, invitations, presence", .timeLimit(.minutes(3)))
+@Suite("rooms, private messages, invitations, presence", .serialized, .timeLimit(.minutes(3)))
 struct ChatLayoutTests {
     private func send(_ broker: Mosquitto, _ user: String, _ arguments: [String]) async throws {
         let result = try await broker.run(.publisher, as: user, arguments)

@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("listener and publisher as processes", .timeLimit(.minutes(3)))
+@Suite("listener and publisher as processes", .serialized, .timeLimit(.minutes(3)))
 struct CommandLineTests {
     @Test("publisher to listener: unicode, quotes, CRLF, empty lines skipped, 64 KiB lines")
     func roundTrip() async throws {

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 
-@Suite("MQTTClient against a real mosquitto", .timeLimit(.minutes(2)))
+@Suite("MQTTClient against a real mosquitto", .serialized, .timeLimit(.minutes(2)))
 struct MQTTClientTests {
     @Test("connects with valid credentials over MQTT 5")
     func connects() async throws {

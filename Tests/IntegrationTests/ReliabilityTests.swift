@@ -9,7 +9,7 @@ import Glibc
 /// Faults injected for real, all on 127.0.0.1 and bounded in time: the broker killed and restarted, the
 /// connection cut by a proxy, a broker that is late or never comes back, a session taken over, slow and
 /// vanishing readers. Each asserts exact counts: received, lost (always 0), duplicates.
-@Suite("Nothing lost", .timeLimit(.minutes(5)))
+@Suite("Nothing lost", .serialized, .timeLimit(.minutes(5)))
 struct ReliabilityTests {
     /// What a JSON listener received: the `message` of each line, in order.
     private func messages(_ output: String) throws -> [String] {
@@ -76,7 +76,11 @@ struct ReliabilityTests {
         // mosquitto writes its database only every autosave_interval; until it has, a SIGKILL forgets the
         // listener's session. Start once the session is on disk.
         try await broker.waitForSave(after: .now)
-        let publisher = try broker.start(.publisher, as: "alice", ["-t", topic, "-q", q, "-W", "60"])
+        let publisher = try broker.start(.publisher, as: "alice", ["-t", topic, "-q", q, "-W", "60", "-d"])
+        // The faults start once the publisher is connected (on a loaded machine that can take a while).
+        guard await publisher.waitForOutput("connected to", timeout: .seconds(20), onStderr: true) else {
+            throw TestFailure("publisher did not connect: \(publisher.stderr)")
+        }
         let writer = feed(publisher, sent, batch: 500, pause: .milliseconds(100))
         for _ in 0..<2 {
             try await Task.sleep(for: .milliseconds(1_200))

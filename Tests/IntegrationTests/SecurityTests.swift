@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// TLS for real (a generated PKI and mosquitto TLS listeners) and the shipped ACL.
-@Suite("TLS and access control", .timeLimit(.minutes(3)))
+@Suite("TLS and access control", .serialized, .timeLimit(.minutes(3)))
 struct SecurityTests {
     /// A broker with four TLS listeners besides the plain one: a valid certificate, an expired one, one for
     /// another host name, and a valid one that requires client certificates.

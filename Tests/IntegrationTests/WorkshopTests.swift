@@ -97,7 +97,7 @@ func participant(_ tool: Tool, home: String, _ arguments: [String]) throws -> Ch
     )
 }
 
-@Suite("scripts/workshop", .timeLimit(.minutes(3)))
+@Suite("scripts/workshop", .serialized, .timeLimit(.minutes(3)))
 struct WorkshopTests {
     @Test("start, two participants with their cards only, wrong password and unknown name refused, add, remove, stop")
     func workshop() async throws {
