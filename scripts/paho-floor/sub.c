@@ -1,5 +1,5 @@
-/* Prints each payload as a line until COUNT have arrived, resuming session ID: floor-sub HOST PORT TOPIC ID COUNT
- * (COUNT 0: subscribe, then disconnect at once, leaving the session for messages to queue in). */
+/* Prints each payload as a line until COUNT have arrived, resuming session ID: floor-sub HOST PORT TOPIC ID COUNT [QOS]
+ * (COUNT 0: subscribe, then disconnect at once, leaving the session for messages to queue in; QOS defaults to 1). */
 #include "floor.h"
 
 static long wanted, seen;
@@ -15,14 +15,15 @@ static int arrived(void* context, char* topic, int topic_length, MQTTAsync_messa
 }
 
 int main(int argc, char** argv) {
-    if (argc != 6) { fprintf(stderr, "usage: floor-sub host port topic id count\n"); return 64; }
+    if (argc != 6 && argc != 7) { fprintf(stderr, "usage: floor-sub host port topic id count [qos]\n"); return 64; }
     wanted = atol(argv[5]);
+    int qos = argc == 7 ? atoi(argv[6]) : 1;
     MQTTAsync client = floor_connect(argv[1], argv[2], argv[4], 10, arrived);
     MQTTAsync_responseOptions response = MQTTAsync_responseOptions_initializer;
     response.onSuccess5 = floor_succeeded;
     response.onFailure5 = floor_failed;
     response.context = "subscribe";
-    MQTTAsync_subscribe(client, argv[3], 1, &response);
+    MQTTAsync_subscribe(client, argv[3], qos, &response);
     sem_wait(&floor_done);
     if (wanted > 0) sem_wait(&floor_done);
     floor_disconnect_and_exit(client);
