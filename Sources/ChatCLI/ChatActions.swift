@@ -38,6 +38,31 @@ public struct ChatActions: Sendable {
         try await put(layout.contact(of: me, for: user), ChatState.contact(status))
     }
 
+    public func createGroup(_ name: String) async throws(MQTTError) {
+        try await put(layout.groupInfo(GroupID(owner: me, name: name)), ChatState.groupCreated)
+    }
+
+    /// Asks to join (a new request each time); the owner sees it live and decides.
+    public func requestGroup(_ group: GroupID) async throws(MQTTError) {
+        try await put(layout.groupRequest(group, by: me), ChatState.groupRequest(.requested, id: ChatState.newRequestID()))
+    }
+
+    public func leaveGroup(_ group: GroupID) async throws(MQTTError) {
+        try await put(layout.groupRequest(group, by: me), ChatState.groupRequest(.left, id: ChatState.newRequestID()))
+    }
+
+    /// The owner's decision on `user`'s current request (`request`, read from the broker's state).
+    public func decide(_ group: GroupID, _ user: String, _ decision: ChatState.GroupDecision, request: String)
+        async throws(MQTTError)
+    {
+        try await put(layout.groupDecision(group, for: user), ChatState.groupDecision(decision, request: request))
+    }
+
+    /// A group message: QoS 2, so members who are away get it exactly once.
+    public func sendToGroup(_ group: GroupID, _ text: String) async throws(MQTTError) {
+        try await send(layout.groupMessage(group, sender: me), .message(from: me, text, time: .now()))
+    }
+
     /// The room the user talks in, so listeners in other terminals leave its name off their lines.
     public func focus(_ room: String) async throws(MQTTError) {
         try await put(layout.focus(of: me), ChatState.focus(room: room))
@@ -93,10 +118,8 @@ public final class DirectoryWatcher: Sendable {
     /// Subscribes to the state and asks for the end-of-snapshot marker.
     public func start(_ client: MQTTClient, me: String) async throws(MQTTError) {
         let clientID = client.configuration.clientID
-        try await client.subscribe([
-            MQTTSubscription(layout.membershipsFilter), MQTTSubscription(layout.presenceFilter),
-            MQTTSubscription(layout.privateFilter(of: me)),
-        ])
+        let filters = [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)] + layout.groupStateFilters
+        try await client.subscribe(filters.map { MQTTSubscription($0) })
         try await client.publish(topic: layout.sync(of: me, client: clientID), payload: [], qos: .atLeastOnce)
     }
 

@@ -90,9 +90,37 @@ public struct RoomsCommand: AsyncParsableCommand {
     }
 }
 
+/// `groups`: every group, its owner and members; pending requests for the groups you own. Both tools.
+public struct GroupsCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "groups", abstract: "Show every group with its members (and the requests to the groups you own).")
+
+    @Option(name: .long, help: "text, or json (one object per group).") var format: ChatLineRenderer.Format = .text
+    @OptionGroup var connection: ConnectionOptions
+
+    public init() {}
+
+    public func validate() throws { try connection.validateLayoutUser() }
+
+    public func run() async throws {
+        let format = format
+        await connection.runQuery { directory in DirectoryReport.groups(directory, format: format) }
+    }
+}
+
 extension ConnectionOptions {
     /// Reads the broker's state once and prints what `report` makes of it.
     func runQuery(_ report: @escaping @Sendable (ChatDirectory) -> [UInt8]) async -> Never {
+        await runWithDirectory { _, directory throws(MQTTError) in
+            Terminal.writeAll(report(directory), to: 1)
+        }
+    }
+
+    /// Connects, reads the broker's state (memberships, presence, groups), runs `body` with it, and exits 0;
+    /// any failure is one line and its exit code.
+    public func runWithDirectory(
+        _ body: @Sendable (ChatActions, ChatDirectory) async throws(MQTTError) -> Void
+    ) async -> Never {
         let tool = toolName
         let me = resolvedUsername
         let configuration: MQTTConfiguration
@@ -113,8 +141,13 @@ extension ConnectionOptions {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
         let directory = await watcher.snapshot()
+        do {
+            try await body(ChatActions(client: client, layout: ChatLayout(), me: me), directory)
+        } catch {
+            await client.disconnect()
+            fail(tool, error)
+        }
         await client.disconnect()
-        Terminal.writeAll(report(directory), to: 1)
         finish()
     }
 }

@@ -39,11 +39,11 @@ public struct ConfigFile: Sendable {
         // listener, publisher
         "topic", "format", "count", "timeout", "session", "message", "notice", "retain", "wait-for-broker",
         // the rooms layout
-        "room", "to", "all", "quiet",
+        "room", "to", "all", "quiet", "group",
     ]
 
     /// Options that stand for one setting: any of them on the command line drops all of them from the file.
-    static let groups: [Set<String>] = [["password", "password-file"], ["topic", "room", "to", "all"]]
+    static let groups: [Set<String>] = [["password", "password-file"], ["topic", "room", "to", "all", "group"]]
 
     public let path: String
     public let entries: [Entry]

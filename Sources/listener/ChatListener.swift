@@ -52,12 +52,11 @@ final class ChatListener: Sendable {
         var rooms: [String]
         switch follow {
         case .joined: rooms = [ChatLayout.defaultRoom]
-        case .rooms(let list): rooms = list
+        case .selected(let list, _): rooms = list
         case .all: rooms = []
         }
-        var subscriptions = [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)].map {
-            MQTTSubscription($0, qos: .atLeastOnce)
-        }
+        var subscriptions = ([layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)]
+            + layout.groupStateFilters).map { MQTTSubscription($0, qos: .atLeastOnce) }
         if follow == .joined { subscriptions.append(MQTTSubscription(layout.inboxFilter(of: me), qos: .exactlyOnce)) }
         if follow == .all { subscriptions.append(MQTTSubscription(layout.allRoomsFilter, qos: qos)) }
         subscriptions += rooms.map { MQTTSubscription(layout.roomFilter($0), qos: qos) }
@@ -88,6 +87,11 @@ final class ChatListener: Sendable {
                 if state.withLock({ $0.rooms.remove(room) }) != nil {
                     try? await client.unsubscribe([layout.roomFilter(room)])
                 }
+            case .followGroup(let group):
+                // QoS 2, in the session: a member gets what was said while away, exactly once.
+                _ = try? await client.subscribe([MQTTSubscription(layout.groupMessagesFilter(group), qos: .exactlyOnce)])
+            case .unfollowGroup(let group):
+                try? await client.unsubscribe([layout.groupMessagesFilter(group)])
             case .synced:
                 guard !quiet else { continue }
                 let rooms = state.withLock { $0.rooms }.sorted().map { "#" + $0 }
@@ -138,8 +142,9 @@ final class ChatListener: Sendable {
         try? await presence.announce()
     }
 
-    /// Before disconnecting: clears the presence, and leaves in a persistent session only the inbox, so the
-    /// broker keeps private messages, not the rooms' traffic, while the user is away. Once.
+    /// Before disconnecting: clears the presence, and leaves in a persistent session only the inbox and the
+    /// groups, so the broker keeps private and group messages, not the rooms' traffic, while the user is
+    /// away. Once.
     func leave() async {
         guard let rooms = state.withLock({ state -> Set<String>? in
             defer { state.left = true }
@@ -149,6 +154,7 @@ final class ChatListener: Sendable {
         guard persistent else { return }
         let filters =
             rooms.sorted().map(layout.roomFilter) + [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)]
+            + layout.groupStateFilters
         let unsubscribe = Task { [client] in try? await client.unsubscribe(filters) }
         let bound = Task {
             try? await Task.sleep(for: .seconds(1))

@@ -31,7 +31,7 @@ struct Listener: AsyncParsableCommand {
             --timeout, 77 not authorized, 1 anything else.
             """,
         version: chatVersion,
-        subcommands: [Listen.self, WhoCommand.self, RoomsCommand.self],
+        subcommands: [Listen.self, WhoCommand.self, RoomsCommand.self, GroupsCommand.self],
         defaultSubcommand: Listen.self,
         helpNames: [.long]
     )
@@ -52,6 +52,9 @@ struct Listen: AsyncParsableCommand {
 
     @Option(name: .long, help: "Follow just this room; repeat for several.")
     var room: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Follow just this group (OWNER/NAME); repeat for several.", valueName: "group"))
+    var group: [String] = []
 
     @Flag(name: .long, help: "Every room, with the room on each line (the workshop host's projector; needs admin rights).")
     var all = false
@@ -85,17 +88,21 @@ struct Listen: AsyncParsableCommand {
 
     var follow: ChatRouter.Follow {
         if all { return .all }
-        return room.isEmpty ? .joined : .rooms(room)
+        guard !room.isEmpty || !group.isEmpty else { return .joined }
+        return .selected(rooms: room, groups: group.compactMap { try? GroupID(parsing: $0) })
     }
 
     func validate() throws {
         for filter in rawTopics {
             do { try MQTTClient.validateTopicFilter(filter) } catch { throw ValidationError(error.message) }
         }
-        if !rawTopics.isEmpty && (!room.isEmpty || all) {
-            throw ValidationError("Give either -t (raw topics) or --room/--all, not both.")
+        if !rawTopics.isEmpty && (!room.isEmpty || !group.isEmpty || all) {
+            throw ValidationError("Give either -t (raw topics) or --room/--group/--all, not both.")
         }
-        if all && !room.isEmpty { throw ValidationError("Give either --all or --room, not both.") }
+        if all && !(room.isEmpty && group.isEmpty) { throw ValidationError("Give either --all or --room/--group, not both.") }
+        for name in group {
+            do { _ = try GroupID(parsing: name) } catch { throw ValidationError(error.message) }
+        }
         if rawTopics.isEmpty {
             try connection.validateLayoutUser()
             try validateNames(room.map { ($0, "room") })

@@ -17,8 +17,10 @@ struct ChatPrompt {
     /// Where plain lines go: a room, or a person (--to).
     var room: String?
     var to: String?
+    var group: GroupID?
 
-    init(client: MQTTClient, watcher: DirectoryWatcher, me: String, room: String?, to: String?) {
+    init(client: MQTTClient, watcher: DirectoryWatcher, me: String, room: String?, to: String?, group: GroupID?) {
+        self.group = group
         self.client = client
         self.watcher = watcher
         self.layout = watcher.layout
@@ -36,6 +38,10 @@ struct ChatPrompt {
         /msg USER TEXT      a private message
         /accept USER        show USER's private messages plainly
         /block USER         hide everything from USER
+        /groups             every group, its members, requests to yours
+        /group create NAME | join OWNER/NAME | leave OWNER/NAME
+        /group approve|reject|remove OWNER/NAME USER
+        /group talk OWNER/NAME   talk in a group you are a member of
         /help               this list
         /quit               leave (exit works too); //text sends "/text"
 
@@ -54,7 +60,8 @@ struct ChatPrompt {
         }
         var reader = LineReader(fd: 0)
         while true {
-            Terminal.writeAll(Array("\(me) \(to.map { "@" + $0 } ?? "#" + (room ?? ""))> ".utf8), to: 1)
+            let place = group.map { "[\($0)]" } ?? to.map { "@" + $0 } ?? "#" + (room ?? "")
+            Terminal.writeAll(Array("\(me) \(place)> ".utf8), to: 1)
             guard let line = reader.next() else { break }
             let text = String(decoding: line, as: UTF8.self)
             if text == "exit" || text == "/quit" { break }
@@ -64,7 +71,9 @@ struct ChatPrompt {
                 continue
             }
             let body = text.hasPrefix("//") ? String(text.dropFirst()) : text
-            if let to {
+            if let group {
+                do { try await actions.sendToGroup(group, body) } catch { complain(error) }
+            } else if let to {
                 do { try await actions.message(to, body) } catch { complain(error) }
             } else if let room {
                 guard publisher.send(body, to: layout.room(room, sender: me), patience: patience) else { break }
@@ -85,7 +94,7 @@ struct ChatPrompt {
                 try ChatName.validate(arguments[0], as: "room")
                 try await actions.join(arguments[0])
                 try await actions.focus(arguments[0])
-                (room, to) = (arguments[0], nil)
+                (room, to, group) = (arguments[0], nil, nil)
             case ("leave", 0...1):
                 guard let left = arguments.first ?? room else { return complainText("usage: /leave ROOM") }
                 try ChatName.validate(left, as: "room")
@@ -94,6 +103,10 @@ struct ChatPrompt {
                     room = ChatLayout.defaultRoom
                     try await actions.focus(ChatLayout.defaultRoom)
                 }
+            case ("groups", 0):
+                Terminal.writeAll(DirectoryReport.groups(await watcher.snapshot(), format: .text), to: 1)
+            case ("group", 1...2):
+                try await groupCommand(arguments)
             case ("rooms", 0), ("who", 0...1):
                 let directory = await watcher.snapshot()
                 if word == "rooms" {
@@ -118,13 +131,52 @@ struct ChatPrompt {
                 try await actions.setContact(arguments[0], word == "accept" ? .accepted : .blocked)
                 say("\(word == "accept" ? "accepted" : "blocked") \(arguments[0])\n")
             case ("join", _), ("leave", _), ("who", _), ("rooms", _), ("invite", _), ("msg", _), ("accept", _),
-                ("block", _):
+                ("block", _), ("groups", _), ("group", _):
                 complainText("wrong arguments for /\(word); type /help")
             default:
                 complainText("unknown command /\(TerminalText.sanitize(word, limit: 40)) (type /help; //text sends /text)")
             }
         } catch {
             complain(error)
+        }
+    }
+
+    /// `/group VERB ...`: the same checks as the one-shot commands, on the directory kept current here.
+    private mutating func groupCommand(_ arguments: [String]) async throws(MQTTError) {
+        let words = arguments.joined(separator: " ").split(separator: " ").map(String.init)
+        let directory = await watcher.snapshot()
+        switch (words.first, words.count) {
+        case ("create", 2):
+            try ChatName.validate(words[1], as: "group name")
+            try await actions.createGroup(words[1])
+            say("created \(me)/\(words[1])\n")
+        case ("join", 2), ("leave", 2), ("talk", 2):
+            let id = try GroupID(parsing: words[1])
+            guard directory.groups.contains(id) else { throw MQTTError(.failure, "There is no group \(id).") }
+            if words[0] == "join" {
+                try await actions.requestGroup(id)
+                say("asked \(id.owner) to let you join \(id)\n")
+            } else if words[0] == "leave" {
+                try await actions.leaveGroup(id)
+                if group == id { (group, room) = (nil, ChatLayout.defaultRoom) }
+            } else {
+                guard directory.isMember(me, ofGroup: id) else {
+                    throw MQTTError(.failure, "\(me) is not a member of \(id) (yet).")
+                }
+                (group, to, room) = (id, nil, nil)
+            }
+        case ("approve", 3), ("reject", 3), ("remove", 3):
+            let id = try GroupID(parsing: words[1])
+            try ChatName.validate(words[2], as: "user name")
+            guard let request = directory.request(of: words[2], for: id) else {
+                throw MQTTError(.failure, "\(words[2]) has not asked to join \(id).")
+            }
+            let decisions: [String: ChatState.GroupDecision] = ["approve": .approved, "reject": .rejected, "remove": .removed]
+            let decision = decisions[words[0]] ?? .rejected
+            try await actions.decide(id, words[2], decision, request: request)
+            say("\(decision.rawValue) \(words[2]) for \(id)\n")
+        default:
+            complainText("usage: /group create NAME | join|leave|talk OWNER/NAME | approve|reject|remove OWNER/NAME USER")
         }
     }
 

@@ -33,7 +33,7 @@ struct Publisher: AsyncParsableCommand {
         version: chatVersion,
         subcommands: [
             Send.self, JoinCommand.self, LeaveCommand.self, RoomsCommand.self, WhoCommand.self, InviteCommand.self,
-            MsgCommand.self, AcceptCommand.self, BlockCommand.self,
+            MsgCommand.self, AcceptCommand.self, BlockCommand.self, GroupCommand.self, GroupsCommand.self,
         ],
         defaultSubcommand: Send.self,
         helpNames: [.long]
@@ -59,6 +59,9 @@ struct Send: AsyncParsableCommand {
 
     @Option(name: .long, help: ArgumentHelp("Send privately to this user (QoS 2).", valueName: "user"))
     var to: String?
+
+    @Option(name: .long, help: ArgumentHelp("Send to this group (OWNER/NAME; QoS 2).", valueName: "group"))
+    var group: String?
 
     @Option(name: [.short, .long], help: "Send this one message and exit.")
     var message: String?
@@ -92,14 +95,20 @@ struct Send: AsyncParsableCommand {
         if let rawTopic { return rawTopic }
         let me = connection.resolvedUsername
         if let to { return layout.inbox(of: to, from: me) }
+        if let group, let id = try? GroupID(parsing: group) { return layout.groupMessage(id, sender: me) }
         return layout.room(resolvedRoom, sender: me)
     }
 
     func validate() throws {
-        if rawTopic != nil && (room != nil || to != nil) {
-            throw ValidationError("Give either -t (a raw topic) or --room/--to, not both.")
+        if rawTopic != nil && (room != nil || to != nil || group != nil) {
+            throw ValidationError("Give either -t (a raw topic) or --room/--to/--group, not both.")
         }
-        if room != nil && to != nil { throw ValidationError("Give either --room or --to, not both.") }
+        if [room, to, group].compactMap({ $0 }).count > 1 {
+            throw ValidationError("Give one of --room, --to and --group.")
+        }
+        if let group {
+            do { _ = try GroupID(parsing: group) } catch { throw ValidationError(error.message) }
+        }
         if rawTopic == nil {
             try connection.validateLayoutUser()
             try validateNames([(resolvedRoom, "room")] + (to.map { [($0, "user name")] } ?? []))
@@ -142,8 +151,8 @@ struct Send: AsyncParsableCommand {
             if promptOnline { try? await presence.announce() }
         }
         defer { eventsTask.cancel() }
-        // Private messages go at QoS 2: exactly once, also to a listener that was away.
-        let qos = to != nil ? .exactlyOnce : connection.qosLevel
+        // Private and group messages go at QoS 2: exactly once, also to a listener that was away.
+        let qos = to != nil || group != nil ? .exactlyOnce : connection.qosLevel
         let publisher = LinePublisher(
             client: client, topic: resolvedTopic, qos: qos, retain: retain, from: user,
             window: LinePublisher.window(for: client.connectResult, cap: Self.windowCap))
@@ -159,7 +168,8 @@ struct Send: AsyncParsableCommand {
         }
         if interactive && rawTopic == nil {
             var prompt = ChatPrompt(
-                client: client, watcher: watcher, me: user, room: to == nil ? resolvedRoom : nil, to: to)
+                client: client, watcher: watcher, me: user, room: to == nil && group == nil ? resolvedRoom : nil, to: to,
+                group: group.flatMap { try? GroupID(parsing: $0) })
             await prompt.run(publisher, patience: patience)
         } else if let text = message ?? notice {
             if !publisher.send(text, kind: message != nil ? .message : .notice, patience: patience) { stalled = 1 }

@@ -11,6 +11,10 @@
 /// | whom a user accepted or blocked (private, retained) | `chat/users/<user>/private/contacts/<other>` |
 /// | the room a user is talking in (private, retained) | `chat/users/<user>/private/focus` |
 /// | end-of-snapshot marker (private) | `chat/users/<user>/private/sync/<client id>` |
+/// | a group (retained, by its owner) | `chat/groups/<owner>/<name>/info` |
+/// | the owner's decision on a member (retained) | `chat/groups/<owner>/<name>/members/<user>` |
+/// | a user's request to join, or leaving (retained) | `chat/groups/<owner>/<name>/requests/<user>` |
+/// | a group message (QoS 2) | `chat/groups/<owner>/<name>/messages/<sender>` |
 public struct ChatLayout: Sendable, Hashable {
     public var root: String
 
@@ -39,6 +43,16 @@ public struct ChatLayout: Sendable, Hashable {
     public func focus(of user: String) -> String { "\(root)/users/\(user)/private/focus" }
     public func sync(of user: String, client: String) -> String { "\(root)/users/\(user)/private/sync/\(client)" }
 
+    public func groupInfo(_ group: GroupID) -> String { "\(root)/groups/\(group)/info" }
+    public func groupDecision(_ group: GroupID, for user: String) -> String { "\(root)/groups/\(group)/members/\(user)" }
+    public func groupRequest(_ group: GroupID, by user: String) -> String { "\(root)/groups/\(group)/requests/\(user)" }
+    public func groupMessage(_ group: GroupID, sender: String) -> String { "\(root)/groups/\(group)/messages/\(sender)" }
+    public func groupMessagesFilter(_ group: GroupID) -> String { "\(root)/groups/\(group)/messages/+" }
+    /// Every group's retained state: creation, decisions, requests.
+    public var groupStateFilters: [String] {
+        ["\(root)/groups/+/+/info", "\(root)/groups/+/+/members/+", "\(root)/groups/+/+/requests/+"]
+    }
+
     /// What a topic of this layout is; nil for any other topic (a raw `-t` topic, a malformed level).
     public func parse(_ topic: String) -> ChatTopic? {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
@@ -53,6 +67,16 @@ public struct ChatLayout: Sendable, Hashable {
             case "rooms": return .membership(user: user, room: name)
             case "online": return .presence(user: user, client: name)
             case "private" where name == "focus": return .focus(user: user)
+            default: return nil
+            }
+        case ("groups", 5) where levels[4] == "info":
+            return .groupInfo(GroupID(owner: levels[2], name: levels[3]))
+        case ("groups", 6):
+            let group = GroupID(owner: levels[2], name: levels[3])
+            switch levels[4] {
+            case "members": return .groupDecision(group, user: levels[5])
+            case "requests": return .groupRequest(group, user: levels[5])
+            case "messages": return .groupMessage(group, sender: levels[5])
             default: return nil
             }
         case ("users", 6) where levels[3] == "private":
@@ -76,4 +100,35 @@ public enum ChatTopic: Sendable, Hashable {
     case contact(owner: String, user: String)
     case focus(user: String)
     case sync(user: String, client: String)
+    case groupInfo(GroupID)
+    case groupDecision(GroupID, user: String)
+    case groupRequest(GroupID, user: String)
+    case groupMessage(GroupID, sender: String)
+}
+
+/// A group is named by its owner and its name (`alice/robots`), so two people can each have a `robots` and
+/// nobody can take over another's: only the owner may write the group's state (acl.conf, `%u`).
+public struct GroupID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var owner: String
+    public var name: String
+
+    public init(owner: String, name: String) {
+        self.owner = owner
+        self.name = name
+    }
+
+    /// `OWNER/NAME`, both valid names; throws a usage error otherwise.
+    public init(parsing text: String) throws(MQTTError) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 else {
+            throw MQTTError(.invalidArgument, "Invalid group \"\(TerminalText.sanitize(text, limit: 80))\": write it OWNER/NAME.")
+        }
+        try ChatName.validate(parts[0], as: "group owner")
+        try ChatName.validate(parts[1], as: "group name")
+        self.init(owner: parts[0], name: parts[1])
+    }
+
+    public var description: String { "\(owner)/\(name)" }
+
+    public static func < (lhs: GroupID, rhs: GroupID) -> Bool { (lhs.owner, lhs.name) < (rhs.owner, rhs.name) }
 }

@@ -10,8 +10,8 @@ public struct ChatRouter: Sendable {
     public enum Follow: Sendable, Hashable {
         /// The default room (unless left), every room joined (live), the inbox, arrivals and departures.
         case joined
-        /// Just these rooms (`--room`), and the presence of their members.
-        case rooms([String])
+        /// Just these rooms (`--room`) and groups (`--group`), and the presence of the rooms' members.
+        case selected(rooms: [String], groups: [GroupID])
         /// Every room (`--all`, the instructor's projector).
         case all
     }
@@ -20,6 +20,8 @@ public struct ChatRouter: Sendable {
     public enum Action: Sendable, Hashable {
         case follow(room: String)
         case unfollow(room: String)
+        case followGroup(GroupID)
+        case unfollowGroup(GroupID)
         /// The snapshot is complete.
         case synced
     }
@@ -50,7 +52,16 @@ public struct ChatRouter: Sendable {
     public var followedRooms: [String] {
         switch follow {
         case .joined: directory.rooms(of: me)
-        case .rooms(let rooms): rooms
+        case .selected(let rooms, _): rooms
+        case .all: []
+        }
+    }
+
+    /// The groups to follow now: those this user is a member of (and, with `--group`, asked for).
+    public var followedGroups: [GroupID] {
+        switch follow {
+        case .joined: directory.groups(of: me)
+        case .selected(_, let groups): groups.filter { directory.isMember(me, ofGroup: $0) }
         case .all: []
         }
     }
@@ -58,7 +69,7 @@ public struct ChatRouter: Sendable {
     private func follows(_ room: String) -> Bool {
         switch follow {
         case .joined: directory.isMember(me, of: room)
-        case .rooms(let rooms): rooms.contains(room)
+        case .selected(let rooms, _): rooms.contains(room)
         case .all: true
         }
     }
@@ -67,7 +78,7 @@ public struct ChatRouter: Sendable {
     private var currentRoom: String? {
         switch follow {
         case .joined: directory.focus ?? ChatLayout.defaultRoom
-        case .rooms(let rooms): rooms.count == 1 ? rooms[0] : nil
+        case .selected(let rooms, let groups): rooms.count == 1 && groups.isEmpty ? rooms[0] : nil
         case .all: nil
         }
     }
@@ -76,7 +87,7 @@ public struct ChatRouter: Sendable {
     public mutating func route(_ message: MQTTMessage) -> (lines: [ChatLine], actions: [Action]) {
         guard let topic = layout.parse(message.topic) else { return ([], []) }
         switch topic {
-        case .room, .inbox:
+        case .room, .inbox, .groupMessage:
             guard synced else {
                 held.append(message)
                 return ([], [])
@@ -87,9 +98,9 @@ public struct ChatRouter: Sendable {
             markerSeen = true
             return verified == nil ? ([], []) : finishSnapshot()
         default:
-            let roomsBefore = followedRooms
+            let (roomsBefore, groupsBefore) = (followedRooms, followedGroups)
             let changes = directory.apply(topic, payload: message.payload)
-            var actions = followChanges(from: roomsBefore)
+            var actions = followChanges(from: roomsBefore, groupsBefore)
             guard synced else {
                 actions.removeAll()
                 return ([], actions)
@@ -115,13 +126,15 @@ public struct ChatRouter: Sendable {
         for message in messages {
             if let topic = layout.parse(message.topic), let line = line(for: message, topic) { lines.append(line) }
         }
-        return (lines, followedRooms.map { .follow(room: $0) } + [.synced])
+        return (lines, followedRooms.map { .follow(room: $0) } + followedGroups.map { .followGroup($0) } + [.synced])
     }
 
-    private func followChanges(from before: [String]) -> [Action] {
-        let after = followedRooms
-        return after.filter { !before.contains($0) }.map { .follow(room: $0) }
-            + before.filter { !after.contains($0) }.map { .unfollow(room: $0) }
+    private func followChanges(from rooms: [String], _ groups: [GroupID]) -> [Action] {
+        let (roomsNow, groupsNow) = (followedRooms, followedGroups)
+        return roomsNow.filter { !rooms.contains($0) }.map { .follow(room: $0) }
+            + rooms.filter { !roomsNow.contains($0) }.map { .unfollow(room: $0) }
+            + groupsNow.filter { !groups.contains($0) }.map { .followGroup($0) }
+            + groups.filter { !groupsNow.contains($0) }.map { .unfollowGroup($0) }
     }
 
     private func notice(for change: ChatDirectory.Change, topic: String) -> ChatLine? {
@@ -136,6 +149,12 @@ public struct ChatRouter: Sendable {
             (user, event) = (who, .online)
         case .offline(let who) where who != me && sharesFollowedRoom(who):
             (user, event) = (who, .offline)
+        case .groupRequested(let group, let who) where group.owner == me:
+            (user, event) = (who, .groupRequest(group))
+        case .groupDecided(let group, let who, let decision) where who == me && group.owner != me:
+            (user, event) = (group.owner, .groupDecision(group, decision, about: who))
+        case .groupMember(let group, let who, let joined) where followedGroups.contains(group) || who == me:
+            (user, event) = (who, joined ? .groupJoined(group) : .groupLeft(group))
         default:
             return nil
         }
@@ -149,7 +168,7 @@ public struct ChatRouter: Sendable {
     private func sharesFollowedRoom(_ user: String) -> Bool {
         switch follow {
         case .joined: directory.sharesRoom(with: user)
-        case .rooms(let rooms): rooms.contains { directory.isMember(user, of: $0) }
+        case .selected(let rooms, _): rooms.contains { directory.isMember(user, of: $0) }
         case .all: true
         }
     }
@@ -165,6 +184,14 @@ public struct ChatRouter: Sendable {
             line.from = sender
             line.room = room
             line.showRoom = room != currentRoom
+        case .groupMessage(let group, let sender):
+            // Only an approved member's own words are a group message; anything else is never shown as one.
+            guard followedGroups.contains(group), directory.isMember(sender, ofGroup: group),
+                directory.contacts[sender] != .blocked
+            else { return nil }
+            if case .chat(let chat) = line.body, chat.from != sender { return nil }
+            line.from = sender
+            line.group = group
         case .inbox(let user, let sender):
             let mine = user == me && follow == .joined
             guard mine || follow == .all, directory.contacts[sender] != .blocked else { return nil }

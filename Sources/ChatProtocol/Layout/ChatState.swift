@@ -13,6 +13,36 @@ public enum ChatState {
     public static func contact(_ status: Contact) -> [UInt8] { object(["status": status.rawValue]) }
     public static func focus(room: String) -> [UInt8] { object(["room": room]) }
 
+    /// A group's existence, written by its owner.
+    public static let groupCreated: [UInt8] = object(["state": "created"])
+
+    /// What a user says about a group: asking to join (`requested`) or leaving (`left`). Each request has an
+    /// id, so an old approval never lets someone who left back in.
+    public enum GroupRequest: String, Sendable, Hashable {
+        case requested
+        case left
+    }
+
+    /// What the owner decided about one request.
+    public enum GroupDecision: String, Sendable, Hashable {
+        case approved
+        case rejected
+        case removed
+    }
+
+    public static func groupRequest(_ status: GroupRequest, id: String) -> [UInt8] {
+        object(["status": status.rawValue, "request": id])
+    }
+
+    public static func groupDecision(_ status: GroupDecision, request id: String) -> [UInt8] {
+        object(["status": status.rawValue, "request": id])
+    }
+
+    /// A new request id.
+    public static func newRequestID() -> String {
+        String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    }
+
     /// The string members of a state payload, or nil when it is not a JSON object.
     public static func members(_ payload: [UInt8]) -> [String: String]? {
         payload.withUnsafeBufferPointer { bytes in
@@ -44,6 +74,41 @@ public struct ChatDirectory: Sendable {
         case offline(user: String)
         case contact(user: String, ChatState.Contact?)
         case focus(room: String?)
+        case groupCreated(GroupID)
+        /// `user` asks to join (a new request, not yet decided).
+        case groupRequested(GroupID, user: String)
+        /// The owner decided on `user`'s current request.
+        case groupDecided(GroupID, user: String, ChatState.GroupDecision)
+        /// `user` became a member, or stopped being one (left, removed).
+        case groupMember(GroupID, user: String, joined: Bool)
+    }
+
+    /// One group's retained state.
+    struct Group: Sendable, Hashable {
+        struct Claim: Sendable, Hashable {
+            var status: String
+            var request: String
+        }
+        var exists = false
+        var requests: [String: Claim] = [:]
+        var decisions: [String: Claim] = [:]
+
+        func isMember(_ user: String, owner: String) -> Bool {
+            if user == owner { return exists }
+            return exists && decision(of: user) == .approved
+        }
+
+        /// The owner's decision on `user`'s current request (nil: none yet, or the request was withdrawn).
+        func decision(of user: String) -> ChatState.GroupDecision? {
+            guard let request = requests[user], request.status == ChatState.GroupRequest.requested.rawValue,
+                let decision = decisions[user], decision.request == request.request
+            else { return nil }
+            return ChatState.GroupDecision(rawValue: decision.status)
+        }
+
+        func isPending(_ user: String) -> Bool {
+            requests[user]?.status == ChatState.GroupRequest.requested.rawValue && decision(of: user) == nil
+        }
     }
 
     public let me: String
@@ -54,6 +119,7 @@ public struct ChatDirectory: Sendable {
     public private(set) var contacts: [String: ChatState.Contact] = [:]
     /// The room this user talks in (set by the publisher's prompt); nil: the default room.
     public private(set) var focus: String?
+    private var groupStates: [GroupID: Group] = [:]
 
     public init(me: String) {
         self.me = me
@@ -91,6 +157,24 @@ public struct ChatDirectory: Sendable {
             guard payload.isEmpty || status != nil, contacts[user] != status else { return [] }
             contacts[user] = status
             return [.contact(user: user, status)]
+        case .groupInfo(let group):
+            let created = !payload.isEmpty && ChatState.members(payload)?["state"] == "created"
+            guard payload.isEmpty || created else { return [] }
+            return changingGroup(group) { $0.exists = created }
+        case .groupRequest(let group, let user), .groupDecision(let group, let user):
+            let claim: Group.Claim?
+            if payload.isEmpty {
+                claim = nil
+            } else {
+                guard let members = ChatState.members(payload), let status = members["status"],
+                    let request = members["request"]
+                else { return [] }
+                claim = Group.Claim(status: status, request: request)
+            }
+            if case .groupRequest = topic {
+                return changingGroup(group) { $0.requests[user] = claim }
+            }
+            return changingGroup(group) { $0.decisions[user] = claim }
         case .focus(let user) where user == me:
             let room = payload.isEmpty ? nil : ChatState.members(payload)?["room"]
             guard room != focus, room.map({ ChatName.problem(with: $0) == nil }) ?? true else { return [] }
@@ -100,6 +184,56 @@ public struct ChatDirectory: Sendable {
             return []
         }
     }
+
+    /// Applies a change to one group and says what it changed for whom.
+    private mutating func changingGroup(_ id: GroupID, _ change: (inout Group) -> Void) -> [Change] {
+        let before = groupStates[id] ?? Group()
+        var after = before
+        change(&after)
+        groupStates[id] = after
+        var changes: [Change] = []
+        if after.exists && !before.exists { changes.append(.groupCreated(id)) }
+        let users = Set(before.requests.keys).union(after.requests.keys).union(after.decisions.keys).union([id.owner])
+        for user in users.sorted() {
+            if after.isPending(user) && !before.isPending(user) { changes.append(.groupRequested(id, user: user)) }
+            if let decision = after.decision(of: user), decision != before.decision(of: user) {
+                changes.append(.groupDecided(id, user: user, decision))
+            }
+            let (was, isNow) = (before.isMember(user, owner: id.owner), after.isMember(user, owner: id.owner))
+            if was != isNow { changes.append(.groupMember(id, user: user, joined: isNow)) }
+        }
+        return changes
+    }
+
+    /// Every group that exists, sorted.
+    public var groups: [GroupID] { groupStates.filter(\.value.exists).keys.sorted() }
+
+    /// The owner and every approved member who has not left, the owner first.
+    public func members(of group: GroupID) -> [String] {
+        guard let state = groupStates[group], state.exists else { return [] }
+        let approved = Set(state.requests.keys).filter { state.isMember($0, owner: group.owner) && $0 != group.owner }
+        return [group.owner] + approved.sorted()
+    }
+
+    /// Requests the owner has not decided yet.
+    public func pendingRequests(of group: GroupID) -> [String] {
+        guard let state = groupStates[group], state.exists else { return [] }
+        return state.requests.keys.filter { state.isPending($0) }.sorted()
+    }
+
+    public func isMember(_ user: String, ofGroup group: GroupID) -> Bool {
+        groupStates[group]?.isMember(user, owner: group.owner) ?? false
+    }
+
+    /// The current request id of `user` for `group`, if they asked to join and have not left.
+    public func request(of user: String, for group: GroupID) -> String? {
+        guard let request = groupStates[group]?.requests[user], request.status == ChatState.GroupRequest.requested.rawValue
+        else { return nil }
+        return request.request
+    }
+
+    /// The groups `user` is a member of (owned ones included), sorted.
+    public func groups(of user: String) -> [GroupID] { groups.filter { isMember(user, ofGroup: $0) } }
 
     /// Whether `user` is in `room`: joined, or the default room unless they left it.
     public func isMember(_ user: String, of room: String) -> Bool {

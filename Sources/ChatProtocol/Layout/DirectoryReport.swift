@@ -55,3 +55,31 @@ public enum DirectoryReport {
         return out
     }
 }
+
+extension DirectoryReport {
+    /// Every group with its owner and members; for the groups this user owns, the pending requests too.
+    public static func groups(_ directory: ChatDirectory, format: ChatLineRenderer.Format) -> [UInt8] {
+        var out: [UInt8] = []
+        for group in directory.groups {
+            let members = directory.members(of: group)
+            let pending = group.owner == directory.me ? directory.pendingRequests(of: group) : nil
+            switch format {
+            case .text:
+                var line = ChatLine.Event.group(group) + " members: " + members.map(TerminalText.displayName).joined(separator: ", ")
+                if let pending, !pending.isEmpty {
+                    line += "; pending: " + pending.map(TerminalText.displayName).joined(separator: ", ")
+                }
+                out += Array((line + "\n").utf8)
+            case .json:
+                var writer = JSONWriter()
+                writer.add("owner", group.owner)
+                writer.add("name", group.name)
+                writer.add("members", members)
+                if let pending { writer.add("pending", pending) }
+                out += writer.finish() + [0x0A]
+            }
+        }
+        if directory.groups.isEmpty && format == .text { out += Array("no groups yet\n".utf8) }
+        return out
+    }
+}

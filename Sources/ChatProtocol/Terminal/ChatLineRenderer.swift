@@ -44,6 +44,9 @@ public struct ChatLineRenderer: Sendable {
         if showTopic && chatLine.room == nil && chatLine.to == nil {
             line += " " + paint("[" + TerminalText.sanitize(chatLine.topic, limit: 128) + "]", .dim)
         }
+        if let group = chatLine.group {
+            line += " " + paint("[" + ChatLine.Event.group(group) + "]", .room)
+        }
         if let room = chatLine.room, chatLine.showRoom {
             line += " " + paint("#" + TerminalText.sanitize(room, limit: 80), .room)
         }
@@ -69,7 +72,7 @@ public struct ChatLineRenderer: Sendable {
                 line += " " + paint("* \(name) invites you to #\(room): /join \(room)", .notice) + (forged ?? "")
             }
         case .event(let user, let event):
-            line += " " + paint("* " + TerminalText.displayName(user) + " " + event.sentence, .notice)
+            line += " " + paint("* " + TerminalText.displayName(user) + " " + event.sentence(user), .notice)
         case .raw(let bytes):
             line += " " + paint("[raw]", .raw) + " " + TerminalText.sanitize(bytes)
         }
@@ -119,8 +122,9 @@ public struct ChatLineRenderer: Sendable {
         case .event(let user, let event):
             writer.add("type", "notice")
             writer.add("from", user)
-            writer.add("notice", user + " " + event.sentence)
+            writer.add("notice", user + " " + event.sentence(user))
             writer.add("event", event.name)
+            if let group = event.group { writer.add("group", group.description) }
         case .raw(let bytes):
             writer.add("type", "raw")
             if let text = String(validating: bytes, as: UTF8.self) {
@@ -131,6 +135,7 @@ public struct ChatLineRenderer: Sendable {
             }
         }
         if let room = line.room { writer.add("room", room) }
+        if let group = line.group { writer.add("group", group.description) }
         if let to = line.to { writer.add("to", to) }
         if line.request { writer.add("request", true) }
         if let claimed = line.claimedFrom {
@@ -159,23 +164,47 @@ public struct ChatLine: Sendable, Hashable {
         case offline
         case joined(room: String)
         case left(room: String)
+        /// The user asks to join a group this user owns.
+        case groupRequest(GroupID)
+        /// The group's owner (the user) decided on `about`'s request.
+        case groupDecision(GroupID, ChatState.GroupDecision, about: String)
+        case groupJoined(GroupID)
+        case groupLeft(GroupID)
 
         public var name: String {
             switch self {
             case .online: "online"
             case .offline: "offline"
-            case .joined: "joined"
-            case .left: "left"
+            case .joined, .groupJoined: "joined"
+            case .left, .groupLeft: "left"
+            case .groupRequest: "request"
+            case .groupDecision(_, let decision, _): decision.rawValue
             }
         }
 
-        var sentence: String {
+        /// What the user did, as the rest of a sentence that starts with their name.
+        func sentence(_ user: String) -> String {
             switch self {
-            case .online: "is online"
-            case .offline: "went offline"
-            case .joined(let room): "joined #" + TerminalText.sanitize(room, limit: 80)
-            case .left(let room): "left #" + TerminalText.sanitize(room, limit: 80)
+            case .online: return "is online"
+            case .offline: return "went offline"
+            case .joined(let room): return "joined #" + TerminalText.sanitize(room, limit: 80)
+            case .left(let room): return "left #" + TerminalText.sanitize(room, limit: 80)
+            case .groupRequest(let group):
+                let name = Self.group(group)
+                return "asks to join \(name): /group approve \(name) \(TerminalText.displayName(user))"
+            case .groupDecision(let group, let decision, _):
+                switch decision {
+                case .approved: return "approved your request to join \(Self.group(group))"
+                case .rejected: return "rejected your request to join \(Self.group(group))"
+                case .removed: return "removed you from \(Self.group(group))"
+                }
+            case .groupJoined(let group): return "joined \(Self.group(group))"
+            case .groupLeft(let group): return "left \(Self.group(group))"
             }
+        }
+
+        static func group(_ group: GroupID) -> String {
+            TerminalText.sanitize(group.description, limit: 140)
         }
     }
 
@@ -186,6 +215,8 @@ public struct ChatLine: Sendable, Hashable {
     /// What the payload claimed when it differs from `from`: the message is shown as forged.
     public var claimedFrom: String?
     public var room: String?
+    /// The group of a group message.
+    public var group: GroupID?
     /// The recipient of a private message or invitation.
     public var to: String?
     /// The broker's ACL proves `from` (false on raw topics and on brokers that do not enforce the layout).
@@ -245,5 +276,17 @@ enum Base64 {
             index += 3
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension ChatLine.Event {
+    /// The group an event is about, if any.
+    var group: GroupID? {
+        switch self {
+        case .groupRequest(let group), .groupDecision(let group, _, _), .groupJoined(let group), .groupLeft(let group):
+            return group
+        default:
+            return nil
+        }
     }
 }
