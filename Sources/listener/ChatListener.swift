@@ -16,6 +16,7 @@ final class ChatListener: Sendable {
     private struct State {
         var roomQoS: MQTTQoS = .atLeastOnce
         var rooms: Set<String> = []
+        var groups: Set<GroupID> = []
         var left = false
     }
     private let state = Mutex(State())
@@ -88,13 +89,15 @@ final class ChatListener: Sendable {
                     try? await client.unsubscribe([layout.roomFilter(room)])
                 }
             case .followGroup(let group):
+                state.withLock { _ = $0.groups.insert(group) }
                 // QoS 2, in the session: a member gets what was said while away, exactly once.
                 _ = try? await client.subscribe([MQTTSubscription(layout.groupMessagesFilter(group), qos: .exactlyOnce)])
             case .unfollowGroup(let group):
+                state.withLock { _ = $0.groups.remove(group) }
                 try? await client.unsubscribe([layout.groupMessagesFilter(group)])
             case .synced:
                 guard !quiet else { continue }
-                let rooms = state.withLock { $0.rooms }.sorted().map { "#" + $0 }
+                let rooms = state.withLock { $0.rooms.sorted().map { "#" + $0 } + $0.groups.sorted().map(\.description) }
                 var what = follow == .all ? "every room" : rooms.joined(separator: ", ")
                 if follow == .joined { what += (rooms.isEmpty ? "" : " and ") + "your private messages" }
                 report("listener", "listening on \(what) at \(target) as \(me).")

@@ -152,7 +152,7 @@ struct ChatPrompt {
             say("created \(me)/\(words[1])\n")
         case ("join", 2), ("leave", 2), ("talk", 2):
             let id = try GroupID(parsing: words[1])
-            guard directory.groups.contains(id) else { throw MQTTError(.failure, "There is no group \(id).") }
+            guard directory.groups.contains(id) else { throw MQTTError(.refusedByState, "There is no group \(id).") }
             if words[0] == "join" {
                 try await actions.requestGroup(id)
                 say("asked \(id.owner) to let you join \(id)\n")
@@ -161,7 +161,7 @@ struct ChatPrompt {
                 if group == id { (group, room) = (nil, ChatLayout.defaultRoom) }
             } else {
                 guard directory.isMember(me, ofGroup: id) else {
-                    throw MQTTError(.failure, "\(me) is not a member of \(id) (yet).")
+                    throw MQTTError(.refusedByState, "\(me) is not a member of \(id) (yet).")
                 }
                 (group, to, room) = (id, nil, nil)
             }
@@ -169,7 +169,7 @@ struct ChatPrompt {
             let id = try GroupID(parsing: words[1])
             try ChatName.validate(words[2], as: "user name")
             guard let request = directory.request(of: words[2], for: id) else {
-                throw MQTTError(.failure, "\(words[2]) has not asked to join \(id).")
+                throw MQTTError(.refusedByState, "\(words[2]) has not asked to join \(id).")
             }
             let decisions: [String: ChatState.GroupDecision] = ["approve": .approved, "reject": .rejected, "remove": .removed]
             let decision = decisions[words[0]] ?? .rejected

@@ -100,10 +100,10 @@ struct GroupCommand: AsyncParsableCommand {
             await connection.runWithDirectory { actions, directory throws(MQTTError) in
                 guard directory.groups.contains(group) else { throw noSuchGroup(group) }
                 guard group.owner != actions.me else {
-                    throw MQTTError(.failure, "\(actions.me) owns \(group) and cannot leave it.")
+                    throw MQTTError(.refusedByState, "\(actions.me) owns \(group) and cannot leave it.")
                 }
                 guard directory.request(of: actions.me, for: group) != nil else {
-                    throw MQTTError(.failure, "\(actions.me) is not in \(group) and has not asked to join it.")
+                    throw MQTTError(.refusedByState, "\(actions.me) is not in \(group) and has not asked to join it.")
                 }
                 try await actions.leaveGroup(group)
             }
@@ -118,7 +118,7 @@ private func validateGroup(_ group: String, _ connection: ConnectionOptions, use
 }
 
 private func noSuchGroup(_ group: GroupID) -> MQTTError {
-    MQTTError(.failure, "There is no group \(group) (publisher groups lists them).")
+    MQTTError(.refusedByState, "There is no group \(group) (publisher groups lists them).")
 }
 
 /// The owner's decision on `user`'s current request. Anyone may try: the broker refuses all but the owner.
@@ -129,13 +129,13 @@ private func decide(_ group: String, _ user: String, _ decision: ChatState.Group
     await connection.runWithDirectory { actions, directory throws(MQTTError) in
         guard directory.groups.contains(group) else { throw noSuchGroup(group) }
         guard let request = directory.request(of: user, for: group) else {
-            throw MQTTError(.failure, "\(user) has not asked to join \(group).")
+            throw MQTTError(.refusedByState, "\(user) has not asked to join \(group).")
         }
         if decision == .removed && !directory.isMember(user, ofGroup: group) {
-            throw MQTTError(.failure, "\(user) is not a member of \(group).")
+            throw MQTTError(.refusedByState, "\(user) is not a member of \(group).")
         }
         if decision != .removed && !directory.pendingRequests(of: group).contains(user) {
-            throw MQTTError(.failure, "\(user)'s request to join \(group) was already decided.")
+            throw MQTTError(.refusedByState, "\(user)'s request to join \(group) was already decided.")
         }
         try await actions.decide(group, user, decision, request: request)
     }

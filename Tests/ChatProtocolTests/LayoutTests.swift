@@ -167,7 +167,7 @@ struct LayoutTests {
 
     @Test("--room follows just those rooms; one room is never named on its lines")
     func roomsFollow() {
-        var router = syncedRouter(follow: .rooms(["go"]))
+        var router = syncedRouter(follow: .selected(rooms: ["go"], groups: []))
         #expect(router.route(message("chat/rooms/general/bob", chat("bob", "x"))).lines == [])
         #expect(router.route(message("chat/rooms/go/bob", chat("bob", "x"))).lines.first?.showRoom == false)
         #expect(router.route(message("chat/users/alice/inbox/bob", chat("bob", "x"))).lines == [])
@@ -201,5 +201,116 @@ struct LayoutTests {
             render("chat/users/alice/inbox/bob", chat("bob", "yo"))
                 == #"{"topic":"chat/users/alice/inbox/bob","type":"message","from":"bob","message":"yo","to":"alice","#
                 + #""request":true,"verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"# + "\n")
+    }
+}
+
+@Suite("Groups: requests, decisions, membership, routing")
+struct GroupTests {
+    let layout = ChatLayout()
+    let robots = GroupID(owner: "alice", name: "robots")
+
+    private func message(_ topic: String, _ payload: [UInt8]) -> MQTTMessage {
+        MQTTMessage(topic: topic, payload: payload, qos: .exactlyOnce)
+    }
+
+    @Test("OWNER/NAME parses; anything else is a usage error")
+    func names() throws {
+        #expect(try GroupID(parsing: "alice/robots") == robots)
+        for bad in ["robots", "a/b/c", "/robots", "alice/", "al+ce/robots", "alice/ro#bots"] {
+            #expect(throws: MQTTError.self, "\(bad)") { try GroupID(parsing: bad) }
+        }
+        #expect(layout.parse("chat/groups/alice/robots/info") == .groupInfo(robots))
+        #expect(layout.parse("chat/groups/alice/robots/members/bob") == .groupDecision(robots, user: "bob"))
+        #expect(layout.parse("chat/groups/alice/robots/requests/bob") == .groupRequest(robots, user: "bob"))
+        #expect(layout.parse("chat/groups/alice/robots/messages/bob") == .groupMessage(robots, sender: "bob"))
+        #expect(layout.parse("chat/groups/alice/robots/other/bob") == nil)
+    }
+
+    @Test("request, approval, leaving, a new request needing a new approval, removal, rejection")
+    func lifecycle() {
+        var directory = ChatDirectory(me: "alice")
+        #expect(directory.apply(.groupInfo(robots), payload: ChatState.groupCreated) == [.groupCreated(robots), .groupMember(robots, user: "alice", joined: true)])
+        #expect(directory.members(of: robots) == ["alice"])
+        #expect(directory.apply(.groupRequest(robots, user: "bob"), payload: ChatState.groupRequest(.requested, id: "r1"))
+            == [.groupRequested(robots, user: "bob")])
+        #expect(directory.pendingRequests(of: robots) == ["bob"])
+        #expect(directory.apply(.groupDecision(robots, user: "bob"), payload: ChatState.groupDecision(.approved, request: "r1"))
+            == [.groupDecided(robots, user: "bob", .approved), .groupMember(robots, user: "bob", joined: true)])
+        #expect(directory.members(of: robots) == ["alice", "bob"])
+        #expect(directory.pendingRequests(of: robots) == [])
+        // Leaving, then asking again: the old approval does not count for the new request.
+        #expect(directory.apply(.groupRequest(robots, user: "bob"), payload: ChatState.groupRequest(.left, id: "r2"))
+            == [.groupMember(robots, user: "bob", joined: false)])
+        #expect(directory.apply(.groupRequest(robots, user: "bob"), payload: ChatState.groupRequest(.requested, id: "r3"))
+            == [.groupRequested(robots, user: "bob")])
+        #expect(!directory.isMember("bob", ofGroup: robots))
+        _ = directory.apply(.groupDecision(robots, user: "bob"), payload: ChatState.groupDecision(.approved, request: "r3"))
+        #expect(directory.apply(.groupDecision(robots, user: "bob"), payload: ChatState.groupDecision(.removed, request: "r3"))
+            == [.groupDecided(robots, user: "bob", .removed), .groupMember(robots, user: "bob", joined: false)])
+        _ = directory.apply(.groupRequest(robots, user: "carol"), payload: ChatState.groupRequest(.requested, id: "c1"))
+        #expect(directory.apply(.groupDecision(robots, user: "carol"), payload: ChatState.groupDecision(.rejected, request: "c1"))
+            == [.groupDecided(robots, user: "carol", .rejected)])
+        #expect(directory.members(of: robots) == ["alice"])
+        #expect(directory.pendingRequests(of: robots) == [])
+        // A decision without a matching request, or a malformed one, makes nobody a member.
+        _ = directory.apply(.groupDecision(robots, user: "eve"), payload: ChatState.groupDecision(.approved, request: "x"))
+        _ = directory.apply(.groupRequest(robots, user: "dave"), payload: Array("{}".utf8))
+        #expect(directory.members(of: robots) == ["alice"])
+        // Groups nobody created do not exist, whatever their requests say.
+        let ghost = GroupID(owner: "bob", name: "ghost")
+        _ = directory.apply(.groupRequest(ghost, user: "eve"), payload: ChatState.groupRequest(.requested, id: "e"))
+        #expect(directory.groups == [robots])
+    }
+
+    private func router(me: String) -> ChatRouter {
+        var router = ChatRouter(layout: layout, me: me, client: "c", follow: .joined, verified: true)
+        _ = router.route(message(layout.groupInfo(robots), ChatState.groupCreated))
+        _ = router.route(message(layout.groupRequest(robots, by: "bob"), ChatState.groupRequest(.requested, id: "r1")))
+        _ = router.route(message(layout.groupDecision(robots, for: "bob"), ChatState.groupDecision(.approved, request: "r1")))
+        _ = router.route(message(layout.sync(of: me, client: "c"), []))
+        return router
+    }
+
+    @Test("a member's listener follows the group; only members' own words are shown")
+    func messages() {
+        var bob = router(me: "bob")
+        #expect(bob.followedGroups == [robots])
+        let chat = { (from: String, text: String) in ChatMessage.message(from: from, text).encoded() }
+        let line = bob.route(message(layout.groupMessage(robots, sender: "alice"), chat("alice", "hi"))).lines.first
+        #expect(line?.group == robots)
+        #expect(line?.from == "alice")
+        #expect(bob.route(message(layout.groupMessage(robots, sender: "carol"), chat("carol", "intruding"))).lines == [])
+        #expect(bob.route(message(layout.groupMessage(robots, sender: "bob"), chat("alice", "forged"))).lines == [])
+        // Removed: the listener stops following, and bob's own later words are not group messages either.
+        let removed = bob.route(message(layout.groupDecision(robots, for: "bob"), ChatState.groupDecision(.removed, request: "r1")))
+        #expect(removed.actions == [.unfollowGroup(robots)])
+        #expect(removed.lines.map(\.body) == [.event(user: "alice", .groupDecision(robots, .removed, about: "bob")), .event(user: "bob", .groupLeft(robots))])
+        #expect(bob.route(message(layout.groupMessage(robots, sender: "alice"), chat("alice", "after"))).lines == [])
+    }
+
+    @Test("the owner sees requests live with the command to approve")
+    func ownerSeesRequests() {
+        var alice = router(me: "alice")
+        let request = alice.route(message(layout.groupRequest(robots, by: "carol"), ChatState.groupRequest(.requested, id: "c1")))
+        #expect(request.lines.map(\.body) == [.event(user: "carol", .groupRequest(robots))])
+        let text = ChatLineRenderer().render(request.lines[0], received: .now())
+        #expect(String(decoding: text.dropFirst(9), as: UTF8.self) == "* carol asks to join alice/robots: /group approve alice/robots carol\n")
+    }
+
+    @Test("groups listing: pending requests only for the groups you own")
+    func listing() {
+        var directory = ChatDirectory(me: "bob")
+        _ = directory.apply(.groupInfo(robots), payload: ChatState.groupCreated)
+        _ = directory.apply(.groupRequest(robots, user: "carol"), payload: ChatState.groupRequest(.requested, id: "c"))
+        let mine = GroupID(owner: "bob", name: "robots")
+        _ = directory.apply(.groupInfo(mine), payload: ChatState.groupCreated)
+        _ = directory.apply(.groupRequest(mine, user: "dave"), payload: ChatState.groupRequest(.requested, id: "d"))
+        #expect(
+            String(decoding: DirectoryReport.groups(directory, format: .json), as: UTF8.self)
+                == #"{"owner":"alice","name":"robots","members":["alice"]}"# + "\n"
+                + #"{"owner":"bob","name":"robots","members":["bob"],"pending":["dave"]}"# + "\n")
+        #expect(
+            String(decoding: DirectoryReport.groups(directory, format: .text), as: UTF8.self)
+                == "alice/robots members: alice\nbob/robots members: bob; pending: dave\n")
     }
 }

@@ -62,6 +62,8 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let cancelled = Code(rawValue: -1006)
         /// The request is invalid before it reaches the broker (bad topic, bad option).
         public static let invalidArgument = Code(rawValue: -1007)
+        /// The chat's state does not allow the action (no such group, not a member, nothing to decide).
+        public static let refusedByState = Code(rawValue: -1008)
 
         // MARK: MQTT v5 reason codes (3.1.1 CONNACK codes map here)
 
