@@ -77,6 +77,9 @@ struct Send: AsyncParsableCommand {
         help: "Seconds to wait for acknowledgements (and for the broker, with --wait-for-broker) before giving up.")
     var timeout: Double = 30
 
+    @Flag(name: .long, help: "At a terminal, do not say on stderr where you are talking.")
+    var quiet = false
+
     @Flag(name: .long, help: "If the broker is not up yet, keep trying (up to --timeout) instead of failing.")
     var waitForBroker = false
 
@@ -151,6 +154,16 @@ struct Send: AsyncParsableCommand {
             if promptOnline { try? await presence.announce() }
         }
         defer { eventsTask.cancel() }
+        let interrupts = Task { [timeout] in
+            for await _ in Terminal.interrupts() {
+                await Self.interrupted(client, presence: promptOnline ? presence : nil, patience: timeout)
+            }
+        }
+        defer { interrupts.cancel() }
+        if interactive && !quiet {
+            let place = rawTopic ?? group ?? to.map { "@" + $0 } ?? "#" + resolvedRoom
+            report(tool, "talking in \(place) at \(client.configuration.host):\(client.configuration.port) as \(user).")
+        }
         // Private and group messages go at QoS 2: exactly once, also to a listener that was away.
         let qos = to != nil || group != nil ? .exactlyOnce : connection.qosLevel
         let publisher = LinePublisher(
@@ -202,6 +215,20 @@ struct Send: AsyncParsableCommand {
             report(tool, "\(undelivered) \(plural) not delivered: no acknowledgement from the broker within \(timeout) s.")
             finish(ExitStatus.undelivered)
         }
+        finish()
+    }
+
+    /// Ctrl-C or SIGTERM: nothing is lost silently. With every message acknowledged it leaves at once (exit 0);
+    /// otherwise it says how many were not delivered and exits 75, as `-W` does.
+    static func interrupted(_ client: MQTTClient, presence: Presence?, patience: Double) async {
+        let pending = client.unacknowledgedPublishes
+        guard pending == 0 else {
+            let plural = pending == 1 ? "message was" : "messages were"
+            report("publisher", "interrupted: \(pending) \(plural) not delivered (not acknowledged by the broker).")
+            finish(ExitStatus.undelivered)
+        }
+        presence?.withdraw()
+        await client.disconnect(timeout: .seconds(1), endSession: true)
         finish()
     }
 

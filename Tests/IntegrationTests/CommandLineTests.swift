@@ -249,3 +249,30 @@ extension Mosquitto {
         ["-h", host, "-p", String(port), "-u", user, "-P", Mosquitto.users[user] ?? "", "-q", "1"]
     }
 }
+
+@Suite("interrupting the publisher", .serialized, .timeLimit(.minutes(2)))
+struct InterruptTests {
+    @Test("Ctrl-C with messages not acknowledged: says how many and exits 75; with none pending: exits 0 at once")
+    func interrupt() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let idle = try broker.start(.publisher, as: "alice", ["-t", topic, "-d"])
+        #expect(await idle.waitForOutput("connected to", onStderr: true))
+        idle.write("one\ntwo\n")
+        try await Task.sleep(for: .seconds(1))
+        idle.signal(SIGINT)
+        #expect(try await idle.wait(timeout: .seconds(5)) == 0)
+        #expect(!idle.stderr.contains("not delivered"))
+
+        let stuck = try broker.start(.publisher, as: "alice", ["-t", topic, "-d"])
+        #expect(await stuck.waitForOutput("connected to", onStderr: true))
+        // The broker stops answering (SIGSTOP): nothing is acknowledged any more.
+        broker.process?.signal(SIGSTOP)
+        defer { broker.process?.signal(SIGCONT) }
+        stuck.write("three\nfour\nfive\n")
+        try await Task.sleep(for: .seconds(1))
+        stuck.signal(SIGTERM)
+        #expect(try await stuck.wait(timeout: .seconds(5)) == 75)
+        #expect(stuck.stderr.hasSuffix("publisher: interrupted: 3 messages were not delivered (not acknowledged by the broker).\n"))
+    }
+}
