@@ -233,6 +233,27 @@ struct CommandLineTests {
         #expect(old.stderr == "")
     }
 
+    @Test("a 3.1.1 broker that closes the connection on a publish it refuses: exit 75, never 0")
+    func publishRefusedByClosing() async throws {
+        // RabbitMQ refuses a publish its topic permissions forbid this way. The publisher resends it after each
+        // reconnect; it once exited 0 between a failed attempt and the next, reporting it delivered.
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port, closeOnPublishTo: "chat/raw/forbidden")
+        defer { proxy.stop() }
+        let arguments = broker.flags("alice", via: proxy) + ["-V", "311", "-t", "chat/raw/forbidden", "-W", "3"]
+        for input in [nil, "one\ntwo\n"] {
+            let sent = try ChildProcess(Tool.publisher.path, arguments + (input == nil ? ["-m", "hi"] : []))
+            if let input {
+                sent.write(input)
+                sent.closeInput()
+            }
+            #expect(try await sent.wait() == 75)
+            let count = input == nil ? "1 message was" : "2 messages were"
+            let verdict = "publisher: \(count) not delivered: no acknowledgement from the broker within 3.0 s.\n"
+            #expect(sent.stderr.hasSuffix(verdict))
+        }
+    }
+
     @Test("a broker that never answers an MQTT 5 CONNECT: 3.1.1 after 3 s, with a note")
     func brokerIgnoresMQTT5() async throws {
         let broker = try Mosquitto()

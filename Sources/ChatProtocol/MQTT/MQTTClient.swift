@@ -345,11 +345,14 @@ public final class MQTTClient: Sendable {
                     !core.isClosing, let self
                 {
                     // Not from here: this runs on a Paho thread, possibly under Paho's lock, and calling
-                    // MQTTAsync_send now would deadlock.
+                    // MQTTAsync_send now would deadlock. Held meanwhile, so a flush cannot see "all settled"
+                    // (and the publisher exit 0) before the new attempt is registered.
+                    core.holdPublish()
                     self.resendQueue.async {
                         self.send(
                             topic: topic, payload: payload, qos: qos, retain: retain, attempt: attempt + 1,
                             completion: completion)
+                        core.releasePublish()
                     }
                 } else {
                     completion(result)

@@ -5,8 +5,9 @@ import Glibc
 #endif
 
 /// A loopback TCP proxy between clients and the broker, for injecting faults: it can cut every connection,
-/// refuse new ones for a while, answer an MQTT 5 CONNECT the way a 3.1.1-only broker does, or refuse every
-/// subscription (as a broker whose ACL checks SUBSCRIBE does; mosquitto never refuses one).
+/// refuse new ones for a while, answer an MQTT 5 CONNECT the way a 3.1.1-only broker does, refuse every
+/// subscription (as a broker whose ACL checks SUBSCRIBE does; mosquitto never refuses one), or close the
+/// connection on a PUBLISH to one topic (how a 3.1.1 broker such as RabbitMQ refuses a publish).
 final class TCPProxy: @unchecked Sendable {
     /// What the proxy does with an MQTT 5 CONNECT (3.1.1 ones always pass to the broker).
     enum MQTT5Answer {
@@ -24,16 +25,23 @@ final class TCPProxy: @unchecked Sendable {
     private let upstreamPort: Int
     private let mqtt5: MQTT5Answer
     private let refuseSubscriptions: Bool
+    private let closeOnPublishTo: String?
     private let listenFD: Int32
     private let lock = NSLock()
     private var connections: [Pair] = []
     private var refusing = false
     private var stopped = false
 
-    init(upstreamPort: Int, mqtt5: MQTT5Answer = .pass, refuseSubscriptions: Bool = false) throws {
+    init(
+        upstreamPort: Int,
+        mqtt5: MQTT5Answer = .pass,
+        refuseSubscriptions: Bool = false,
+        closeOnPublishTo: String? = nil
+    ) throws {
         self.upstreamPort = upstreamPort
         self.mqtt5 = mqtt5
         self.refuseSubscriptions = refuseSubscriptions
+        self.closeOnPublishTo = closeOnPublishTo
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         listenFD = fd
         var yes: Int32 = 1
@@ -198,7 +206,14 @@ final class TCPProxy: @unchecked Sendable {
                 }
             }
             var output = Array(buffer[0..<count])
-            if rewriteSubacks {
+            if inspectConnect, let closeOnPublishTo {
+                unframed += output
+                output = []
+                while let packet = Self.nextPacket(&unframed) {
+                    if Self.publishTopic(packet) == closeOnPublishTo { break pumping }
+                    output += packet
+                }
+            } else if rewriteSubacks {
                 unframed += output
                 output = Self.takePackets(&unframed, refusingSubscriptionsAt: pair.protocolLevel)
             }
@@ -222,9 +237,7 @@ final class TCPProxy: @unchecked Sendable {
     /// "refused": 0x87 (not authorized) under MQTT 5, 0x80 under 3.1.1.
     static func takePackets(_ bytes: inout [UInt8], refusingSubscriptionsAt level: UInt8) -> [UInt8] {
         var output: [UInt8] = []
-        while let (start, length) = remainingLength(bytes), bytes.count >= start + length {
-            var packet = Array(bytes[0..<(start + length)])
-            bytes.removeFirst(start + length)
+        while var packet = nextPacket(&bytes), let (start, _) = remainingLength(packet) {
             if packet[0] == 0x90 {
                 var codes = start + 2  // after the packet id
                 if level == 5, let (propertiesStart, propertiesLength) = varInt(packet, at: codes) {
@@ -235,6 +248,23 @@ final class TCPProxy: @unchecked Sendable {
             output += packet
         }
         return output
+    }
+
+    /// Removes the first whole packet from `bytes`, if they hold one.
+    static func nextPacket(_ bytes: inout [UInt8]) -> [UInt8]? {
+        guard let (start, length) = remainingLength(bytes), bytes.count >= start + length else { return nil }
+        defer { bytes.removeFirst(start + length) }
+        return Array(bytes[0..<(start + length)])
+    }
+
+    /// The topic of a PUBLISH packet; nil for other packets.
+    static func publishTopic(_ packet: [UInt8]) -> String? {
+        guard packet[0] & 0xF0 == 0x30, let (start, _) = remainingLength(packet), packet.count >= start + 2 else {
+            return nil
+        }
+        let length = Int(packet[start]) << 8 | Int(packet[start + 1])
+        guard packet.count >= start + 2 + length else { return nil }
+        return String(decoding: packet[(start + 2)..<(start + 2 + length)], as: UTF8.self)
     }
 
     /// Where a packet's variable header starts and how long the rest is, once the fixed header is complete.
