@@ -117,9 +117,10 @@ struct MQTTClientTests {
         let client = try MQTTClient(configuration)
         let started = ContinuousClock.now
         let result = try await client.connect()
-        // The silent broker costs the fallback timeout (1 s, but Paho checks its timeouts every 3 s, so up to
-        // 4 s); the others answer at once (well under a second alone: the bounds leave room for CI load).
-        #expect(ContinuousClock.now - started < .seconds(answer == .ignore ? 9 : 6))
+        // Alone: the silent broker costs the fallback timeout (1 s, but Paho checks its timeouts every 3 s, so
+        // up to 4 s), the others well under a second. In this process Paho's threads serve every test's
+        // clients, so under a full parallel run the bound is loose; the command-line tests bound it tightly.
+        #expect(ContinuousClock.now - started < .seconds(15))
         #expect(result.version == .v3_1_1)
         #expect(result.versionFallbackReason == "127.0.0.1:\(proxy.port) \(reason)")
         let topic = uniqueTopic()
