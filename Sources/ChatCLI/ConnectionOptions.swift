@@ -31,8 +31,11 @@ public struct ConnectionOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Seconds between keepalive pings.")
     public var keepalive: Int = 60
 
-    @Option(name: [.customShort("V"), .long], help: "MQTT version: 5 or 311 (5 falls back to 311 if the broker needs it).")
-    public var mqttVersion: String = "5"
+    @Option(
+        name: [.customShort("V"), .long],
+        help: "MQTT version: 5 or 311 (default: 5, falling back to 311 if the broker needs it; -V 5: never)."
+    )
+    public var mqttVersion: String?
 
     @Option(
         name: [.customShort("L"), .long],
@@ -73,7 +76,7 @@ public struct ConnectionOptions: ParsableArguments {
         if !(0...65_535).contains(keepalive) {
             throw ValidationError("Invalid keepalive \(keepalive): it must be between 0 and 65535 seconds.")
         }
-        if !["5", "311", "3.1.1"].contains(mqttVersion) {
+        if let mqttVersion, !["5", "311", "3.1.1"].contains(mqttVersion) {
             throw ValidationError("Invalid MQTT version \(mqttVersion): use 5 or 311.")
         }
         if password != nil && passwordFile != nil {
@@ -122,8 +125,9 @@ public struct ConnectionOptions: ParsableArguments {
         configuration.username = user
         configuration.password = try resolvePassword(warn: warn)
         configuration.keepAlive = keepalive
-        configuration.version = mqttVersion == "5" ? .v5 : .v3_1_1
-        configuration.allowVersionFallback = mqttVersion == "5"
+        configuration.version = mqttVersion == "311" || mqttVersion == "3.1.1" ? .v3_1_1 : .v5
+        // Only the default falls back: an explicit -V 5 fails with the broker's answer instead.
+        configuration.allowVersionFallback = mqttVersion == nil
         return configuration
     }
 
@@ -152,8 +156,11 @@ public struct ConnectionOptions: ParsableArguments {
         return nil
     }
 
-    /// One line for --debug once connected.
+    /// One line for --debug once connected; and, always, one if the broker needed MQTT 3.1.1.
     public func reportConnected(_ tool: String, _ client: MQTTClient) {
+        if let reason = client.connectResult?.versionFallbackReason {
+            report(tool, "note: \(reason); using MQTT 3.1.1 (-V 311 skips trying 5).")
+        }
         guard debug else { return }
         let configuration = client.configuration
         let version = client.connectResult?.version == .v5 ? "MQTT 5" : "MQTT 3.1.1"

@@ -24,7 +24,8 @@ public enum ExitStatus {
     public static func code(for error: MQTTError) -> Int32 {
         switch error.code {
         case let code where code.isAuthorizationFailure: return notAuthorized
-        case .hostNotFound, .connectionRefused, .timedOut, .tlsFailure, .failure, .serverUnavailable, .serverBusy:
+        case .hostNotFound, .connectionRefused, .connectionClosed, .timedOut, .tlsFailure, .failure, .serverUnavailable,
+            .serverBusy:
             return unavailable
         case .invalidArgument, .topicNameInvalid, .topicFilterInvalid: return usage
         default: return failure
@@ -51,7 +52,10 @@ public func connectHint(for error: MQTTError, host: String) -> String? {
         return "Is mosquitto running? Start one with: mosquitto -c mosquitto.conf"
     case .connectionRefused, .timedOut:
         return "Is a broker running there, and is the port right?"
-    case .badUserNameOrPassword, .notAuthorized:
+    case .connectionClosed:
+        return "Is that port an MQTT broker's? Its log says why it closed the connection."
+    case .badUserNameOrPassword where error.topic == nil, .notAuthorized where error.topic == nil:
+        // A refused subscription or publish (it names its topic) is the ACL's doing, not the password's.
         return "Check -u and the password (-P, --password-file or MQTT_PASSWORD)."
     default:
         return nil

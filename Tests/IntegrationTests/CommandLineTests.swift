@@ -166,7 +166,10 @@ struct CommandLineTests {
             #expect(try await process.wait() == 69)
             // About 0.2 s alone; the bound leaves room for CI running every suite at once on 2 cores.
             #expect(ContinuousClock.now - started < .seconds(10))
-            #expect(process.stderr == "\(tool.rawValue): Cannot connect to 127.0.0.1:\(port): connection refused or closed. Is mosquitto running? Start one with: mosquitto -c mosquitto.conf\n")
+            #expect(
+                process.stderr
+                    == "\(tool.rawValue): Cannot connect to 127.0.0.1:\(port): connection refused. Is mosquitto running? Start one with: mosquitto -c mosquitto.conf\n"
+            )
         }
     }
 
@@ -177,7 +180,10 @@ struct CommandLineTests {
             Tool.listener.path, ["-h", broker.host, "-p", String(broker.port), "-u", "bob", "-P", "nope", "-t", "chat"],
             stdinIsNull: true)
         #expect(try await wrong.wait() == 77)
-        #expect(wrong.stderr == "listener: The broker refused the connection: not authorized. Check -u and the password (-P, --password-file or MQTT_PASSWORD).\n")
+        #expect(
+            wrong.stderr
+                == "listener: 127.0.0.1:\(broker.port) refused user bob: not authorized. Check -u and the password (-P, --password-file or MQTT_PASSWORD).\n"
+        )
         let refused = try await broker.run(.publisher, as: "alice", ["-t", "announce", "-m", "hi"])
         #expect(refused.code == 77)
         // mosquitto may also close the connection after refusing; the last line is the verdict.
@@ -185,6 +191,91 @@ struct CommandLineTests {
         let piped = try await broker.run(.publisher, as: "alice", ["-t", "announce"], input: "one\ntwo\n")
         #expect(piped.code == 77)
         #expect(piped.stderr.hasSuffix("publisher: Not authorized to publish to announce as alice.\n"))
+    }
+
+    @Test("a refused subscription exits 77 naming the topic and the user, as an ACL matter", arguments: ["5", "311"])
+    func subscriptionRefused(version: String) async throws {
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port, refuseSubscriptions: true)
+        defer { proxy.stop() }
+        let arguments = broker.flags("bob", via: proxy) + ["-V", version, "-t", "chat/secret"]
+        let listener = try ChildProcess(Tool.listener.path, arguments, stdinIsNull: true)
+        #expect(try await listener.wait() == 77)
+        let reason =
+            version == "5"
+            ? ": not authorized by the broker's ACL (an access rule, not the password)."
+            : " (MQTT 3.1.1 gives no reason; usually the broker's ACL, not the password)."
+        #expect(
+            listener.stderr
+                == "listener: 127.0.0.1:\(proxy.port) refused the subscription to chat/secret for user bob\(reason)\n"
+        )
+    }
+
+    @Test("a broker that closes the connection on an MQTT 5 CONNECT: 3.1.1 with a note; with -V 5 exit 69")
+    func brokerClosesMQTT5() async throws {
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port, mqtt5: .close)
+        defer { proxy.stop() }
+        let topic = uniqueTopic()
+        let flags = broker.flags("alice", via: proxy) + ["-t", topic, "-m", "hi"]
+        let sent = try ChildProcess(Tool.publisher.path, flags, stdinIsNull: true)
+        #expect(try await sent.wait() == 0)
+        #expect(
+            sent.stderr
+                == "publisher: note: 127.0.0.1:\(proxy.port) closed the connection after an MQTT 5 CONNECT; using MQTT 3.1.1 (-V 311 skips trying 5).\n"
+        )
+        let strict = try ChildProcess(Tool.publisher.path, flags + ["-V", "5"], stdinIsNull: true)
+        #expect(try await strict.wait() == 69)
+        #expect(
+            strict.stderr
+                == "publisher: 127.0.0.1:\(proxy.port) closed the connection before answering the MQTT 5 CONNECT. Is that port an MQTT broker's? Its log says why it closed the connection.\n"
+        )
+        let old = try ChildProcess(Tool.publisher.path, flags + ["-V", "311"], stdinIsNull: true)
+        #expect(try await old.wait() == 0)
+        #expect(old.stderr == "")
+    }
+
+    @Test("a 3.1.1 broker that closes the connection on a publish it refuses: exit 75, never 0")
+    func publishRefusedByClosing() async throws {
+        // RabbitMQ refuses a publish its topic permissions forbid this way. The publisher resends it after each
+        // reconnect; it once exited 0 between a failed attempt and the next, reporting it delivered.
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port, closeOnPublishTo: "chat/raw/forbidden")
+        defer { proxy.stop() }
+        let arguments = broker.flags("alice", via: proxy) + ["-V", "311", "-t", "chat/raw/forbidden", "-W", "3"]
+        for input in [nil, "one\ntwo\n"] {
+            let sent = try ChildProcess(Tool.publisher.path, arguments + (input == nil ? ["-m", "hi"] : []))
+            if let input {
+                sent.write(input)
+                sent.closeInput()
+            }
+            #expect(try await sent.wait() == 75)
+            let count = input == nil ? "1 message was" : "2 messages were"
+            let verdict = "publisher: \(count) not delivered: no acknowledgement from the broker within 3.0 s.\n"
+            #expect(sent.stderr.hasSuffix(verdict))
+        }
+    }
+
+    @Test("a broker that never answers an MQTT 5 CONNECT: 3.1.1 after 3 s, with a note")
+    func brokerIgnoresMQTT5() async throws {
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port, mqtt5: .ignore)
+        defer { proxy.stop() }
+        let topic = uniqueTopic()
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", "1"])
+        let started = ContinuousClock.now
+        let arguments = broker.flags("alice", via: proxy) + ["-t", topic, "-m", "late"]
+        let sent = try ChildProcess(Tool.publisher.path, arguments, stdinIsNull: true)
+        #expect(try await sent.wait() == 0)
+        let elapsed = ContinuousClock.now - started
+        // The fallback timeout is 3 s; the upper bound leaves room for CI load (it was 12 s before).
+        #expect(elapsed >= .seconds(3) && elapsed < .seconds(8), "\(elapsed)")
+        #expect(
+            sent.stderr
+                == "publisher: note: 127.0.0.1:\(proxy.port) did not answer an MQTT 5 CONNECT; using MQTT 3.1.1 (-V 311 skips trying 5).\n"
+        )
+        #expect(try await listener.wait() == 0)
+        #expect(withoutTimes(listener.stdout) == ["<alice> late"])
     }
 
     @Test("passwords from --password-file and MQTT_PASSWORD; a file others can read is warned about")

@@ -26,6 +26,7 @@ struct MQTTClientTests {
         // mosquitto answers 0x87 (not authorized) under 5 and 5 under 3.1.1; both mean "credentials refused".
         #expect(error?.code == .notAuthorized)
         #expect(error?.code.isAuthorizationFailure == true)
+        #expect(error?.message == "127.0.0.1:\(broker.port) refused user alice: not authorized.")
         #expect(error.map { !$0.message.contains("wrong") } == true, "the password must not appear in the message")
     }
 
@@ -37,7 +38,7 @@ struct MQTTClientTests {
         let client = try MQTTClient(configuration)
         let error = await #expect(throws: MQTTError.self) { try await client.connect() }
         #expect(error?.code == .connectionRefused)
-        #expect(error?.message == "Cannot connect to 127.0.0.1:\(port): connection refused or closed.")
+        #expect(error?.message == "Cannot connect to 127.0.0.1:\(port): connection refused.")
     }
 
     @Test("an unknown host is reported as a DNS failure")
@@ -99,21 +100,84 @@ struct MQTTClientTests {
         await alice.disconnect()
     }
 
-    @Test("falls back to MQTT 3.1.1 when the broker refuses version 5")
-    func versionFallback() async throws {
+    @Test(
+        "falls back to MQTT 3.1.1 when the broker refuses version 5, closes the connection, or never answers",
+        arguments: [
+            (TCPProxy.MQTT5Answer.refuse, "refused MQTT 5"), (.close, "closed the connection after an MQTT 5 CONNECT"),
+            (.ignore, "did not answer an MQTT 5 CONNECT"),
+        ]
+    )
+    func versionFallback(answer: TCPProxy.MQTT5Answer, reason: String) async throws {
         let broker = try Mosquitto()
-        let proxy = try TCPProxy(upstreamPort: broker.port, refuseMQTT5: true)
+        let proxy = try TCPProxy(upstreamPort: broker.port, mqtt5: answer)
         defer { proxy.stop() }
         var configuration = broker.configuration("alice")
         configuration.port = proxy.port
+        configuration.versionFallbackTimeout = .seconds(1)
         let client = try MQTTClient(configuration)
+        let started = ContinuousClock.now
         let result = try await client.connect()
+        // Alone: the silent broker costs the fallback timeout (1 s, but Paho checks its timeouts every 3 s, so
+        // up to 4 s), the others well under a second. In this process Paho's threads serve every test's
+        // clients, so under a full parallel run the bound is loose; the command-line tests bound it tightly.
+        #expect(ContinuousClock.now - started < .seconds(15))
         #expect(result.version == .v3_1_1)
+        #expect(result.versionFallbackReason == "127.0.0.1:\(proxy.port) \(reason)")
         let topic = uniqueTopic()
         try await client.subscribe([(topic, .atLeastOnce)])
         try await client.publish(topic: topic, payload: Array("over 3.1.1".utf8))
         let received = try await client.messages.first(1)
         #expect(received.map(\.payload) == [Array("over 3.1.1".utf8)])
+        await client.disconnect()
+    }
+
+    @Test("without fallback, a broker that closes or ignores an MQTT 5 CONNECT is a clear error")
+    func noFallback() async throws {
+        let broker = try Mosquitto()
+        for (answer, code, message) in [
+            (
+                TCPProxy.MQTT5Answer.close, MQTTError.Code.connectionClosed,
+                "closed the connection before answering the MQTT 5 CONNECT."
+            ),
+            (.ignore, .timedOut, "within 1.0 seconds."),
+        ] {
+            let proxy = try TCPProxy(upstreamPort: broker.port, mqtt5: answer)
+            defer { proxy.stop() }
+            var configuration = broker.configuration("alice")
+            configuration.port = proxy.port
+            configuration.allowVersionFallback = false
+            configuration.connectTimeout = .seconds(1)
+            let error = await #expect(throws: MQTTError.self) { try await MQTTClient(configuration).connect() }
+            #expect(error?.code == code)
+            let prefix = answer == .close ? "127.0.0.1:\(proxy.port) " : "No answer from 127.0.0.1:\(proxy.port) "
+            #expect(error?.message == prefix + message)
+        }
+    }
+
+    @Test(
+        "a refused subscription names the topic and the user, and says it is the ACL",
+        arguments: [MQTTVersion.v5, .v3_1_1]
+    )
+    func subscriptionRefused(version: MQTTVersion) async throws {
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port, refuseSubscriptions: true)
+        defer { proxy.stop() }
+        var configuration = broker.configuration("bob", version: version)
+        configuration.port = proxy.port
+        let client = try MQTTClient(configuration)
+        try await client.connect()
+        let error = await #expect(throws: MQTTError.self) {
+            try await client.subscribe([("chat/secret", .atLeastOnce)])
+        }
+        #expect(error?.code == .notAuthorized)
+        #expect(error?.topic == "chat/secret")
+        let what = "127.0.0.1:\(proxy.port) refused the subscription to chat/secret for user bob"
+        #expect(
+            error?.message == what
+                + (version == .v5
+                    ? ": not authorized by the broker's ACL (an access rule, not the password)."
+                    : " (MQTT 3.1.1 gives no reason; usually the broker's ACL, not the password).")
+        )
         await client.disconnect()
     }
 

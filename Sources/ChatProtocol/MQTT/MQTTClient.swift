@@ -70,16 +70,38 @@ public final class MQTTClient: Sendable {
         state.withLock { $0.reconnectTask?.cancel() }
     }
 
-    /// Connects, trying MQTT 3.1.1 if the broker refuses version 5 and the configuration allows it.
+    /// Connects, trying MQTT 3.1.1 if the broker refuses version 5 and the configuration allows it: a CONNACK
+    /// refusing it, the connection closed before any CONNACK, or no answer within `versionFallbackTimeout`
+    /// (the 3.1.1 attempt gets what is left of `connectTimeout`).
     @discardableResult
     public func connect() async throws(MQTTError) -> MQTTConnectResult {
-        var version = configuration.version
+        let fallback = configuration.version == .v5 && configuration.allowVersionFallback
+        let firstTimeout =
+            fallback
+            ? min(configuration.versionFallbackTimeout, configuration.connectTimeout) : configuration.connectTimeout
+        let begun = ContinuousClock.now
         var result: MQTTConnectResult
         do {
-            result = try await attemptConnect(version: version, cleanStart: configuration.cleanStart)
-        } catch let error where version == .v5 && configuration.allowVersionFallback && Self.refusesVersion5(error) {
-            version = .v3_1_1
-            result = try await attemptConnect(version: version, cleanStart: configuration.cleanStart)
+            result = try await attemptConnect(
+                version: configuration.version,
+                cleanStart: configuration.cleanStart,
+                timeout: firstTimeout
+            )
+        } catch let error where fallback && Self.refusesVersion5(error) {
+            let left = configuration.connectTimeout - (ContinuousClock.now - begun)
+            do {
+                result = try await attemptConnect(
+                    version: .v3_1_1,
+                    cleanStart: configuration.cleanStart,
+                    timeout: max(left, .seconds(1))
+                )
+            } catch let second where second.code == .timedOut {
+                throw MQTTError(
+                    .timedOut,
+                    "No answer from \(target) within \(configuration.connectTimeout) (MQTT 5, then 3.1.1)."
+                )
+            }
+            result.versionFallbackReason = Self.fallbackReason(error, target: target)
         }
         connection.core.markConnected(result)
         let started = state.withLock { state -> Bool in
@@ -105,46 +127,85 @@ public final class MQTTClient: Sendable {
 
     public var isConnected: Bool { connection.core.isConnected }
 
-    /// A v5 CONNECT a 3.1.1-only broker cannot read: it answers "unsupported protocol version" or hangs up.
+    /// A v5 CONNECT a 3.1.1-only broker cannot read: it answers "unsupported protocol version", hangs up,
+    /// or waits for bytes that never come.
     private static func refusesVersion5(_ error: MQTTError) -> Bool {
         error.code == .unsupportedProtocolVersion || error.code == .protocolError || error.code == .malformedPacket
-            || error.code == Code(rawValue: 1)
+            || error.code == Code(rawValue: 1) || error.code == .connectionClosed || error.code == .timedOut
     }
     private typealias Code = MQTTError.Code
 
-    private func attemptConnect(version: MQTTVersion, cleanStart: Bool) async throws(MQTTError) -> MQTTConnectResult {
-        let started = ContinuousClock.now
-        // Paho applies connectTimeout itself, but a connect can also go unanswered after a lost connection;
-        // this bound settles it so a reconnect loop never waits for ever.
-        let response = try await request(timeout: configuration.connectTimeout + .seconds(2)) { completion in
-            connection.connect(version: version, cleanStart: cleanStart, completion: completion)
+    /// What to tell the user about a fallback to 3.1.1.
+    private static func fallbackReason(_ error: MQTTError, target: String) -> String {
+        switch error.code {
+        case .connectionClosed: return "\(target) closed the connection after an MQTT 5 CONNECT"
+        case .timedOut: return "\(target) did not answer an MQTT 5 CONNECT"
+        default: return "\(target) refused MQTT 5"
+        }
+    }
+
+    /// host:port, as errors name the broker.
+    private var target: String { "\(configuration.host):\(configuration.port)" }
+
+    /// The user named in errors.
+    private var userPhrase: String { configuration.username.map { "user \($0)" } ?? "a client without a user name" }
+
+    private func attemptConnect(
+        version: MQTTVersion,
+        cleanStart: Bool,
+        timeout: Duration
+    ) async throws(MQTTError)
+        -> MQTTConnectResult
+    {
+        // Paho applies the timeout itself (checking every 3 s, so it fires up to 3 s late), but a connect can
+        // also go unanswered after a lost connection; this bound settles it so a reconnect loop never waits
+        // for ever. It comes after Paho's, so the next attempt never starts while Paho still runs this one.
+        let response = try await request(timeout: timeout + .seconds(4)) { completion in
+            connection.connect(version: version, cleanStart: cleanStart, timeout: timeout, completion: completion)
         }
         switch response {
         case .success(.connected(let result)):
             if configuration.tcpNoDelay { TCPNoDelay.apply(peerPort: configuration.port) }
             return result
         case .success:
-            throw MQTTError(.failure, "The broker answered the connect with something else.")
+            throw MQTTError(.failure, "\(target) answered the connect with something else.")
         case .failure(let error):
-            throw classifyConnectFailure(error, elapsed: ContinuousClock.now - started)
+            throw classifyConnectFailure(error, timeout: timeout, version: version)
         }
     }
 
-    /// Paho reports every transport failure as -1 "TCP/TLS connect failure"; tell the user which one it was.
-    private func classifyConnectFailure(_ error: MQTTError, elapsed: Duration) -> MQTTError {
-        let target = "\(configuration.host):\(configuration.port)"
+    /// Paho reports every transport failure as -1 "TCP/TLS connect failure" (its timeout and a connection
+    /// closed before CONNACK arrive here as their own codes); tell the user which one it was, naming the
+    /// broker (host:port) and, for a refused login, the user.
+    private func classifyConnectFailure(_ error: MQTTError, timeout: Duration, version: MQTTVersion) -> MQTTError {
         if let tlsError = connection.core.takeTLSError(), error.code.rawValue < 0 {
             return MQTTError(
                 .tlsFailure,
                 "TLS handshake with \(target) failed: \(Self.openSSLReason(tlsError)) (check --cafile, and that the "
                     + "broker's certificate has not expired).")
         }
-        guard error.code == .failure || error.code == .disconnected else { return error }
+        switch error.code {
+        case .badUserNameOrPassword:
+            return MQTTError(error.code, "\(target) refused \(userPhrase): bad user name or password.")
+        case .notAuthorized:
+            return MQTTError(error.code, "\(target) refused \(userPhrase): not authorized.")
+        case let code where code.rawValue > 0:
+            return MQTTError(
+                code,
+                "\(target) refused the connection: \(MQTTError.reasonText(code.rawValue).lowercased())."
+            )
+        case .connectionClosed:
+            let name = version == .v5 ? "MQTT 5" : "MQTT 3.1.1"
+            return MQTTError(.connectionClosed, "\(target) closed the connection before answering the \(name) CONNECT.")
+        case .timedOut:
+            return MQTTError(.timedOut, "No answer from \(target) within \(timeout).")
+        case .failure, .disconnected:
+            break
+        default:
+            return error
+        }
         if let problem = Self.resolve(configuration.host) {
             return MQTTError(.hostNotFound, "Cannot resolve host \(configuration.host): \(problem).")
-        }
-        if elapsed >= configuration.connectTimeout {
-            return MQTTError(.timedOut, "No answer from \(target) within \(configuration.connectTimeout).")
         }
         if configuration.tls != nil {
             // Paho checks the host name after the handshake, without OpenSSL's error text.
@@ -153,7 +214,7 @@ public final class MQTTClient: Sendable {
                 "TLS handshake with \(target) failed: the certificate is not for \(configuration.host), or this is not "
                     + "a TLS port.")
         }
-        return MQTTError(.connectionRefused, "Cannot connect to \(target): connection refused or closed.")
+        return MQTTError(.connectionRefused, "Cannot connect to \(target): connection refused.")
     }
 
     /// The readable part of an OpenSSL error line ("…:SSL routines:func:certificate verify failed:file:line:").
@@ -201,7 +262,11 @@ public final class MQTTClient: Sendable {
             }
             do {
                 // Resume the session so queued messages and in-flight publishes survive the outage.
-                let result = try await attemptConnect(version: version, cleanStart: false)
+                let result = try await attemptConnect(
+                    version: version,
+                    cleanStart: false,
+                    timeout: configuration.connectTimeout
+                )
                 let number = core.markConnected(result)
                 Task {
                     try await Task.sleep(for: Self.redriveGrace)
@@ -282,11 +347,14 @@ public final class MQTTClient: Sendable {
                     !core.isClosing, let self
                 {
                     // Not from here: this runs on a Paho thread, possibly under Paho's lock, and calling
-                    // MQTTAsync_send now would deadlock.
+                    // MQTTAsync_send now would deadlock. Held meanwhile, so a flush cannot see "all settled"
+                    // (and the publisher exit 0) before the new attempt is registered.
+                    core.holdPublish()
                     self.resendQueue.async {
                         self.send(
                             topic: topic, payload: payload, qos: qos, retain: retain, attempt: attempt + 1,
                             completion: completion)
+                        core.releasePublish()
                     }
                 } else {
                     completion(result)
@@ -393,16 +461,37 @@ public final class MQTTClient: Sendable {
         let response = try await request { completion in
             connection.subscribe(subscriptions, completion: completion)
         }
-        guard case .subscribed(let codes) = try response.get() else {
-            throw MQTTError(.failure, "The broker answered the subscribe with something else.")
+        let codes: [Int32]
+        switch response {
+        case .success(.subscribed(let granted)):
+            codes = granted
+        case .success:
+            throw MQTTError(.failure, "\(target) answered the subscribe with something else.")
+        case .failure(let error) where error.code.rawValue >= 0x80:
+            // Paho reports a SUBACK whose only (or first) code refuses as a failure with that reason code.
+            codes = Array(repeating: error.code.rawValue, count: subscriptions.count)
+        case .failure(let error):
+            throw error
         }
         var granted: [MQTTQoS] = []
         for (index, subscription) in subscriptions.enumerated() {
             let code = index < codes.count ? codes[index] : 0x80
             guard let qos = MQTTQoS(rawValue: code) else {
-                let reason = code == 0x80 && version == .v3_1_1 ? "refused" : MQTTError.reasonText(code)
-                throw MQTTError(MQTTError.Code(rawValue: code == 0x80 ? MQTTError.Code.notAuthorized.rawValue : code),
-                    "The broker refused the subscription to \(subscription.filter): \(reason).")
+                // A refused subscription is the broker's access rules (ACL), not the login: that succeeded.
+                let what = "\(target) refused the subscription to \(subscription.filter) for \(userPhrase)"
+                let message: String
+                if code == 0x87 {
+                    message = "\(what): not authorized by the broker's ACL (an access rule, not the password)."
+                } else if code == 0x80 && version == .v3_1_1 {
+                    message = "\(what) (MQTT 3.1.1 gives no reason; usually the broker's ACL, not the password)."
+                } else {
+                    message = "\(what): \(MQTTError.reasonText(code).lowercased())."
+                }
+                throw MQTTError(
+                    MQTTError.Code(rawValue: code == 0x80 ? MQTTError.Code.notAuthorized.rawValue : code),
+                    message,
+                    topic: subscription.filter
+                )
             }
             granted.append(qos)
         }

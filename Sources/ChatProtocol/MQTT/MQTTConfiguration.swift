@@ -92,6 +92,9 @@ public struct MQTTConfiguration: Sendable {
     /// nil: a lost connection is final.
     public var reconnect: MQTTReconnectPolicy? = MQTTReconnectPolicy()
     public var connectTimeout: Duration = .seconds(10)
+    /// With `allowVersionFallback`, how long an MQTT 5 CONNECT may go unanswered before the client tries
+    /// 3.1.1 instead (some brokers never answer one), within `connectTimeout`. Whole seconds (Paho's unit).
+    public var versionFallbackTimeout: Duration = .seconds(3)
     /// Send each packet at once rather than let Nagle's algorithm hold small ones back (set on the socket
     /// after each connect: Paho has no option for it).
     public var tcpNoDelay: Bool = true
@@ -135,6 +138,9 @@ public struct MQTTConnectResult: Sendable, Hashable {
     public var sessionPresent: Bool
     /// How many QoS>0 publishes the broker takes unacknowledged (MQTT 5 Receive Maximum; 65,535 when unsaid).
     public var receiveMaximum: Int
+    /// Why the client spoke MQTT 3.1.1 after trying 5 (the broker refused, closed or ignored the MQTT 5
+    /// CONNECT); nil when it spoke the configured version at once.
+    public var versionFallbackReason: String? = nil
 }
 
 /// Something that happened to the connection, for tools that tell their user.

@@ -62,8 +62,10 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let cancelled = Code(rawValue: -1006)
         /// The request is invalid before it reaches the broker (bad topic, bad option).
         public static let invalidArgument = Code(rawValue: -1007)
+        /// The broker accepted the TCP connection and closed it before answering the CONNECT.
+        public static let connectionClosed = Code(rawValue: -1008)
         /// The chat's state does not allow the action (no such group, not a member, nothing to decide).
-        public static let refusedByState = Code(rawValue: -1008)
+        public static let refusedByState = Code(rawValue: -1009)
 
         // MARK: MQTT v5 reason codes (3.1.1 CONNACK codes map here)
 
@@ -128,6 +130,7 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The broker could not be reached at all.
         public var isUnreachable: Bool {
             self == .hostNotFound || self == .connectionRefused || self == .timedOut || self == .failure
+                || self == .connectionClosed
         }
 
         /// The request was cut off by the connection, not answered by the broker: worth applying again.
@@ -142,10 +145,14 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
+    /// The topic or filter a refused publish or subscription was for; nil for everything else (a refused
+    /// connect among them), so "check the password" is never said of an ACL refusal.
+    public var topic: String?
 
-    public init(_ code: Code, _ message: String) {
+    public init(_ code: Code, _ message: String, topic: String? = nil) {
         self.code = code
         self.message = message
+        self.topic = topic
     }
 
     public var description: String { message }

@@ -5,20 +5,43 @@ import Glibc
 #endif
 
 /// A loopback TCP proxy between clients and the broker, for injecting faults: it can cut every connection,
-/// refuse new ones for a while, or answer an MQTT 5 CONNECT the way a 3.1.1-only broker does.
+/// refuse new ones for a while, answer an MQTT 5 CONNECT the way a 3.1.1-only broker does, refuse every
+/// subscription (as a broker whose ACL checks SUBSCRIBE does; mosquitto never refuses one), or close the
+/// connection on a PUBLISH to one topic (how a 3.1.1 broker such as RabbitMQ refuses a publish).
 final class TCPProxy: @unchecked Sendable {
+    /// What the proxy does with an MQTT 5 CONNECT (3.1.1 ones always pass to the broker).
+    enum MQTT5Answer {
+        /// Pass it on: the broker speaks 5.
+        case pass
+        /// CONNACK "unacceptable protocol version", then close (mosquitto 1.x, most 3.1.1 brokers).
+        case refuse
+        /// Close the connection without a word (RabbitMQ 3.10 with rabbitmq_mqtt).
+        case close
+        /// Keep the connection open and never answer (amqtt 0.12 when the CONNECT has properties).
+        case ignore
+    }
+
     let port: Int
     private let upstreamPort: Int
-    private let refuseMQTT5: Bool
+    private let mqtt5: MQTT5Answer
+    private let refuseSubscriptions: Bool
+    private let closeOnPublishTo: String?
     private let listenFD: Int32
     private let lock = NSLock()
     private var connections: [Pair] = []
     private var refusing = false
     private var stopped = false
 
-    init(upstreamPort: Int, refuseMQTT5: Bool = false) throws {
+    init(
+        upstreamPort: Int,
+        mqtt5: MQTT5Answer = .pass,
+        refuseSubscriptions: Bool = false,
+        closeOnPublishTo: String? = nil
+    ) throws {
         self.upstreamPort = upstreamPort
-        self.refuseMQTT5 = refuseMQTT5
+        self.mqtt5 = mqtt5
+        self.refuseSubscriptions = refuseSubscriptions
+        self.closeOnPublishTo = closeOnPublishTo
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         listenFD = fd
         var yes: Int32 = 1
@@ -46,6 +69,13 @@ final class TCPProxy: @unchecked Sendable {
         private let lock = NSLock()
         private var running = 2
         private var closed = false
+        /// The protocol level of the client's CONNECT (4 or 5), once seen.
+        private var level: UInt8 = 4
+
+        var protocolLevel: UInt8 {
+            get { lock.withLock { level } }
+            set { lock.withLock { level = newValue } }
+        }
 
         init(client: Int32, upstream: Int32) {
             self.client = client
@@ -135,38 +165,126 @@ final class TCPProxy: @unchecked Sendable {
             lock.lock()
             connections.append(pair)
             lock.unlock()
-            Thread { [self] in pump(pair, from: client, to: upstream, inspectConnect: refuseMQTT5) }.start()
-            Thread { [self] in pump(pair, from: upstream, to: client, inspectConnect: false) }.start()
+            Thread { [self] in pump(pair, from: client, to: upstream, inspectConnect: true) }.start()
+            Thread { [self] in pump(pair, from: upstream, to: client, rewriteSubacks: refuseSubscriptions) }.start()
         }
     }
 
-    private func pump(_ pair: Pair, from source: Int32, to destination: Int32, inspectConnect: Bool) {
+    private func pump(
+        _ pair: Pair,
+        from source: Int32,
+        to destination: Int32,
+        inspectConnect: Bool = false,
+        rewriteSubacks: Bool = false
+    ) {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var first = inspectConnect
-        while true {
+        var unframed: [UInt8] = []
+        pumping: while true {
             let count = read(source, &buffer, buffer.count)
             if count <= 0 { break }
             if first {
                 first = false
-                if Self.protocolLevel(ofConnect: buffer[0..<count]) == 5 {
-                    // What a 3.1.1 broker says to a v5 CONNECT: CONNACK "unacceptable protocol version", then close.
-                    let connack: [UInt8] = [0x20, 0x02, 0x00, 0x01]
-                    _ = write(source, connack, connack.count)
-                    break
+                let level = Self.protocolLevel(ofConnect: buffer[0..<count])
+                pair.protocolLevel = level ?? 4
+                if level == 5 {
+                    switch mqtt5 {
+                    case .pass:
+                        break
+                    case .refuse:
+                        // What a 3.1.1 broker says to a v5 CONNECT: CONNACK "unacceptable protocol version", then close.
+                        let connack: [UInt8] = [0x20, 0x02, 0x00, 0x01]
+                        _ = write(source, connack, connack.count)
+                        break pumping
+                    case .close:
+                        break pumping
+                    case .ignore:
+                        // Reads (and drops) until the client gives up and closes.
+                        while read(source, &buffer, buffer.count) > 0 {}
+                        break pumping
+                    }
                 }
             }
+            var output = Array(buffer[0..<count])
+            if inspectConnect, let closeOnPublishTo {
+                unframed += output
+                output = []
+                while let packet = Self.nextPacket(&unframed) {
+                    if Self.publishTopic(packet) == closeOnPublishTo { break pumping }
+                    output += packet
+                }
+            } else if rewriteSubacks {
+                unframed += output
+                output = Self.takePackets(&unframed, refusingSubscriptionsAt: pair.protocolLevel)
+            }
             var offset = 0
-            while offset < count {
-                let written = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + offset, count - offset) }
+            while offset < output.count {
+                let written = output.withUnsafeBytes {
+                    write(destination, $0.baseAddress! + offset, output.count - offset)
+                }
                 if written <= 0 { break }
                 offset += written
             }
-            if offset < count { break }
+            if offset < output.count { break }
         }
         lock.lock()
         connections.removeAll { $0 === pair }
         lock.unlock()
         pair.pumpEnded()
+    }
+
+    /// Removes the whole packets at the start of `bytes` and returns them, every SUBACK's codes set to
+    /// "refused": 0x87 (not authorized) under MQTT 5, 0x80 under 3.1.1.
+    static func takePackets(_ bytes: inout [UInt8], refusingSubscriptionsAt level: UInt8) -> [UInt8] {
+        var output: [UInt8] = []
+        while var packet = nextPacket(&bytes), let (start, _) = remainingLength(packet) {
+            if packet[0] == 0x90 {
+                var codes = start + 2  // after the packet id
+                if level == 5, let (propertiesStart, propertiesLength) = varInt(packet, at: codes) {
+                    codes = propertiesStart + propertiesLength
+                }
+                for index in codes..<packet.count { packet[index] = level == 5 ? 0x87 : 0x80 }
+            }
+            output += packet
+        }
+        return output
+    }
+
+    /// Removes the first whole packet from `bytes`, if they hold one.
+    static func nextPacket(_ bytes: inout [UInt8]) -> [UInt8]? {
+        guard let (start, length) = remainingLength(bytes), bytes.count >= start + length else { return nil }
+        defer { bytes.removeFirst(start + length) }
+        return Array(bytes[0..<(start + length)])
+    }
+
+    /// The topic of a PUBLISH packet; nil for other packets.
+    static func publishTopic(_ packet: [UInt8]) -> String? {
+        guard packet[0] & 0xF0 == 0x30, let (start, _) = remainingLength(packet), packet.count >= start + 2 else {
+            return nil
+        }
+        let length = Int(packet[start]) << 8 | Int(packet[start + 1])
+        guard packet.count >= start + 2 + length else { return nil }
+        return String(decoding: packet[(start + 2)..<(start + 2 + length)], as: UTF8.self)
+    }
+
+    /// Where a packet's variable header starts and how long the rest is, once the fixed header is complete.
+    private static func remainingLength(_ bytes: [UInt8]) -> (start: Int, length: Int)? {
+        guard !bytes.isEmpty, let (end, value) = varInt(bytes, at: 1) else { return nil }
+        return (end, value)
+    }
+
+    /// An MQTT variable byte integer at `index`: where the bytes after it start, and its value.
+    private static func varInt(_ bytes: [UInt8], at index: Int) -> (end: Int, value: Int)? {
+        var value = 0
+        var shift = 0
+        var position = index
+        while position < bytes.count {
+            value |= Int(bytes[position] & 0x7F) << shift
+            position += 1
+            if bytes[position - 1] & 0x80 == 0 { return (position, value) }
+            shift += 7
+        }
+        return nil
     }
 
     /// The protocol level byte of an MQTT CONNECT packet (4 = 3.1.1, 5 = 5), if the bytes start with one.

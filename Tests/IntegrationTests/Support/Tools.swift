@@ -16,9 +16,9 @@ enum Tool: String {
 }
 
 extension Mosquitto {
-    /// Connection flags for one of the demo users against this broker.
-    func flags(_ user: String) -> [String] {
-        ["-h", host, "-p", String(port), "-u", user, "-P", Mosquitto.users[user] ?? ""]
+    /// Connection flags for one of the demo users against this broker, or through `proxy` to it.
+    func flags(_ user: String, via proxy: TCPProxy? = nil) -> [String] {
+        ["-h", host, "-p", String(proxy?.port ?? port), "-u", user, "-P", Mosquitto.users[user] ?? ""]
     }
 
     /// Starts a tool as `user`; a `command` word (`join rust`) comes first, as the tools require; extra

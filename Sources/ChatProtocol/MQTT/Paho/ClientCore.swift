@@ -154,6 +154,17 @@ final class ClientCore: Sendable {
     private func run(_ completion: Completion, with result: Result<Response, MQTTError>, kind: RequestKind) {
         completion(result)
         guard case .publish = kind else { return }
+        releasePublish()
+    }
+
+    /// Counts a publish as unsettled that is not registered yet: one handed to another thread to be sent
+    /// again (`releasePublish()` once it is registered), so a flush cannot end in between.
+    func holdPublish() {
+        state.withLock { $0.unsettledPublishes += 1 }
+    }
+
+    /// One unsettled publish fewer; wakes the flush waiters when none is left.
+    func releasePublish() {
         let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
             state.unsettledPublishes -= 1
             guard state.unsettledPublishes == 0 else { return [] }

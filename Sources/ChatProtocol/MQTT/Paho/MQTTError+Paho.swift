@@ -30,6 +30,14 @@ extension MQTTError {
         } else {
             mqttCode = Code(rawValue: code == 0 ? MQTTASYNC_FAILURE : code)
         }
+        // Paho's fixed texts for a connect that got no CONNACK: the socket closed after CONNECT went out,
+        // or its connect timeout ran out.
+        if case .connect = kind, mqttCode == .failure, text == "TCP connect completion failure" {
+            return MQTTError(.connectionClosed, "The broker closed the connection before answering the CONNECT.")
+        }
+        if case .connect = kind, mqttCode == .failure, text == "TCP connect timeout" {
+            return MQTTError(.timedOut, "No answer from the broker to the CONNECT.")
+        }
         let detail = mqttCode.rawValue > 0 ? reasonText(mqttCode.rawValue) : (text ?? pahoText(mqttCode.rawValue))
         switch (kind, mqttCode) {
         case (.connect, .badUserNameOrPassword):

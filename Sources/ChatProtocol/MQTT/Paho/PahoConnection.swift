@@ -59,13 +59,18 @@ final class PahoConnection: Sendable {
     // MARK: Requests. Each registers with the core first; if the C call fails, no callback will follow.
 
     @discardableResult
-    func connect(version: MQTTVersion, cleanStart: Bool, completion: @escaping ClientCore.Completion) -> UInt64 {
+    func connect(
+        version: MQTTVersion,
+        cleanStart: Bool,
+        timeout: Duration,
+        completion: @escaping ClientCore.Completion
+    ) -> UInt64 {
         let (id, context) = core.register(.connect, completion: completion)
         let rc = CStrings.scope { strings -> Int32 in
             var options = version == .v5 ? cpaho_connectOptions5() : cpaho_connectOptions()
             options.keepAliveInterval = Int32(clamping: configuration.keepAlive)
             options.maxInflight = Int32(clamping: max(configuration.maxInflight, 1))
-            options.connectTimeout = Int32(clamping: max(configuration.connectTimeout.components.seconds, 1))
+            options.connectTimeout = Int32(clamping: max(timeout.components.seconds, 1))
             options.automaticReconnect = 0
             options.username = strings.optional(configuration.username)
             options.password = strings.optional(configuration.password)
