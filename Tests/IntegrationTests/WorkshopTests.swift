@@ -68,6 +68,19 @@ final class Workshop: @unchecked Sendable {
         return home
     }
 
+    /// A tool run as the instructor, with the admin config the workshop folder holds (no flags).
+    func admin(_ tool: Tool, _ arguments: [String]) throws -> ChildProcess {
+        try ChildProcess(
+            tool.path,
+            arguments,
+            environment: [
+                "XDG_CONFIG_HOME": directory + "/admin", "MQTT_PASSWORD": "",
+                "XDG_RUNTIME_DIR": root.appendingPathComponent("run-admin").path,
+            ],
+            stdinIsNull: true
+        )
+    }
+
     var pid: pid_t? {
         (try? String(contentsOfFile: directory + "/mosquitto.pid", encoding: .utf8))
             .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -87,19 +100,20 @@ func isGone(_ pid: pid_t) -> Bool {
     return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
 }
 
-/// A tool run as a participant: no flags but what is given, HOME set to the participant's.
+/// A tool run as a participant: no flags but what is given, HOME set to the participant's (their own machine:
+/// the listener's session lock lives under it too).
 func participant(_ tool: Tool, home: String, _ arguments: [String]) throws -> ChildProcess {
     try ChildProcess(
         tool.path,
         arguments,
-        environment: ["HOME": home, "XDG_CONFIG_HOME": "", "MQTT_PASSWORD": ""],
+        environment: ["HOME": home, "XDG_CONFIG_HOME": "", "MQTT_PASSWORD": "", "XDG_RUNTIME_DIR": home + "/run"],
         stdinIsNull: true
     )
 }
 
 @Suite("scripts/workshop", .serialized, .timeLimit(.minutes(3)))
 struct WorkshopTests {
-    @Test("start, two participants with their cards only, wrong password and unknown name refused, add, remove, stop")
+    @Test("start, two participants with their cards only (room, private), projector, status, --all refused, add, remove, stop")
     func workshop() async throws {
         let workshop = try Workshop()
         let started = try await workshop.run([
@@ -137,15 +151,69 @@ struct WorkshopTests {
             try FileManager.default.attributesOfItem(atPath: p01 + "/.config/mqtt-chat/password")[.posixPermissions]
                 as? Int == 0o600
         )
-        // TODO(rooms): a room message (publisher --room) and a private one (publisher --to p01) once they land;
-        // until then the default raw topic "chat".
-        let listener = try participant(.listener, home: p01, ["-C", "1", "-d"])
-        #expect(await listener.waitForOutput("subscribed to", onStderr: true))
-        let sent = try participant(.publisher, home: p02, ["-m", "hello from p02"])
-        #expect(try await sent.wait() == 0)
-        #expect(sent.stderr == "")
+        // The projector: the admin's config from the workshop folder, every room, the room on each line.
+        let projector = try workshop.admin(.listener, ["--all"])
+        #expect(await projector.waitForOutput("listening on", timeout: .seconds(20), onStderr: true))
+        #expect(projector.stderr == "listener: listening on every room at 127.0.0.1:\(workshop.port) as admin.\n")
+
+        // p01 listens with no flags: #general, the rooms p01 joins, p01's private messages.
+        let listener = try participant(.listener, home: p01, [])
+        #expect(await listener.waitForOutput("listening on", timeout: .seconds(20), onStderr: true))
+        #expect(
+            listener.stderr
+                == "listener: listening on #general and your private messages at 127.0.0.1:\(workshop.port) as p01.\n")
+        #expect(await projector.waitForOutput("* p01 is online"))
+        let join = try participant(.publisher, home: p01, ["join", "lab"])
+        #expect(try await join.wait() == 0)
+        #expect(await listener.waitForOutput("* p01 joined #lab"))
+        #expect(await projector.waitForOutput("* p01 joined #lab"))
+
+        // p02 writes in a room, in #general (the default) and privately to p01, with no connection flags.
+        for (arguments, seen) in [
+            (["--room", "lab", "-m", "hello lab"], "hello lab"), (["-m", "hello everyone"], "hello everyone"),
+            (["--to", "p01", "-m", "just for you"], "just for you"),
+        ] {
+            let sent = try participant(.publisher, home: p02, arguments)
+            #expect(try await sent.wait() == 0)
+            #expect(sent.stderr == "")
+            #expect(await listener.waitForOutput(seen), "\(arguments)")
+        }
+        #expect(await projector.waitForOutput("hello everyone"))
+
+        // status: who is online, through listener who as the admin (the projector is online too).
+        let status = try await workshop.run(["status"])
+        #expect(status.code == 0, "\(status.stderr)")
+        #expect(status.stderr == "")
+        #expect(
+            status.stdout
+                == "Broker running (pid \(try #require(workshop.pid))), port \(workshop.port), 5 participants.\n"
+                + "Online (1 of 5): p01\nNot online: p02, p03, p04, p05\nAlso online: admin\n")
+
+        // --all is the admin's view: a participant is refused with one line (77).
+        let refused = try participant(.listener, home: p02, ["--all"])
+        #expect(try await refused.wait() == 77)
+        #expect(
+            refused.stderr
+                == "listener: --all is the workshop host's view and needs the admin account: the broker does not let p02 act for others.\n"
+        )
+        #expect(refused.stdout == "")
+
+        listener.signal(SIGTERM)
         #expect(try await listener.wait() == 0)
-        #expect(withoutTimes(listener.stdout) == ["<p02> hello from p02"])
+        #expect(
+            withoutTimes(listener.stdout) == [
+                "* p01 joined #lab", "#lab <p02> hello lab", "<p02> hello everyone",
+                "[request] <p02> just for you (to accept: /accept p02; to block: /block p02)",
+            ])
+        #expect(await projector.waitForOutput("* p01 went offline"))
+        projector.signal(SIGTERM)
+        #expect(try await projector.wait() == 0)
+        // Every room with its name, arrivals and departures; nobody's private messages.
+        #expect(
+            withoutTimes(projector.stdout) == [
+                "* p01 is online", "* p01 joined #lab", "#lab <p02> hello lab", "#general <p02> hello everyone",
+                "* p01 went offline",
+            ])
 
         // A wrong password and an unknown name are refused (77).
         let wrong = try participant(.publisher, home: p02, ["-m", "x", "-P", "wrong-password"])
@@ -180,6 +248,12 @@ struct WorkshopTests {
         )
         #expect(isGone(pid))
         #expect(!Mosquitto.canConnect(port: workshop.port))
+        let down = try await workshop.run(["status"])
+        #expect(down.code == 69)
+        #expect(down.stdout == "")
+        #expect(
+            down.stderr
+                == "workshop: the workshop's broker is not running (\(workshop.directory); scripts/workshop start)\n")
     }
 
     @Test("a bad name in --names is one line naming the file and line, exit 64, and nothing starts")
