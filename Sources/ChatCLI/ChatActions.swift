@@ -44,7 +44,10 @@ public struct ChatActions: Sendable {
 
     /// Asks to join (a new request each time); the owner sees it live and decides.
     public func requestGroup(_ group: GroupID) async throws(MQTTError) {
-        try await put(layout.groupRequest(group, by: me), ChatState.groupRequest(.requested, id: ChatState.newRequestID()))
+        try await put(
+            layout.groupRequest(group, by: me),
+            ChatState.groupRequest(.requested, id: ChatState.newRequestID())
+        )
     }
 
     public func leaveGroup(_ group: GroupID) async throws(MQTTError) {
@@ -52,7 +55,12 @@ public struct ChatActions: Sendable {
     }
 
     /// The owner's decision on `user`'s current request (`request`, read from the broker's state).
-    public func decide(_ group: GroupID, _ user: String, _ decision: ChatState.GroupDecision, request: String)
+    public func decide(
+        _ group: GroupID,
+        _ user: String,
+        _ decision: ChatState.GroupDecision,
+        request: String
+    )
         async throws(MQTTError)
     {
         try await put(layout.groupDecision(group, for: user), ChatState.groupDecision(decision, request: request))
@@ -84,7 +92,7 @@ public struct ChatActions: Sendable {
     private func refusalNamed(_ topic: String, _ body: () async throws(MQTTError) -> Void) async throws(MQTTError) {
         do {
             try await body()
-        } catch where error.code == .notAuthorized {
+        } catch  where error.code == .notAuthorized {
             throw MQTTError(error.code, "The broker refused \(me)'s publish to \(topic): not authorized by its ACL.")
         }
     }
@@ -102,7 +110,9 @@ public final class DirectoryWatcher: Sendable {
 
     public init(layout: ChatLayout, me: String, client: String) {
         self.layout = layout
-        state = Mutex(State(router: ChatRouter(layout: layout, me: me, client: client, follow: .joined, verified: false)))
+        state = Mutex(
+            State(router: ChatRouter(layout: layout, me: me, client: client, follow: .joined, verified: false))
+        )
     }
 
     public func handle(_ message: MQTTMessage) {
@@ -118,7 +128,8 @@ public final class DirectoryWatcher: Sendable {
     /// Subscribes to the state and asks for the end-of-snapshot marker.
     public func start(_ client: MQTTClient, me: String) async throws(MQTTError) {
         let clientID = client.configuration.clientID
-        let filters = [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)] + layout.groupStateFilters
+        let filters =
+            [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)] + layout.groupStateFilters
         try await client.subscribe(filters.map { MQTTSubscription($0) })
         try await client.publish(topic: layout.sync(of: me, client: clientID), payload: [], qos: .atLeastOnce)
     }

@@ -50,7 +50,9 @@ public func validateNames(_ names: [(String, String)]) throws {
 /// `who [ROOM]`: who is online; with a room, who joined it. A command of both tools.
 public struct WhoCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "who", abstract: "Show who is online; with a room, who joined it (online or not).")
+        commandName: "who",
+        abstract: "Show who is online; with a room, who joined it (online or not)."
+    )
 
     @Argument(help: "A room.") var room: String?
     @Option(name: .customLong("room"), help: "The room (same as the argument).") var roomOption: String?
@@ -75,7 +77,9 @@ public struct WhoCommand: AsyncParsableCommand {
 /// `rooms`: the rooms you are in, and every room with people in it. A command of both tools.
 public struct RoomsCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "rooms", abstract: "Show the rooms you are in and every room with people in it.")
+        commandName: "rooms",
+        abstract: "Show the rooms you are in and every room with people in it."
+    )
 
     @Option(name: .long, help: "text, or json (one object per room).") var format: ChatLineRenderer.Format = .text
     @OptionGroup var connection: ConnectionOptions
@@ -93,7 +97,9 @@ public struct RoomsCommand: AsyncParsableCommand {
 /// `groups`: every group, its owner and members; pending requests for the groups you own. Both tools.
 public struct GroupsCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "groups", abstract: "Show every group with its members (and the requests to the groups you own).")
+        commandName: "groups",
+        abstract: "Show every group with its members (and the requests to the groups you own)."
+    )
 
     @Option(name: .long, help: "text, or json (one object per group).") var format: ChatLineRenderer.Format = .text
     @OptionGroup var connection: ConnectionOptions

@@ -2,7 +2,7 @@ import ArgumentParser
 import ChatProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The flags both tools take, spelled like mosquitto_pub/mosquitto_sub so habits carry over.
@@ -16,7 +16,10 @@ public struct ConnectionOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "User name; also your name in chat (default: your login name).")
     public var username: String?
 
-    @Option(name: [.customShort("P"), .long], help: "Password (visible in ps; prefer --password-file or MQTT_PASSWORD).")
+    @Option(
+        name: [.customShort("P"), .long],
+        help: "Password (visible in ps; prefer --password-file or MQTT_PASSWORD)."
+    )
     public var password: String?
 
     @Option(name: .long, help: ArgumentHelp("Read the password from the first line of FILE.", valueName: "file"))
@@ -39,7 +42,8 @@ public struct ConnectionOptions: ParsableArguments {
 
     @Option(
         name: [.customShort("L"), .long],
-        help: ArgumentHelp("Broker as a URL: mqtt[s]://[user[:pass]@]host[:port][/topic].", valueName: "url"))
+        help: ArgumentHelp("Broker as a URL: mqtt[s]://[user[:pass]@]host[:port][/topic].", valueName: "url")
+    )
     public var url: String?
 
     @Flag(name: .long, help: "Use TLS (implied by mqtts:// and by --cafile, --cert).")
@@ -114,11 +118,19 @@ public struct ConnectionOptions: ParsableArguments {
         let user = resolvedUsername
         let tlsConfiguration =
             usesTLS
-            ? MQTTTLSConfiguration(caFile: cafile, certificateFile: cert, privateKeyFile: key, skipHostnameVerification: insecure)
+            ? MQTTTLSConfiguration(
+                caFile: cafile,
+                certificateFile: cert,
+                privateKeyFile: key,
+                skipHostnameVerification: insecure
+            )
             : nil
         var configuration = MQTTConfiguration(
-            host: host ?? parsedURL?.host ?? "localhost", port: port ?? parsedURL?.port,
-            clientID: id ?? Self.randomClientID(for: user), tls: tlsConfiguration)
+            host: host ?? parsedURL?.host ?? "localhost",
+            port: port ?? parsedURL?.port,
+            clientID: id ?? Self.randomClientID(for: user),
+            tls: tlsConfiguration
+        )
         if insecure && usesTLS {
             warn("warning: --insecure: the certificate is not checked against the host name \(configuration.host).")
         }
@@ -164,7 +176,10 @@ public struct ConnectionOptions: ParsableArguments {
         guard debug else { return }
         let configuration = client.configuration
         let version = client.connectResult?.version == .v5 ? "MQTT 5" : "MQTT 3.1.1"
-        report(tool, "connected to \(configuration.host):\(configuration.port) as \(configuration.clientID) (\(version)).")
+        report(
+            tool,
+            "connected to \(configuration.host):\(configuration.port) as \(configuration.clientID) (\(version))."
+        )
     }
 
     static func loginName() -> String {

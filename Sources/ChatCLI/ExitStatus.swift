@@ -2,7 +2,7 @@ import ArgumentParser
 import ChatProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The documented exit codes (sysexits.h), shared by both tools.
@@ -65,7 +65,9 @@ public func connectHint(for error: MQTTError, host: String) -> String? {
 /// Creates a client and connects it. With `retryFor`, an unreachable broker is tried again every half
 /// second until that much time has passed (for scripts that start before the broker does).
 public func connectClient(
-    _ configuration: MQTTConfiguration, retryFor: Duration? = nil, onMessage: MQTTMessageHandler? = nil
+    _ configuration: MQTTConfiguration,
+    retryFor: Duration? = nil,
+    onMessage: MQTTMessageHandler? = nil
 ) async throws(MQTTError) -> MQTTClient {
     let deadline = ContinuousClock.now + (retryFor ?? .zero)
     while true {
@@ -73,7 +75,7 @@ public func connectClient(
         do {
             try await client.connect()
             return client
-        } catch where error.code.isUnreachable && ContinuousClock.now < deadline {
+        } catch  where error.code.isUnreachable && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(500))
         }
     }
@@ -81,7 +83,9 @@ public func connectClient(
 
 /// Tells the user on stderr when the connection drops and comes back; returns the task doing it.
 public func reportConnectionEvents(
-    _ tool: String, _ client: MQTTClient, resubscribed topics: [String] = [],
+    _ tool: String,
+    _ client: MQTTClient,
+    resubscribed topics: [String] = [],
     onReconnect: (@Sendable () async -> Void)? = nil
 ) -> Task<Void, Never> {
     let target = "\(client.configuration.host):\(client.configuration.port)"

@@ -43,7 +43,8 @@ final class ChatListener: Sendable {
             guard await !probe.value else {
                 throw MQTTError(
                     .notAuthorized,
-                    "--all is the workshop host's view and needs the admin account: the broker does not let \(me) act for others.")
+                    "--all is the workshop host's view and needs the admin account: the broker does not let \(me) act for others."
+                )
             }
         }
         Task { [sink] in
@@ -56,7 +57,8 @@ final class ChatListener: Sendable {
         case .selected(let list, _): rooms = list
         case .all: rooms = []
         }
-        var subscriptions = ([layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)]
+        var subscriptions =
+            ([layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)]
             + layout.groupStateFilters).map { MQTTSubscription($0, qos: .atLeastOnce) }
         if follow == .joined { subscriptions.append(MQTTSubscription(layout.inboxFilter(of: me), qos: .exactlyOnce)) }
         if follow == .all { subscriptions.append(MQTTSubscription(layout.allRoomsFilter, qos: qos)) }
@@ -91,13 +93,16 @@ final class ChatListener: Sendable {
             case .followGroup(let group):
                 state.withLock { _ = $0.groups.insert(group) }
                 // QoS 2, in the session: a member gets what was said while away, exactly once.
-                _ = try? await client.subscribe([MQTTSubscription(layout.groupMessagesFilter(group), qos: .exactlyOnce)])
+                _ = try? await client.subscribe([MQTTSubscription(layout.groupMessagesFilter(group), qos: .exactlyOnce)]
+                )
             case .unfollowGroup(let group):
                 state.withLock { _ = $0.groups.remove(group) }
                 try? await client.unsubscribe([layout.groupMessagesFilter(group)])
             case .synced:
                 guard !quiet else { continue }
-                let rooms = state.withLock { $0.rooms.sorted().map { "#" + $0 } + $0.groups.sorted().map(\.description) }
+                let rooms = state.withLock {
+                    $0.rooms.sorted().map { "#" + $0 } + $0.groups.sorted().map(\.description)
+                }
                 var what = follow == .all ? "every room" : rooms.joined(separator: ", ")
                 if follow == .joined { what += (rooms.isEmpty ? "" : " and ") + "your private messages" }
                 report("listener", "listening on \(what) at \(target) as \(me).")
@@ -113,14 +118,18 @@ final class ChatListener: Sendable {
         let probeRoom = "~probe-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let claimed = me == "nobody" ? "somebody" : "nobody"
         var configuration = client.configuration
-        configuration.clientID = String(configuration.clientID.prefix(12)) + "-probe" + String(UInt16.random(in: 0...0xFFFF), radix: 16)
-        (configuration.cleanStart, configuration.sessionExpiry, configuration.will, configuration.reconnect) = (true, 0, nil, nil)
+        configuration.clientID =
+            String(configuration.clientID.prefix(12)) + "-probe" + String(UInt16.random(in: 0...0xFFFF), radix: 16)
+        (configuration.cleanStart, configuration.sessionExpiry, configuration.will, configuration.reconnect) = (
+            true, 0, nil, nil
+        )
         configuration.version = client.connectResult?.version ?? .v5
         configuration.allowVersionFallback = false
         var note: String?
         var verified = false
         if configuration.version != .v5 {
-            note = "MQTT 3.1.1 cannot tell whether the broker enforces mqtt-chat's ACL, so no sender is shown as verified."
+            note =
+                "MQTT 3.1.1 cannot tell whether the broker enforces mqtt-chat's ACL, so no sender is shown as verified."
         } else {
             do {
                 try await MQTTClient.withConnection(configuration) { probe in
@@ -149,14 +158,18 @@ final class ChatListener: Sendable {
     /// groups, so the broker keeps private and group messages, not the rooms' traffic, while the user is
     /// away. Once.
     func leave() async {
-        guard let rooms = state.withLock({ state -> Set<String>? in
-            defer { state.left = true }
-            return state.left ? nil : state.rooms
-        }) else { return }
+        guard
+            let rooms = state.withLock({ state -> Set<String>? in
+                defer { state.left = true }
+                return state.left ? nil : state.rooms
+            })
+        else { return }
         presence.withdraw()
         guard persistent else { return }
         let filters =
-            rooms.sorted().map(layout.roomFilter) + [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)]
+            rooms.sorted().map(layout.roomFilter) + [
+                layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me),
+            ]
             + layout.groupStateFilters
         let unsubscribe = Task { [client] in try? await client.unsubscribe(filters) }
         let bound = Task {

@@ -28,7 +28,7 @@ final class JoinCheck: Sendable {
             sent.withLock { $0[topic] = (payload, false) }
             do {
                 try await client.publish(topic: topic, payload: payload, qos: .atLeastOnce)
-            } catch where error.code == .notAuthorized {
+            } catch  where error.code == .notAuthorized {
                 sent.withLock { _ = $0.removeValue(forKey: topic) }
                 report(tool, "note: \(user) may not post on \(topic), so it could not check that it can read it.")
             } catch {
@@ -41,7 +41,8 @@ final class JoinCheck: Sendable {
             report(
                 tool,
                 "warning: your own join notice on \(topic) did not come back; the broker may not let \(user) read "
-                    + "\(topic) (mosquitto's ACL drops such messages without telling).")
+                    + "\(topic) (mosquitto's ACL drops such messages without telling)."
+            )
         }
     }
 

@@ -4,7 +4,7 @@ import ChatProtocol
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @main
@@ -43,20 +43,31 @@ struct Listener: AsyncParsableCommand {
 
 struct Listen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "listen", abstract: "Show messages as they arrive (the default command).")
+        commandName: "listen",
+        abstract: "Show messages as they arrive (the default command)."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: [.short, .long], help: "A raw topic filter instead of the chat's rooms; repeat for several; + and # allowed.")
+    @Option(
+        name: [.short, .long],
+        help: "A raw topic filter instead of the chat's rooms; repeat for several; + and # allowed."
+    )
     var topic: [String] = []
 
     @Option(name: .long, help: "Follow just this room; repeat for several.")
     var room: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Follow just this group (OWNER/NAME); repeat for several.", valueName: "group"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Follow just this group (OWNER/NAME); repeat for several.", valueName: "group")
+    )
     var group: [String] = []
 
-    @Flag(name: .long, help: "Every room, with the room on each line (the workshop host's projector; needs admin rights).")
+    @Flag(
+        name: .long,
+        help: "Every room, with the room on each line (the workshop host's projector; needs admin rights)."
+    )
     var all = false
 
     @Option(name: .long, help: "Output: text for people, json (one object per line) for scripts.")
@@ -68,7 +79,10 @@ struct Listen: AsyncParsableCommand {
     @Option(name: [.customShort("W"), .long], help: "Exit after this many seconds.")
     var timeout: Double?
 
-    @Flag(name: .long, help: "Keep a persistent session (needs -i) on raw topics (-t); the chat's own listener always has one.")
+    @Flag(
+        name: .long,
+        help: "Keep a persistent session (needs -i) on raw topics (-t); the chat's own listener always has one."
+    )
     var session = false
 
     @Flag(name: .long, help: "Do not say on stderr when listening starts.")
@@ -99,7 +113,9 @@ struct Listen: AsyncParsableCommand {
         if !rawTopics.isEmpty && (!room.isEmpty || !group.isEmpty || all) {
             throw ValidationError("Give either -t (raw topics) or --room/--group/--all, not both.")
         }
-        if all && !(room.isEmpty && group.isEmpty) { throw ValidationError("Give either --all or --room/--group, not both.") }
+        if all && !(room.isEmpty && group.isEmpty) {
+            throw ValidationError("Give either --all or --room/--group, not both.")
+        }
         for name in group {
             do { _ = try GroupID(parsing: name) } catch { throw ValidationError(error.message) }
         }
@@ -133,7 +149,8 @@ struct Listen: AsyncParsableCommand {
                 report(
                     tool,
                     "note: another listener of \(me) on this machine holds the session \(stable), which receives "
-                        + "messages sent while you are away; this one shows live messages only.")
+                        + "messages sent while you are away; this one shows live messages only."
+                )
             }
         } else if layoutMode && connection.hasExplicitID && follow == .joined {
             persistent = true
@@ -146,8 +163,10 @@ struct Listen: AsyncParsableCommand {
         let topics = rawTopics
         let interactive = Terminal.isTerminal(1) && format == .text
         let renderer = ChatLineRenderer(
-            format: format, showTopic: topics.count > 1 || topics.contains { $0.contains("+") || $0.contains("#") },
-            colors: Terminal.wantsColor(fd: 1))
+            format: format,
+            showTopic: topics.count > 1 || topics.contains { $0.contains("+") || $0.contains("#") },
+            colors: Terminal.wantsColor(fd: 1)
+        )
         let stop = StopReason()
         let router = ChatRouter(layout: layout, me: me, client: configuration.clientID, follow: follow, verified: false)
         let sink = MessageSink(view: layoutMode ? .layout(router) : .raw, renderer: renderer, count: count, stop: stop)
@@ -175,7 +194,10 @@ struct Listen: AsyncParsableCommand {
             report(tool, "subscribed to \(subscribed.joined(separator: ", ")) at QoS \(connection.qos).")
         }
         if !quiet && !layoutMode {
-            report(tool, "listening on \(topics.joined(separator: ", ")) at \(client.configuration.host):\(client.configuration.port) as \(me).")
+            report(
+                tool,
+                "listening on \(topics.joined(separator: ", ")) at \(client.configuration.host):\(client.configuration.port) as \(me)."
+            )
         }
         // The tasks below get plain copies, not the (non-Sendable) command.
         let (timeout, endSession) = (self.timeout, !persistent)

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Who on this machine holds a user's listener session. A person's listener uses one client id per user and

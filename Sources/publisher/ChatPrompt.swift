@@ -2,7 +2,7 @@ import ChatCLI
 import ChatProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The interactive prompt over the chat layout: lines go to the current room (or person), `/commands` act.
@@ -83,7 +83,9 @@ struct ChatPrompt {
     }
 
     private mutating func command(_ line: String) async {
-        let words = line.dropFirst().split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true).map(String.init)
+        let words = line.dropFirst().split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true).map(
+            String.init
+        )
         guard let word = words.first else { return complainText("type /help for the commands") }
         let arguments = Array(words.dropFirst())
         do {
@@ -134,7 +136,9 @@ struct ChatPrompt {
                 ("block", _), ("groups", _), ("group", _):
                 complainText("wrong arguments for /\(word); type /help")
             default:
-                complainText("unknown command /\(TerminalText.sanitize(word, limit: 40)) (type /help; //text sends /text)")
+                complainText(
+                    "unknown command /\(TerminalText.sanitize(word, limit: 40)) (type /help; //text sends /text)"
+                )
             }
         } catch {
             complain(error)
@@ -171,12 +175,16 @@ struct ChatPrompt {
             guard let request = directory.request(of: words[2], for: id) else {
                 throw MQTTError(.refusedByState, "\(words[2]) has not asked to join \(id).")
             }
-            let decisions: [String: ChatState.GroupDecision] = ["approve": .approved, "reject": .rejected, "remove": .removed]
+            let decisions: [String: ChatState.GroupDecision] = [
+                "approve": .approved, "reject": .rejected, "remove": .removed,
+            ]
             let decision = decisions[words[0]] ?? .rejected
             try await actions.decide(id, words[2], decision, request: request)
             say("\(decision.rawValue) \(words[2]) for \(id)\n")
         default:
-            complainText("usage: /group create NAME | join|leave|talk OWNER/NAME | approve|reject|remove OWNER/NAME USER")
+            complainText(
+                "usage: /group create NAME | join|leave|talk OWNER/NAME | approve|reject|remove OWNER/NAME USER"
+            )
         }
     }
 

@@ -17,7 +17,8 @@ struct GroupCommand: AsyncParsableCommand {
               publisher group approve alice/robots carol -u alice
               publisher groups --format json
             """,
-        subcommands: [Create.self, Join.self, Approve.self, Reject.self, Remove.self, Leave.self])
+        subcommands: [Create.self, Join.self, Approve.self, Reject.self, Remove.self, Leave.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a group you own.")
@@ -122,7 +123,12 @@ private func noSuchGroup(_ group: GroupID) -> MQTTError {
 }
 
 /// The owner's decision on `user`'s current request. Anyone may try: the broker refuses all but the owner.
-private func decide(_ group: String, _ user: String, _ decision: ChatState.GroupDecision, _ connection: ConnectionOptions)
+private func decide(
+    _ group: String,
+    _ user: String,
+    _ decision: ChatState.GroupDecision,
+    _ connection: ConnectionOptions
+)
     async
 {
     guard let group = try? GroupID(parsing: group) else { return }

@@ -3,7 +3,7 @@ import ChatCLI
 import ChatProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @main
@@ -47,7 +47,9 @@ struct Publisher: AsyncParsableCommand {
 /// Sending: one message, lines from a pipe, or the prompt.
 struct Send: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "send", abstract: "Send to a room (default), one person (--to) or a raw topic (-t).")
+        commandName: "send",
+        abstract: "Send to a room (default), one person (--to) or a raw topic (-t)."
+    )
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -74,7 +76,8 @@ struct Send: AsyncParsableCommand {
 
     @Option(
         name: [.customShort("W"), .long],
-        help: "Seconds to wait for acknowledgements (and for the broker, with --wait-for-broker) before giving up.")
+        help: "Seconds to wait for acknowledgements (and for the broker, with --wait-for-broker) before giving up."
+    )
     var timeout: Double = 30
 
     @Flag(name: .long, help: "At a terminal, do not say on stderr where you are talking.")
@@ -133,7 +136,8 @@ struct Send: AsyncParsableCommand {
         if interactive && rawTopic != nil {
             configuration.will = MQTTWill(
                 topic: resolvedTopic,
-                payload: ChatMessage.notice(from: user, "\(user) left (connection lost)").encoded())
+                payload: ChatMessage.notice(from: user, "\(user) left (connection lost)").encoded()
+            )
         } else if interactive {
             configuration.will = Presence.will(layout: layout, me: user, clientID: configuration.clientID)
         }
@@ -142,7 +146,10 @@ struct Send: AsyncParsableCommand {
         let client: MQTTClient
         do {
             client = try await connectClient(
-                configuration, retryFor: waitForBroker ? patience : nil, onMessage: interactive ? watcher.handle : nil)
+                configuration,
+                retryFor: waitForBroker ? patience : nil,
+                onMessage: interactive ? watcher.handle : nil
+            )
         } catch {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
@@ -167,8 +174,13 @@ struct Send: AsyncParsableCommand {
         // Private and group messages go at QoS 2: exactly once, also to a listener that was away.
         let qos = to != nil || group != nil ? .exactlyOnce : connection.qosLevel
         let publisher = LinePublisher(
-            client: client, topic: resolvedTopic, qos: qos, retain: retain, from: user,
-            window: LinePublisher.window(for: client.connectResult, cap: Self.windowCap))
+            client: client,
+            topic: resolvedTopic,
+            qos: qos,
+            retain: retain,
+            from: user,
+            window: LinePublisher.window(for: client.connectResult, cap: Self.windowCap)
+        )
 
         var stalled = 0
         if let to, rawTopic == nil, message != nil || !interactive {
@@ -181,8 +193,13 @@ struct Send: AsyncParsableCommand {
         }
         if interactive && rawTopic == nil {
             var prompt = ChatPrompt(
-                client: client, watcher: watcher, me: user, room: to == nil && group == nil ? resolvedRoom : nil, to: to,
-                group: group.flatMap { try? GroupID(parsing: $0) })
+                client: client,
+                watcher: watcher,
+                me: user,
+                room: to == nil && group == nil ? resolvedRoom : nil,
+                to: to,
+                group: group.flatMap { try? GroupID(parsing: $0) }
+            )
             await prompt.run(publisher, patience: patience)
         } else if let text = message ?? notice {
             if !publisher.send(text, kind: message != nil ? .message : .notice, patience: patience) { stalled = 1 }
@@ -207,12 +224,16 @@ struct Send: AsyncParsableCommand {
             fail(
                 tool,
                 failure.code == .notAuthorized
-                    ? MQTTError(failure.code, "Not authorized to publish to \(resolvedTopic) as \(user).") : failure)
+                    ? MQTTError(failure.code, "Not authorized to publish to \(resolvedTopic) as \(user).") : failure
+            )
         }
         await client.disconnect(endSession: true)
         if undelivered > 0 {
             let plural = undelivered == 1 ? "message was" : "messages were"
-            report(tool, "\(undelivered) \(plural) not delivered: no acknowledgement from the broker within \(timeout) s.")
+            report(
+                tool,
+                "\(undelivered) \(plural) not delivered: no acknowledgement from the broker within \(timeout) s."
+            )
             finish(ExitStatus.undelivered)
         }
         finish()

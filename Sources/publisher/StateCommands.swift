@@ -7,7 +7,9 @@ import ChatProtocol
 
 struct JoinCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "join", abstract: "Join a room: every listener of yours follows it from now on.")
+        commandName: "join",
+        abstract: "Join a room: every listener of yours follows it from now on."
+    )
     @Argument(help: "The room.") var room: String
     @OptionGroup var connection: ConnectionOptions
 
@@ -24,7 +26,9 @@ struct JoinCommand: AsyncParsableCommand {
 
 struct LeaveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "leave", abstract: "Leave a room: your listeners stop following it.")
+        commandName: "leave",
+        abstract: "Leave a room: your listeners stop following it."
+    )
     @Argument(help: "The room.") var room: String
     @OptionGroup var connection: ConnectionOptions
 
@@ -41,7 +45,9 @@ struct LeaveCommand: AsyncParsableCommand {
 
 struct InviteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "invite", abstract: "Invite someone to a room (they see it even if they never accepted you).")
+        commandName: "invite",
+        abstract: "Invite someone to a room (they see it even if they never accepted you)."
+    )
     @Argument(help: "Who to invite.") var user: String
     @Argument(help: "The room.") var room: String
     @OptionGroup var connection: ConnectionOptions
@@ -59,7 +65,9 @@ struct InviteCommand: AsyncParsableCommand {
 
 struct MsgCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "msg", abstract: "Send one private message (QoS 2; it waits for them if they are away).")
+        commandName: "msg",
+        abstract: "Send one private message (QoS 2; it waits for them if they are away)."
+    )
     @Argument(help: "To whom.") var user: String
     @Argument(help: "The message.") var text: String
     @OptionGroup var connection: ConnectionOptions
@@ -77,7 +85,9 @@ struct MsgCommand: AsyncParsableCommand {
 
 struct AcceptCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "accept", abstract: "Accept someone's private messages (shown plainly, not as requests).")
+        commandName: "accept",
+        abstract: "Accept someone's private messages (shown plainly, not as requests)."
+    )
     @Argument(help: "Whom to accept.") var user: String
     @OptionGroup var connection: ConnectionOptions
 
@@ -94,7 +104,9 @@ struct AcceptCommand: AsyncParsableCommand {
 
 struct BlockCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "block", abstract: "Hide everything from someone: messages, invitations, notices.")
+        commandName: "block",
+        abstract: "Hide everything from someone: messages, invitations, notices."
+    )
     @Argument(help: "Whom to block.") var user: String
     @OptionGroup var connection: ConnectionOptions
 

@@ -6,7 +6,12 @@ import Testing
 struct LayoutTests {
     let layout = ChatLayout()
 
-    private func message(_ topic: String, _ payload: [UInt8], retained: Bool = false, qos: MQTTQoS = .atLeastOnce)
+    private func message(
+        _ topic: String,
+        _ payload: [UInt8],
+        retained: Bool = false,
+        qos: MQTTQoS = .atLeastOnce
+    )
         -> MQTTMessage
     {
         MQTTMessage(topic: topic, payload: payload, qos: qos, retained: retained)
@@ -45,9 +50,10 @@ struct LayoutTests {
         #expect(layout.parse("chat/users/bob/private/contacts/eve") == .contact(owner: "bob", user: "eve"))
         #expect(layout.parse("chat/users/bob/private/focus") == .focus(user: "bob"))
         #expect(layout.parse("chat/users/bob/private/sync/c1") == .sync(user: "bob", client: "c1"))
-        for foreign in ["chat", "chat/raw/x", "chat/rooms/rust", "chat/rooms/rust/bob/extra", "chat/rooms//bob", "other/rooms/a/b",
-            "chat/users/bob/secret/x"]
-        {
+        for foreign in [
+            "chat", "chat/raw/x", "chat/rooms/rust", "chat/rooms/rust/bob/extra", "chat/rooms//bob", "other/rooms/a/b",
+            "chat/users/bob/secret/x",
+        ] {
             #expect(layout.parse(foreign) == nil, "\(foreign)")
         }
         #expect(ChatLayout(root: "school").parse("school/rooms/a/b") == .room(room: "a", sender: "b"))
@@ -57,14 +63,22 @@ struct LayoutTests {
     func directory() {
         var directory = ChatDirectory(me: "alice")
         #expect(directory.rooms(of: "alice") == ["general"])
-        #expect(directory.apply(.membership(user: "bob", room: "rust"), payload: ChatState.membership(joined: true))
-            == [.joined(user: "bob", room: "rust")])
-        #expect(directory.apply(.membership(user: "bob", room: "rust"), payload: ChatState.membership(joined: true)) == [])
+        #expect(
+            directory.apply(.membership(user: "bob", room: "rust"), payload: ChatState.membership(joined: true))
+                == [.joined(user: "bob", room: "rust")]
+        )
+        #expect(
+            directory.apply(.membership(user: "bob", room: "rust"), payload: ChatState.membership(joined: true)) == []
+        )
         #expect(directory.rooms(of: "bob") == ["general", "rust"])
-        #expect(directory.apply(.membership(user: "bob", room: "general"), payload: ChatState.membership(joined: false))
-            == [.left(user: "bob", room: "general")])
+        #expect(
+            directory.apply(.membership(user: "bob", room: "general"), payload: ChatState.membership(joined: false))
+                == [.left(user: "bob", room: "general")]
+        )
         #expect(directory.rooms(of: "bob") == ["rust"])
-        #expect(directory.apply(.membership(user: "bob", room: "rust"), payload: []) == [.left(user: "bob", room: "rust")])
+        #expect(
+            directory.apply(.membership(user: "bob", room: "rust"), payload: []) == [.left(user: "bob", room: "rust")]
+        )
         #expect(directory.sharesRoom(with: "bob") == false)
         // Two connections: online until both are gone.
         let online = ChatState.presence(tool: "listener", since: .now())
@@ -75,11 +89,15 @@ struct LayoutTests {
         #expect(directory.apply(.presence(user: "carol", client: "b"), payload: []) == [.offline(user: "carol")])
         #expect(directory.onlineUsers == [])
         // Contacts and focus are this user's only.
-        #expect(directory.apply(.contact(owner: "alice", user: "eve"), payload: ChatState.contact(.blocked))
-            == [.contact(user: "eve", .blocked)])
+        #expect(
+            directory.apply(.contact(owner: "alice", user: "eve"), payload: ChatState.contact(.blocked))
+                == [.contact(user: "eve", .blocked)]
+        )
         #expect(directory.apply(.contact(owner: "bob", user: "eve"), payload: ChatState.contact(.accepted)) == [])
         #expect(directory.contacts == ["eve": .blocked])
-        #expect(directory.apply(.focus(user: "alice"), payload: ChatState.focus(room: "rust")) == [.focus(room: "rust")])
+        #expect(
+            directory.apply(.focus(user: "alice"), payload: ChatState.focus(room: "rust")) == [.focus(room: "rust")]
+        )
         #expect(directory.apply(.focus(user: "alice"), payload: ChatState.focus(room: "a/b")) == [])
         // Malformed state changes nothing.
         #expect(directory.apply(.membership(user: "x", room: "y"), payload: Array("not json".utf8)) == [])
@@ -102,7 +120,9 @@ struct LayoutTests {
     func snapshot() {
         var router = ChatRouter(layout: layout, me: "alice", client: "c1", follow: .joined, verified: true)
         #expect(router.route(message("chat/rooms/rust/bob", chat("bob", "queued"))).lines == [])
-        let joined = router.route(message("chat/users/alice/rooms/rust", ChatState.membership(joined: true), retained: true))
+        let joined = router.route(
+            message("chat/users/alice/rooms/rust", ChatState.membership(joined: true), retained: true)
+        )
         #expect(joined.lines == [])  // nothing is announced from the snapshot
         let (lines, actions) = router.route(message(layout.sync(of: "alice", client: "c1"), []))
         #expect(actions == [.follow(room: "general"), .follow(room: "rust"), .synced])
@@ -121,7 +141,10 @@ struct LayoutTests {
         #expect(line?.claimedFrom == "alice")
         #expect(line?.showRoom == false)
         let rendered = ChatLineRenderer().render(line!, received: .now())
-        #expect(String(decoding: rendered.dropFirst(9), as: UTF8.self) == "<carol> [forged: claims to be alice] I am alice\n")
+        #expect(
+            String(decoding: rendered.dropFirst(9), as: UTF8.self)
+                == "<carol> [forged: claims to be alice] I am alice\n"
+        )
     }
 
     @Test("rooms not followed are not shown; a live join follows, a leave unfollows")
@@ -140,7 +163,8 @@ struct LayoutTests {
     @Test("private messages: a request until accepted, plain after, nothing once blocked; invitations always")
     func privateMessages() {
         var router = syncedRouter()
-        let request = router.route(message("chat/users/alice/inbox/bob", chat("bob", "hi"), qos: .exactlyOnce)).lines.first
+        let request = router.route(message("chat/users/alice/inbox/bob", chat("bob", "hi"), qos: .exactlyOnce)).lines
+            .first
         #expect(request?.request == true)
         #expect(request?.to == "alice")
         let invite = ChatMessage(kind: .invite, from: "carol", text: "rust").encoded()
@@ -158,11 +182,17 @@ struct LayoutTests {
     func presence() {
         var router = syncedRouter()
         let online = ChatState.presence(tool: "listener", since: .now())
-        #expect(router.route(message("chat/users/bob/online/b1", online)).lines.map(\.body) == [.event(user: "bob", .online)])
+        #expect(
+            router.route(message("chat/users/bob/online/b1", online)).lines.map(\.body) == [
+                .event(user: "bob", .online)
+            ]
+        )
         #expect(router.route(message("chat/users/alice/online/c1", online)).lines == [])
         _ = router.route(message("chat/users/dave/rooms/general", ChatState.membership(joined: false)))
         #expect(router.route(message("chat/users/dave/online/d1", online)).lines == [])
-        #expect(router.route(message("chat/users/bob/online/b1", [])).lines.map(\.body) == [.event(user: "bob", .offline)])
+        #expect(
+            router.route(message("chat/users/bob/online/b1", [])).lines.map(\.body) == [.event(user: "bob", .offline)]
+        )
     }
 
     @Test("--room follows just those rooms; one room is never named on its lines")
@@ -186,21 +216,27 @@ struct LayoutTests {
         let renderer = ChatLineRenderer(format: .json)
         let received = ChatTimestamp(millisecondsSince1970: 0)
         func render(_ topic: String, _ payload: [UInt8]) -> String {
-            String(decoding: renderer.render(router.route(message(topic, payload)).lines[0], received: received), as: UTF8.self)
+            String(
+                decoding: renderer.render(router.route(message(topic, payload)).lines[0], received: received),
+                as: UTF8.self
+            )
         }
         #expect(
             render("chat/rooms/general/bob", chat("mallory", "hi"))
                 == #"{"topic":"chat/rooms/general/bob","type":"message","from":"bob","message":"hi","room":"general","#
                 + #""forged":true,"claimed_from":"mallory","verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"#
-                + "\n")
+                + "\n"
+        )
         #expect(
             render("chat/users/alice/inbox/carol", ChatMessage(kind: .invite, from: "carol", text: "rust").encoded())
                 == #"{"topic":"chat/users/alice/inbox/carol","type":"invite","from":"carol","invite":"rust","to":"alice","#
-                + #""verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"# + "\n")
+                + #""verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"# + "\n"
+        )
         #expect(
             render("chat/users/alice/inbox/bob", chat("bob", "yo"))
                 == #"{"topic":"chat/users/alice/inbox/bob","type":"message","from":"bob","message":"yo","to":"alice","#
-                + #""request":true,"verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"# + "\n")
+                + #""request":true,"verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"# + "\n"
+        )
     }
 }
 
@@ -229,31 +265,62 @@ struct GroupTests {
     @Test("request, approval, leaving, a new request needing a new approval, removal, rejection")
     func lifecycle() {
         var directory = ChatDirectory(me: "alice")
-        #expect(directory.apply(.groupInfo(robots), payload: ChatState.groupCreated) == [.groupCreated(robots), .groupMember(robots, user: "alice", joined: true)])
+        #expect(
+            directory.apply(.groupInfo(robots), payload: ChatState.groupCreated) == [
+                .groupCreated(robots), .groupMember(robots, user: "alice", joined: true),
+            ]
+        )
         #expect(directory.members(of: robots) == ["alice"])
-        #expect(directory.apply(.groupRequest(robots, user: "bob"), payload: ChatState.groupRequest(.requested, id: "r1"))
-            == [.groupRequested(robots, user: "bob")])
+        #expect(
+            directory.apply(.groupRequest(robots, user: "bob"), payload: ChatState.groupRequest(.requested, id: "r1"))
+                == [.groupRequested(robots, user: "bob")]
+        )
         #expect(directory.pendingRequests(of: robots) == ["bob"])
-        #expect(directory.apply(.groupDecision(robots, user: "bob"), payload: ChatState.groupDecision(.approved, request: "r1"))
-            == [.groupDecided(robots, user: "bob", .approved), .groupMember(robots, user: "bob", joined: true)])
+        #expect(
+            directory.apply(
+                .groupDecision(robots, user: "bob"),
+                payload: ChatState.groupDecision(.approved, request: "r1")
+            )
+                == [.groupDecided(robots, user: "bob", .approved), .groupMember(robots, user: "bob", joined: true)]
+        )
         #expect(directory.members(of: robots) == ["alice", "bob"])
         #expect(directory.pendingRequests(of: robots) == [])
         // Leaving, then asking again: the old approval does not count for the new request.
-        #expect(directory.apply(.groupRequest(robots, user: "bob"), payload: ChatState.groupRequest(.left, id: "r2"))
-            == [.groupMember(robots, user: "bob", joined: false)])
-        #expect(directory.apply(.groupRequest(robots, user: "bob"), payload: ChatState.groupRequest(.requested, id: "r3"))
-            == [.groupRequested(robots, user: "bob")])
+        #expect(
+            directory.apply(.groupRequest(robots, user: "bob"), payload: ChatState.groupRequest(.left, id: "r2"))
+                == [.groupMember(robots, user: "bob", joined: false)]
+        )
+        #expect(
+            directory.apply(.groupRequest(robots, user: "bob"), payload: ChatState.groupRequest(.requested, id: "r3"))
+                == [.groupRequested(robots, user: "bob")]
+        )
         #expect(!directory.isMember("bob", ofGroup: robots))
-        _ = directory.apply(.groupDecision(robots, user: "bob"), payload: ChatState.groupDecision(.approved, request: "r3"))
-        #expect(directory.apply(.groupDecision(robots, user: "bob"), payload: ChatState.groupDecision(.removed, request: "r3"))
-            == [.groupDecided(robots, user: "bob", .removed), .groupMember(robots, user: "bob", joined: false)])
+        _ = directory.apply(
+            .groupDecision(robots, user: "bob"),
+            payload: ChatState.groupDecision(.approved, request: "r3")
+        )
+        #expect(
+            directory.apply(
+                .groupDecision(robots, user: "bob"),
+                payload: ChatState.groupDecision(.removed, request: "r3")
+            )
+                == [.groupDecided(robots, user: "bob", .removed), .groupMember(robots, user: "bob", joined: false)]
+        )
         _ = directory.apply(.groupRequest(robots, user: "carol"), payload: ChatState.groupRequest(.requested, id: "c1"))
-        #expect(directory.apply(.groupDecision(robots, user: "carol"), payload: ChatState.groupDecision(.rejected, request: "c1"))
-            == [.groupDecided(robots, user: "carol", .rejected)])
+        #expect(
+            directory.apply(
+                .groupDecision(robots, user: "carol"),
+                payload: ChatState.groupDecision(.rejected, request: "c1")
+            )
+                == [.groupDecided(robots, user: "carol", .rejected)]
+        )
         #expect(directory.members(of: robots) == ["alice"])
         #expect(directory.pendingRequests(of: robots) == [])
         // A decision without a matching request, or a malformed one, makes nobody a member.
-        _ = directory.apply(.groupDecision(robots, user: "eve"), payload: ChatState.groupDecision(.approved, request: "x"))
+        _ = directory.apply(
+            .groupDecision(robots, user: "eve"),
+            payload: ChatState.groupDecision(.approved, request: "x")
+        )
         _ = directory.apply(.groupRequest(robots, user: "dave"), payload: Array("{}".utf8))
         #expect(directory.members(of: robots) == ["alice"])
         // Groups nobody created do not exist, whatever their requests say.
@@ -266,7 +333,9 @@ struct GroupTests {
         var router = ChatRouter(layout: layout, me: me, client: "c", follow: .joined, verified: true)
         _ = router.route(message(layout.groupInfo(robots), ChatState.groupCreated))
         _ = router.route(message(layout.groupRequest(robots, by: "bob"), ChatState.groupRequest(.requested, id: "r1")))
-        _ = router.route(message(layout.groupDecision(robots, for: "bob"), ChatState.groupDecision(.approved, request: "r1")))
+        _ = router.route(
+            message(layout.groupDecision(robots, for: "bob"), ChatState.groupDecision(.approved, request: "r1"))
+        )
         _ = router.route(message(layout.sync(of: me, client: "c"), []))
         return router
     }
@@ -279,22 +348,36 @@ struct GroupTests {
         let line = bob.route(message(layout.groupMessage(robots, sender: "alice"), chat("alice", "hi"))).lines.first
         #expect(line?.group == robots)
         #expect(line?.from == "alice")
-        #expect(bob.route(message(layout.groupMessage(robots, sender: "carol"), chat("carol", "intruding"))).lines == [])
+        #expect(
+            bob.route(message(layout.groupMessage(robots, sender: "carol"), chat("carol", "intruding"))).lines == []
+        )
         #expect(bob.route(message(layout.groupMessage(robots, sender: "bob"), chat("alice", "forged"))).lines == [])
         // Removed: the listener stops following, and bob's own later words are not group messages either.
-        let removed = bob.route(message(layout.groupDecision(robots, for: "bob"), ChatState.groupDecision(.removed, request: "r1")))
+        let removed = bob.route(
+            message(layout.groupDecision(robots, for: "bob"), ChatState.groupDecision(.removed, request: "r1"))
+        )
         #expect(removed.actions == [.unfollowGroup(robots)])
-        #expect(removed.lines.map(\.body) == [.event(user: "alice", .groupDecision(robots, .removed, about: "bob")), .event(user: "bob", .groupLeft(robots))])
+        #expect(
+            removed.lines.map(\.body) == [
+                .event(user: "alice", .groupDecision(robots, .removed, about: "bob")),
+                .event(user: "bob", .groupLeft(robots)),
+            ]
+        )
         #expect(bob.route(message(layout.groupMessage(robots, sender: "alice"), chat("alice", "after"))).lines == [])
     }
 
     @Test("the owner sees requests live with the command to approve")
     func ownerSeesRequests() {
         var alice = router(me: "alice")
-        let request = alice.route(message(layout.groupRequest(robots, by: "carol"), ChatState.groupRequest(.requested, id: "c1")))
+        let request = alice.route(
+            message(layout.groupRequest(robots, by: "carol"), ChatState.groupRequest(.requested, id: "c1"))
+        )
         #expect(request.lines.map(\.body) == [.event(user: "carol", .groupRequest(robots))])
         let text = ChatLineRenderer().render(request.lines[0], received: .now())
-        #expect(String(decoding: text.dropFirst(9), as: UTF8.self) == "* carol asks to join alice/robots: /group approve alice/robots carol\n")
+        #expect(
+            String(decoding: text.dropFirst(9), as: UTF8.self)
+                == "* carol asks to join alice/robots: /group approve alice/robots carol\n"
+        )
     }
 
     @Test("groups listing: pending requests only for the groups you own")
@@ -308,9 +391,11 @@ struct GroupTests {
         #expect(
             String(decoding: DirectoryReport.groups(directory, format: .json), as: UTF8.self)
                 == #"{"owner":"alice","name":"robots","members":["alice"]}"# + "\n"
-                + #"{"owner":"bob","name":"robots","members":["bob"],"pending":["dave"]}"# + "\n")
+                + #"{"owner":"bob","name":"robots","members":["bob"],"pending":["dave"]}"# + "\n"
+        )
         #expect(
             String(decoding: DirectoryReport.groups(directory, format: .text), as: UTF8.self)
-                == "alice/robots members: alice\nbob/robots members: bob; pending: dave\n")
+                == "alice/robots members: alice\nbob/robots members: bob; pending: dave\n"
+        )
     }
 }

@@ -19,11 +19,12 @@ struct PropertyTests {
     }
 
     /// Pieces that make random input look like chat JSON often enough to reach deep into the decoder.
-    static let fragments: [[UInt8]] = [
-        #"{"type":"message","from":""#, #"","message":""#, #"{"type":"notice","from":"x","notice":""#, #""}"#,
-        #","time":"2026-11-22T12:01:02.345Z""#, #"\u001b[2J"#, #"\ud83d\ude00"#, #"\u202e"#, "\u{1B}]0;x\u{07}",
-        "\u{85}", "\u{9B}", "\u{2028}", "\\", "\"", "{", "}", "[", "]", ",", ":", "null", "1e5", " ",
-    ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xE2, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xC0, 0xAF], [0x00]]
+    static let fragments: [[UInt8]] =
+        [
+            #"{"type":"message","from":""#, #"","message":""#, #"{"type":"notice","from":"x","notice":""#, #""}"#,
+            #","time":"2026-11-22T12:01:02.345Z""#, #"\u001b[2J"#, #"\ud83d\ude00"#, #"\u202e"#, "\u{1B}]0;x\u{07}",
+            "\u{85}", "\u{9B}", "\u{2028}", "\\", "\"", "{", "}", "[", "]", ",", ":", "null", "1e5", " ",
+        ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xE2, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xC0, 0xAF], [0x00]]
 
     static func randomPayload(_ generator: inout SeededGenerator) -> [UInt8] {
         var bytes: [UInt8] = []
@@ -31,7 +32,9 @@ struct PropertyTests {
             if Bool.random(using: &generator) {
                 bytes += fragments.randomElement(using: &generator)!
             } else {
-                bytes += (0..<Int.random(in: 1...8, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                bytes += (0..<Int.random(in: 1...8, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
             }
         }
         return bytes
@@ -57,8 +60,11 @@ struct PropertyTests {
             }
             let text = String(String.UnicodeScalarView(scalars))
             let message = ChatMessage(
-                kind: Bool.random(using: &generator) ? .message : .notice, from: String(text.prefix(5)), text: text,
-                time: ChatTimestamp(millisecondsSince1970: Int64.random(in: 0...4_102_444_800_000, using: &generator)))
+                kind: Bool.random(using: &generator) ? .message : .notice,
+                from: String(text.prefix(5)),
+                text: text,
+                time: ChatTimestamp(millisecondsSince1970: Int64.random(in: 0...4_102_444_800_000, using: &generator))
+            )
             #expect(ChatPayload(decoding: message.encoded()) == .chat(message))
         }
     }
@@ -67,7 +73,9 @@ struct PropertyTests {
     func hugePayload() {
         let huge = ChatMessage.message(from: "eve", String(repeating: "A", count: 1_000_000)).encoded()
         let line = ChatLineRenderer().render(
-            MQTTMessage(topic: "chat", payload: huge, qos: .atMostOnce), received: ChatTimestamp(millisecondsSince1970: 0))
+            MQTTMessage(topic: "chat", payload: huge, qos: .atMostOnce),
+            received: ChatTimestamp(millisecondsSince1970: 0)
+        )
         let text = String(decoding: line, as: UTF8.self)
         #expect(text.hasSuffix("A… [995904 more bytes]\n"))
         #expect(line.count < 4_200)

@@ -14,7 +14,9 @@ struct WireFormatTests {
 
     @Test("encodes a message with keys in a fixed order")
     func encodesMessage() {
-        #expect(encodedText(.message(from: "alice", "hello")) == #"{"type":"message","from":"alice","message":"hello"}"#)
+        #expect(
+            encodedText(.message(from: "alice", "hello")) == #"{"type":"message","from":"alice","message":"hello"}"#
+        )
     }
 
     @Test("encodes a notice with its time in RFC 3339 UTC with milliseconds")
@@ -22,7 +24,8 @@ struct WireFormatTests {
         let time = ChatTimestamp(millisecondsSince1970: 1_795_314_113_045)
         #expect(
             encodedText(.notice(from: "bob", "joined", time: time))
-                == #"{"type":"notice","from":"bob","notice":"joined","time":"2026-11-22T02:21:53.045Z"}"#)
+                == #"{"type":"notice","from":"bob","notice":"joined","time":"2026-11-22T02:21:53.045Z"}"#
+        )
     }
 
     @Test("escapes quotes, backslashes and control characters, and leaves / and unicode alone")
@@ -30,7 +33,8 @@ struct WireFormatTests {
         let text = "a\"b\\c\nd\re\tf\u{01}g\u{1F}/ü😀"
         #expect(
             encodedText(.message(from: "x", text))
-                == #"{"type":"message","from":"x","message":"a\"b\\c\nd\re\tf\u0001g\u001f/ü😀"}"#)
+                == #"{"type":"message","from":"x","message":"a\"b\\c\nd\re\tf\u0001g\u001f/ü😀"}"#
+        )
     }
 
     @Test(
@@ -38,7 +42,8 @@ struct WireFormatTests {
         arguments: [
             "", " leading and trailing ", "quotes \" and \\ backslashes", "\u{0}\u{7}\u{1B}[2J\u{7F}",
             "emoji 👩‍👩‍👧 and RTL \u{202E}abc", String(repeating: "long ", count: 20_000),
-        ])
+        ]
+    )
     func roundTrips(text: String) {
         let message = ChatMessage.message(from: "ålice \"q\"", text, time: ChatTimestamp(millisecondsSince1970: 1))
         #expect(ChatPayload(decoding: message.encoded()) == .chat(message))
@@ -48,13 +53,16 @@ struct WireFormatTests {
     func pythonPayloads() {
         #expect(
             decode(#"{"type": "message", "from": "alice", "message": "hi there"}"#)
-                == .chat(.message(from: "alice", "hi there")))
+                == .chat(.message(from: "alice", "hi there"))
+        )
         #expect(
             decode(#"{"type": "notice", "from": "bob", "notice": "bob joined"}"#)
-                == .chat(.notice(from: "bob", "bob joined")))
+                == .chat(.notice(from: "bob", "bob joined"))
+        )
         #expect(
             decode(#"{"type": "message", "from": "j\u00fcrgen", "message": "\ud83d\ude00 caf\u00e9"}"#)
-                == .chat(.message(from: "jürgen", "😀 café")))
+                == .chat(.message(from: "jürgen", "😀 café"))
+        )
     }
 
     @Test("reads type info as a notice")
@@ -67,16 +75,20 @@ struct WireFormatTests {
     func ignoresExtras() {
         #expect(
             decode(#"{"extra":[1,{"a":null},true,-1.5e3],"type":"message","from":"a","message":"m","v":2}"#)
-                == .chat(.message(from: "a", "m")))
+                == .chat(.message(from: "a", "m"))
+        )
     }
 
     @Test("reads the time field, and keeps a message whose time is unreadable")
     func time() {
         #expect(
             decode(#"{"type":"message","from":"a","message":"m","time":"2026-11-22T12:01:02.5+01:00"}"#)
-                == .chat(.message(from: "a", "m", time: ChatTimestamp(millisecondsSince1970: 1_795_345_262_500))))
+                == .chat(.message(from: "a", "m", time: ChatTimestamp(millisecondsSince1970: 1_795_345_262_500)))
+        )
         #expect(
-            decode(#"{"type":"message","from":"a","message":"m","time":"yesterday"}"#) == .chat(.message(from: "a", "m")))
+            decode(#"{"type":"message","from":"a","message":"m","time":"yesterday"}"#)
+                == .chat(.message(from: "a", "m"))
+        )
         #expect(decode(#"{"type":"message","from":"a","message":"m","time":5}"#) == .chat(.message(from: "a", "m")))
     }
 
@@ -88,26 +100,31 @@ struct WireFormatTests {
             #"{"type":"shout","from":"a","message":"m"}"#, #"{"type":"message","from":1,"message":"m"}"#,
             #"{"type":"message","from":"a","message":["m"]}"#, #"{"type":"message","from":"a","message":"m"} x"#,
             #"{"type":"message","from":"a","message":"m",}"#, #"{"type":"message","from":"a","message":"\ud800"}"#,
-            "{\"type\":\"message\",\"from\":\"a\",\"message\":\"tab\u{9}inside\"}", #"{"type":"message","from":"a","message":"\x"}"#,
+            "{\"type\":\"message\",\"from\":\"a\",\"message\":\"tab\u{9}inside\"}",
+            #"{"type":"message","from":"a","message":"\x"}"#,
             #"{'type':'message'}"#, #"{"type":"message","from":"a","message":"m""#, #"{"a":01}"#, #"{"a":1.}"#,
-        ])
+        ]
+    )
     func raw(text: String) {
         #expect(decode(text) == .raw(Array(text.utf8)))
     }
 
     @Test("keeps invalid UTF-8 as raw bytes")
     func invalidUTF8() {
-        let bytes: [UInt8] = Array(#"{"type":"message","from":"a","message":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
+        let bytes: [UInt8] =
+            Array(#"{"type":"message","from":"a","message":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8)
         #expect(ChatPayload(decoding: bytes) == .raw(bytes))
         #expect(ChatPayload(decoding: [0xFF, 0xFE]) == .raw([0xFF, 0xFE]))
     }
 
     @Test("refuses nesting deeper than the limit without exhausting the stack")
     func deepNesting() {
-        let deep = #"{"type":"message","from":"a","message":"m","x":"# + String(repeating: "[", count: 100_000)
+        let deep =
+            #"{"type":"message","from":"a","message":"m","x":"# + String(repeating: "[", count: 100_000)
             + String(repeating: "]", count: 100_000) + "}"
         #expect(decode(deep) == .raw(Array(deep.utf8)))
-        let shallow = #"{"type":"message","from":"a","message":"m","x":"# + String(repeating: "[", count: 10)
+        let shallow =
+            #"{"type":"message","from":"a","message":"m","x":"# + String(repeating: "[", count: 10)
             + String(repeating: "]", count: 10) + "}"
         #expect(decode(shallow) == .chat(.message(from: "a", "m")))
     }

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Rooms, private messages, invitations and presence against a real mosquitto with the shipped acl.conf,
@@ -15,7 +15,12 @@ struct ChatLayoutTests {
         #expect(result.code == 0, "publisher \(arguments): \(result.stderr)")
     }
 
-    private func command(_ broker: Mosquitto, _ user: String, _ words: [String], tool: Tool = .publisher) async throws
+    private func command(
+        _ broker: Mosquitto,
+        _ user: String,
+        _ words: [String],
+        tool: Tool = .publisher
+    ) async throws
         -> String
     {
         let result = try await broker.run(tool, as: user, command: words)
@@ -37,7 +42,11 @@ struct ChatLayoutTests {
         #expect(lines.first?["message"] as? String == "hello general")
         #expect(lines.first?["room"] as? String == "general")
         #expect(lines.first?["verified"] as? Bool == true)
-        #expect(listener.stderr.contains("listener: listening on #general and your private messages at 127.0.0.1:\(broker.port) as bob.\n"))
+        #expect(
+            listener.stderr.contains(
+                "listener: listening on #general and your private messages at 127.0.0.1:\(broker.port) as bob.\n"
+            )
+        )
     }
 
     @Test("join reaches a running listener at once; membership survives a restart; leave stops it")
@@ -64,7 +73,10 @@ struct ChatLayoutTests {
         again.signal(SIGTERM)
         #expect(try await again.wait() == 0)
         #expect(withoutTimes(again.stdout) == ["#rust <alice> still here", "* bob left #rust", "<alice> in general"])
-        #expect(try await command(broker, "bob", ["rooms"], tool: .listener) == "#general 1 member, 0 online: bob (you are in it)\n")
+        #expect(
+            try await command(broker, "bob", ["rooms"], tool: .listener)
+                == "#general 1 member, 0 online: bob (you are in it)\n"
+        )
     }
 
     @Test("an invitation names the room and the command, even from someone not accepted")
@@ -98,7 +110,8 @@ struct ChatLayoutTests {
         #expect(
             withoutTimes(listener.stdout) == [
                 "[request] <alice> one (to accept: /accept alice; to block: /block alice)", "[private] <alice> two",
-            ])
+            ]
+        )
 
         let again = try await broker.startChatListener(as: "bob", ["--format", "json"])
         _ = try await command(broker, "alice", ["msg", "bob", "three"])
@@ -131,7 +144,10 @@ struct ChatLayoutTests {
         #expect(try await back.wait() == 0)
         #expect(
             withoutTimes(back.stdout)
-                == (1...3).map { "[request] <alice> while away \($0) (to accept: /accept alice; to block: /block alice)" })
+                == (1...3).map {
+                    "[request] <alice> while away \($0) (to accept: /accept alice; to block: /block alice)"
+                }
+        )
         let later = try await broker.run(.listener, as: "bob", ["-W", "2"])
         #expect(later.code == 0)
         #expect(later.stdout == "")
@@ -161,7 +177,9 @@ struct ChatLayoutTests {
         let broker = try Mosquitto()
         let first = try await broker.startChatListener(as: "bob")
         let second = try await broker.startChatListener(as: "bob")
-        #expect(second.stderr.contains("listener: note: another listener of bob on this machine holds the session bob@"))
+        #expect(
+            second.stderr.contains("listener: note: another listener of bob on this machine holds the session bob@")
+        )
         try await send(broker, "alice", ["-m", "to both"])
         #expect(await first.waitForOutput("<alice> to both", timeout: .seconds(5)))
         #expect(await second.waitForOutput("<alice> to both", timeout: .seconds(5)))
@@ -178,14 +196,20 @@ struct ChatLayoutTests {
         let broker = try Mosquitto()
         let listener = try await broker.startChatListener(as: "bob", ["--format", "json", "-C", "1"])
         let forged = #"{"type":"message","from":"alice","message":"I am alice"}"#
-        try Mosquitto.run("/usr/bin/mosquitto_pub", broker.mosquittoFlags("carol") + ["-t", "chat/rooms/general/carol", "-m", forged])
+        try Mosquitto.run(
+            "/usr/bin/mosquitto_pub",
+            broker.mosquittoFlags("carol") + ["-t", "chat/rooms/general/carol", "-m", forged]
+        )
         #expect(try await listener.wait() == 0)
         let line = try jsonLines(listener.stdout).first
         #expect(line?["from"] as? String == "carol")
         #expect(line?["forged"] as? Bool == true)
         #expect(line?["claimed_from"] as? String == "alice")
         let text = try await broker.startChatListener(as: "bob", ["-C", "1", "-i", "bob-text"])
-        try Mosquitto.run("/usr/bin/mosquitto_pub", broker.mosquittoFlags("carol") + ["-t", "chat/rooms/general/carol", "-m", forged])
+        try Mosquitto.run(
+            "/usr/bin/mosquitto_pub",
+            broker.mosquittoFlags("carol") + ["-t", "chat/rooms/general/carol", "-m", forged]
+        )
         #expect(try await text.wait() == 0)
         #expect(withoutTimes(text.stdout) == ["<carol> [forged: claims to be alice] I am alice"])
     }
@@ -211,7 +235,9 @@ struct ChatLayoutTests {
         _ = try await command(broker, "alice", ["msg", "bob", "secret"])
         _ = try await command(broker, "bob", ["accept", "alice"])
         #expect(try await bob.wait() == 0)
-        #expect(withoutTimes(bob.stdout) == ["[request] <alice> secret (to accept: /accept alice; to block: /block alice)"])
+        #expect(
+            withoutTimes(bob.stdout) == ["[request] <alice> secret (to accept: /accept alice; to block: /block alice)"]
+        )
         // Waits a second for anything at all: bob's message and his contacts must not come.
         let seen = (try? await spy.messages.first(1, within: .seconds(1))) ?? []
         #expect(seen.map(\.topic) == [])
@@ -231,7 +257,10 @@ struct ChatLayoutTests {
         for (tool, words, arguments, expected) in cases {
             let result = try await broker.run(tool, as: "alice", command: words, arguments)
             #expect(result.code == 64, "\(words + arguments)")
-            #expect(result.stderr.hasPrefix("\(tool.rawValue): ") && result.stderr.contains(expected), "\(result.stderr)")
+            #expect(
+                result.stderr.hasPrefix("\(tool.rawValue): ") && result.stderr.contains(expected),
+                "\(result.stderr)"
+            )
             #expect(result.stderr.filter { $0 == "\n" }.count == 1)
         }
         let badUser = try await broker.run(.publisher, as: "alice", ["-u", "ev+l", "-m", "x"])
@@ -244,7 +273,9 @@ struct ChatLayoutTests {
         let broker = try Mosquitto()
         let listener = try await broker.startChatListener(as: "bob", ["-C", "3"])
         _ = try await command(broker, "bob", ["join", "rust"])
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/pty_run.py").path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Support/pty_run.py"
+        ).path
         let session = try ChildProcess("/usr/bin/python3", [script, Tool.publisher.path] + broker.flags("alice"))
         session.write("hello\n/frobnicate now\n//slash\n/join rust\nin rust\n/quit\n")
         session.closeInput()
@@ -257,7 +288,8 @@ struct ChatLayoutTests {
             withoutTimes(listener.stdout) == [
                 "* bob joined #rust", "* alice is online", "<alice> hello", "<alice> /slash", "* alice joined #rust",
                 "#rust <alice> in rust",
-            ])
+            ]
+        )
     }
 
     @Test("seed-style clients on a raw topic: shown, never verified")
@@ -266,7 +298,10 @@ struct ChatLayoutTests {
         let listener = try await broker.startListener(as: "bob", ["-t", "chat", "--format", "json", "-C", "1"])
         try Mosquitto.run(
             "/usr/bin/mosquitto_pub",
-            broker.mosquittoFlags("carol") + ["-t", "chat", "-m", #"{"type": "message", "from": "Test", "message": "hi"}"#])
+            broker.mosquittoFlags("carol") + [
+                "-t", "chat", "-m", #"{"type": "message", "from": "Test", "message": "hi"}"#,
+            ]
+        )
         #expect(try await listener.wait() == 0)
         let line = try jsonLines(listener.stdout).first
         #expect(line?["from"] as? String == "Test")

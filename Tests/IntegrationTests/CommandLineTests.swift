@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite("listener and publisher as processes", .serialized, .timeLimit(.minutes(3)))
@@ -24,7 +24,8 @@ struct CommandLineTests {
                 "<alice> hello", "<alice> snow ☃ and \"quotes\" and \\backslash", "<alice>   spaced  ",
                 "<alice> " + String(repeating: "x", count: TerminalText.defaultLimit) + "… [61440 more bytes]",
                 "<alice> last line without newline",
-            ])
+            ]
+        )
     }
 
     @Test("--format json carries the full text, parsed back exactly")
@@ -65,16 +66,24 @@ struct CommandLineTests {
         #expect(withoutTimes(listener.stdout) == ["[\(first)] <alice> one", "[\(second)] <alice> two"])
     }
 
-    @Test("both tools give libpaho their own usleep and poll, which cut Paho's start-up waits", arguments: [Tool.listener, .publisher])
+    @Test(
+        "both tools give libpaho their own usleep and poll, which cut Paho's start-up waits",
+        arguments: [Tool.listener, .publisher]
+    )
     func pahoWaitsExported(tool: Tool) async throws {
         // The dynamic symbol table is what libpaho's calls are bound against; without the exports they reach
         // libc, and a one-shot publish takes 23 ms instead of 14, or 120 ms in about half the runs.
         let readelf = try ChildProcess("/usr/bin/readelf", ["--dyn-syms", "--wide", tool.path], stdinIsNull: true)
         #expect(try await readelf.wait() == 0)
         for name in ["usleep", "poll"] {
-            let entries = readelf.stdout.split(separator: "\n").filter { $0.split(separator: " ").last == Substring(name) }
+            let entries = readelf.stdout.split(separator: "\n").filter {
+                $0.split(separator: " ").last == Substring(name)
+            }
             #expect(entries.count == 1, "\(name)")
-            #expect(entries.first.map { $0.contains(" FUNC ") && $0.contains(" GLOBAL ") && !$0.contains(" UND ") } == true, "\(name)")
+            #expect(
+                entries.first.map { $0.contains(" FUNC ") && $0.contains(" GLOBAL ") && !$0.contains(" UND ") } == true,
+                "\(name)"
+            )
         }
     }
 
@@ -84,16 +93,24 @@ struct CommandLineTests {
         let topic = uniqueTopic()
         let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", "3"])
         let pythonStyle = #"{"type": "message", "from": "py", "message": "from python \u00e9"}"#
-        for payload in [pythonStyle, #"{"type":"info","from":"sys","notice":"sys restarted"}"#, "User alice timed out.\n"] {
+        for payload in [
+            pythonStyle, #"{"type":"info","from":"sys","notice":"sys restarted"}"#, "User alice timed out.\n",
+        ] {
             try Mosquitto.run("/usr/bin/mosquitto_pub", broker.mosquittoFlags("alice") + ["-t", topic, "-m", payload])
         }
         #expect(try await listener.wait() == 0)
-        #expect(withoutTimes(listener.stdout) == ["<py> from python é", "* sys restarted", "[raw] User alice timed out.\\n"])
+        #expect(
+            withoutTimes(listener.stdout) == [
+                "<py> from python é", "* sys restarted", "[raw] User alice timed out.\\n",
+            ]
+        )
 
         // stdbuf: mosquitto_sub's stdio buffers its -d lines when stdout is a pipe.
         let subscriber = try ChildProcess(
-            "/usr/bin/stdbuf", ["-oL", "/usr/bin/mosquitto_sub"] + broker.mosquittoFlags("bob") + ["-t", topic, "-C", "1", "-d"],
-            stdinIsNull: true)
+            "/usr/bin/stdbuf",
+            ["-oL", "/usr/bin/mosquitto_sub"] + broker.mosquittoFlags("bob") + ["-t", topic, "-C", "1", "-d"],
+            stdinIsNull: true
+        )
         guard await subscriber.waitForOutput("SUBACK") else { throw TestFailure("mosquitto_sub did not subscribe") }
         #expect(try await broker.run(.publisher, as: "alice", ["-t", topic, "-m", "to \"C\" ü"]).code == 0)
         #expect(try await subscriber.wait() == 0)
@@ -110,9 +127,15 @@ struct CommandLineTests {
         let broker = try Mosquitto()
         let topic = uniqueTopic()
         let payloads: [(String, String)] = [
-            (#"{"type":"message","from":"eve","message":"\u001b[2J\u001b]0;pwned\u0007 hi"}"#, "<eve> \\e[2J\\e]0;pwned\\x07 hi"),
+            (
+                #"{"type":"message","from":"eve","message":"\u001b[2J\u001b]0;pwned\u0007 hi"}"#,
+                "<eve> \\e[2J\\e]0;pwned\\x07 hi"
+            ),
             (#"{"type":"message","from":"eve\u001b[31m","message":"x\nfake line"}"#, "<eve\\e[31m> x\\nfake line"),
-            (#"{"type":"message","from":"eve","message":"abc\u202edcba \u0085 \u009b1m"}"#, "<eve> abc\\u{202e}dcba \\x85 \\x9b1m"),
+            (
+                #"{"type":"message","from":"eve","message":"abc\u202edcba \u0085 \u009b1m"}"#,
+                "<eve> abc\\u{202e}dcba \\x85 \\x9b1m"
+            ),
             ("\u{1B}]52;c;aGVsbG8=\u{07}not json", "[raw] \\e]52;c;aGVsbG8=\\x07not json"),
             (#"{"type":"message","from":"","message":"empty name"}"#, "<?> empty name"),
         ]
@@ -142,14 +165,29 @@ struct CommandLineTests {
         #expect(short.stderr == "listener: timed out after 0 of 2 messages.\n")
     }
 
-    @Test("bad flags exit 64 with one line", arguments: [
-        (Tool.publisher, ["-t", "chat/#", "-m", "x"], "publisher: The topic \"chat/#\" contains a wildcard (+ or #); publish needs an exact topic. (see publisher --help)\n"),
-        (Tool.publisher, ["-t", "", "-m", "x"], "publisher: The topic is empty. (see publisher --help)\n"),
-        (Tool.listener, ["-p", "0"], "listener: Invalid port 0: it must be between 1 and 65535. (see listener --help)\n"),
-        (Tool.listener, ["-t", "chat/#/x"], "listener: The topic filter \"chat/#/x\" is invalid: # must be the last level on its own. (see listener --help)\n"),
-        (Tool.listener, ["--session"], "listener: --session needs a fixed client id (-i), so the broker knows it is you again. (see listener --help)\n"),
-        (Tool.listener, ["-q", "3"], "listener: Invalid QoS 3: it must be 0, 1 or 2. (see listener --help)\n"),
-    ])
+    @Test(
+        "bad flags exit 64 with one line",
+        arguments: [
+            (
+                Tool.publisher, ["-t", "chat/#", "-m", "x"],
+                "publisher: The topic \"chat/#\" contains a wildcard (+ or #); publish needs an exact topic. (see publisher --help)\n"
+            ),
+            (Tool.publisher, ["-t", "", "-m", "x"], "publisher: The topic is empty. (see publisher --help)\n"),
+            (
+                Tool.listener, ["-p", "0"],
+                "listener: Invalid port 0: it must be between 1 and 65535. (see listener --help)\n"
+            ),
+            (
+                Tool.listener, ["-t", "chat/#/x"],
+                "listener: The topic filter \"chat/#/x\" is invalid: # must be the last level on its own. (see listener --help)\n"
+            ),
+            (
+                Tool.listener, ["--session"],
+                "listener: --session needs a fixed client id (-i), so the broker knows it is you again. (see listener --help)\n"
+            ),
+            (Tool.listener, ["-q", "3"], "listener: Invalid QoS 3: it must be 0, 1 or 2. (see listener --help)\n"),
+        ]
+    )
     func usage(tool: Tool, arguments: [String], expected: String) async throws {
         let result = try ChildProcess(tool.path, arguments, stdinIsNull: true)
         #expect(try await result.wait() == 64)
@@ -162,7 +200,13 @@ struct CommandLineTests {
         let port = try Mosquitto.freePort()
         for tool in [Tool.listener, .publisher] {
             let started = ContinuousClock.now
-            let process = try ChildProcess(tool.path, ["-h", "127.0.0.1", "-p", String(port), "-m", "x"].filter { tool == .publisher || ($0 != "-m" && $0 != "x") }, stdinIsNull: true)
+            let process = try ChildProcess(
+                tool.path,
+                ["-h", "127.0.0.1", "-p", String(port), "-m", "x"].filter {
+                    tool == .publisher || ($0 != "-m" && $0 != "x")
+                },
+                stdinIsNull: true
+            )
             #expect(try await process.wait() == 69)
             // About 0.2 s alone; the bound leaves room for CI running every suite at once on 2 cores.
             #expect(ContinuousClock.now - started < .seconds(10))
@@ -177,8 +221,10 @@ struct CommandLineTests {
     func notAuthorized() async throws {
         let broker = try Mosquitto()
         let wrong = try ChildProcess(
-            Tool.listener.path, ["-h", broker.host, "-p", String(broker.port), "-u", "bob", "-P", "nope", "-t", "chat"],
-            stdinIsNull: true)
+            Tool.listener.path,
+            ["-h", broker.host, "-p", String(broker.port), "-u", "bob", "-P", "nope", "-t", "chat"],
+            stdinIsNull: true
+        )
         #expect(try await wrong.wait() == 77)
         #expect(
             wrong.stderr
@@ -294,10 +340,18 @@ struct CommandLineTests {
         #expect(try await readable.wait() == 0)
         #expect(readable.stderr == "publisher: warning: \(file) can be read by other users; chmod 600 it.\n")
         let fromEnvironment = try ChildProcess(
-            Tool.publisher.path, base, environment: ["MQTT_PASSWORD": "alice-secret"], stdinIsNull: true)
+            Tool.publisher.path,
+            base,
+            environment: ["MQTT_PASSWORD": "alice-secret"],
+            stdinIsNull: true
+        )
         #expect(try await fromEnvironment.wait() == 0)
         let wrongEnvironment = try ChildProcess(
-            Tool.publisher.path, base, environment: ["MQTT_PASSWORD": "hunter2"], stdinIsNull: true)
+            Tool.publisher.path,
+            base,
+            environment: ["MQTT_PASSWORD": "hunter2"],
+            stdinIsNull: true
+        )
         #expect(try await wrongEnvironment.wait() == 77)
         #expect(!wrongEnvironment.stderr.contains("hunter2"))
     }
@@ -321,16 +375,24 @@ struct CommandLineTests {
         let broker = try Mosquitto()
         let topic = uniqueTopic()
         let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", "4"])
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/pty_run.py").path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Support/pty_run.py"
+        ).path
         let session = try ChildProcess(
             "/usr/bin/python3",
-            [script, Tool.publisher.path] + broker.flags("alice") + ["-t", topic], stdinIsNull: false)
+            [script, Tool.publisher.path] + broker.flags("alice") + ["-t", topic],
+            stdinIsNull: false
+        )
         session.write("hello from a tty\nsecond\n/quit\n")
         session.closeInput()
         #expect(try await session.wait() == 0)
         #expect(session.stdout.contains("alice> "))
         #expect(try await listener.wait() == 0)
-        #expect(withoutTimes(listener.stdout) == ["* alice joined", "<alice> hello from a tty", "<alice> second", "* alice left"])
+        #expect(
+            withoutTimes(listener.stdout) == [
+                "* alice joined", "<alice> hello from a tty", "<alice> second", "* alice left",
+            ]
+        )
     }
 }
 
@@ -364,6 +426,10 @@ struct InterruptTests {
         try await Task.sleep(for: .seconds(1))
         stuck.signal(SIGTERM)
         #expect(try await stuck.wait(timeout: .seconds(5)) == 75)
-        #expect(stuck.stderr.hasSuffix("publisher: interrupted: 3 messages were not delivered (not acknowledged by the broker).\n"))
+        #expect(
+            stuck.stderr.hasSuffix(
+                "publisher: interrupted: 3 messages were not delivered (not acknowledged by the broker).\n"
+            )
+        )
     }
 }

@@ -164,7 +164,10 @@ struct ConfigFileIntegrationTests {
             // port makes the tool stop before connecting, once the file has been read.
             let home = try ConfigHome(options.map { $0.flag ? "--\($0.name)" : "--\($0.name) 1" })
             let result = try await runTool(other, ["-p", "0"], home: home)
-            #expect(!result.stderr.contains("unknown option"), "\(other.rawValue) refuses one of \(tool.rawValue)'s options")
+            #expect(
+                !result.stderr.contains("unknown option"),
+                "\(other.rawValue) refuses one of \(tool.rawValue)'s options"
+            )
             #expect(result.code == 64)
         }
     }

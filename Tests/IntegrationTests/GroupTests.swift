@@ -3,14 +3,20 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Groups against a real mosquitto with the shipped acl.conf, through the built tools.
 @Suite("groups with an owner who approves members", .serialized, .timeLimit(.minutes(3)))
 struct GroupIntegrationTests {
     @discardableResult
-    private func command(_ broker: Mosquitto, _ user: String, _ words: [String], tool: Tool = .publisher, expect code: Int32 = 0)
+    private func command(
+        _ broker: Mosquitto,
+        _ user: String,
+        _ words: [String],
+        tool: Tool = .publisher,
+        expect code: Int32 = 0
+    )
         async throws -> (stdout: String, stderr: String)
     {
         let result = try await broker.run(tool, as: user, command: words)
@@ -30,7 +36,12 @@ struct GroupIntegrationTests {
         let bob = try await broker.startChatListener(as: "bob")
         try await command(broker, "alice", ["group", "create", "robots"])
         try await command(broker, "bob", ["group", "join", "alice/robots"])
-        #expect(await alice.waitForOutput("* bob asks to join alice/robots: /group approve alice/robots bob", timeout: .seconds(5)))
+        #expect(
+            await alice.waitForOutput(
+                "* bob asks to join alice/robots: /group approve alice/robots bob",
+                timeout: .seconds(5)
+            )
+        )
         try await command(broker, "alice", ["group", "approve", "alice/robots", "bob"])
         #expect(await bob.waitForOutput("* alice approved your request to join alice/robots", timeout: .seconds(5)))
         try await send(broker, "alice", "alice/robots", "welcome")
@@ -46,13 +57,17 @@ struct GroupIntegrationTests {
                 "* bob is online", "* alice joined alice/robots",
                 "* bob asks to join alice/robots: /group approve alice/robots bob", "* bob joined alice/robots",
                 "[alice/robots] <alice> welcome", "[alice/robots] <bob> thanks", "* bob went offline",
-            ])
+            ]
+        )
         #expect(
             withoutTimes(bob.stdout) == [
                 "* alice approved your request to join alice/robots", "* bob joined alice/robots",
                 "[alice/robots] <alice> welcome", "[alice/robots] <bob> thanks",
-            ])
-        let json = try jsonLines(try await command(broker, "carol", ["groups", "--format", "json"], tool: .listener).stdout)
+            ]
+        )
+        let json = try jsonLines(
+            try await command(broker, "carol", ["groups", "--format", "json"], tool: .listener).stdout
+        )
         #expect(json.count == 1)
         #expect(json.first?["owner"] as? String == "alice")
         #expect(json.first?["name"] as? String == "robots")
@@ -66,7 +81,9 @@ struct GroupIntegrationTests {
         try await command(broker, "alice", ["group", "create", "robots"])
         for user in ["bob", "carol"] { try await command(broker, user, ["group", "join", "alice/robots"]) }
         #expect(
-            try await command(broker, "alice", ["groups"]).stdout == "alice/robots members: alice; pending: bob, carol\n")
+            try await command(broker, "alice", ["groups"]).stdout
+                == "alice/robots members: alice; pending: bob, carol\n"
+        )
         #expect(try await command(broker, "bob", ["groups"]).stdout == "alice/robots members: alice\n")
         try await command(broker, "alice", ["group", "reject", "alice/robots", "carol"])
         try await command(broker, "alice", ["group", "approve", "alice/robots", "bob"])
@@ -75,7 +92,9 @@ struct GroupIntegrationTests {
         try await send(broker, "carol", "alice/robots", "let me in")
         let forged = #"{"type":"message","from":"alice","message":"I am alice"}"#
         try Mosquitto.run(
-            "/usr/bin/mosquitto_pub", broker.mosquittoFlags("carol") + ["-q", "2", "-t", "chat/groups/alice/robots/messages/carol", "-m", forged])
+            "/usr/bin/mosquitto_pub",
+            broker.mosquittoFlags("carol") + ["-q", "2", "-t", "chat/groups/alice/robots/messages/carol", "-m", forged]
+        )
         try await send(broker, "alice", "alice/robots", "one")
         #expect(await bob.waitForOutput("\"one\"", timeout: .seconds(5)))
         try await command(broker, "alice", ["group", "remove", "alice/robots", "bob"])
@@ -89,15 +108,22 @@ struct GroupIntegrationTests {
         let lines = try jsonLines(bob.stdout)
         let groupMessages = lines.filter { $0["type"] as? String == "message" && $0["group"] != nil }
         #expect(groupMessages.map { $0["message"] as? String } == ["one"])
-        #expect(groupMessages.allSatisfy { $0["group"] as? String == "alice/robots" && $0["verified"] as? Bool == true })
+        #expect(
+            groupMessages.allSatisfy { $0["group"] as? String == "alice/robots" && $0["verified"] as? Bool == true }
+        )
         #expect(!bob.stdout.contains("let me in") && !bob.stdout.contains("I am alice"))
 
         // Leaving: bob asks again, is approved, then leaves; he is off the list.
         try await command(broker, "bob", ["group", "join", "alice/robots"])
         try await command(broker, "alice", ["group", "approve", "alice/robots", "bob"])
-        #expect(try await command(broker, "carol", ["groups"], tool: .listener).stdout == "alice/robots members: alice, bob\n")
+        #expect(
+            try await command(broker, "carol", ["groups"], tool: .listener).stdout
+                == "alice/robots members: alice, bob\n"
+        )
         try await command(broker, "bob", ["group", "leave", "alice/robots"])
-        #expect(try await command(broker, "carol", ["groups"], tool: .listener).stdout == "alice/robots members: alice\n")
+        #expect(
+            try await command(broker, "carol", ["groups"], tool: .listener).stdout == "alice/robots members: alice\n"
+        )
     }
 
     @Test("only the owner decides: the broker refuses anyone else's approval")
@@ -106,8 +132,14 @@ struct GroupIntegrationTests {
         try await command(broker, "alice", ["group", "create", "robots"])
         try await command(broker, "carol", ["group", "join", "alice/robots"])
         let refused = try await command(broker, "bob", ["group", "approve", "alice/robots", "carol"], expect: 77)
-        #expect(refused.stderr.hasSuffix("publisher: The broker refused bob's publish to chat/groups/alice/robots/members/carol: not authorized by its ACL.\n"))
-        #expect(try await command(broker, "alice", ["groups"]).stdout == "alice/robots members: alice; pending: carol\n")
+        #expect(
+            refused.stderr.hasSuffix(
+                "publisher: The broker refused bob's publish to chat/groups/alice/robots/members/carol: not authorized by its ACL.\n"
+            )
+        )
+        #expect(
+            try await command(broker, "alice", ["groups"]).stdout == "alice/robots members: alice; pending: carol\n"
+        )
         // Nobody can create a group in another's name either.
         let carol = try await broker.client("carol") { $0.reconnect = nil }
         await #expect(throws: MQTTError.self) {
@@ -128,7 +160,11 @@ struct GroupIntegrationTests {
         for text in ["while away 1", "while away 2"] { try await send(broker, "alice", "alice/robots", text) }
         let back = try await broker.startChatListener(as: "bob", ["-C", "2", "-W", "10"])
         #expect(try await back.wait() == 0)
-        #expect(withoutTimes(back.stdout).filter { $0.hasPrefix("[") } == ["[alice/robots] <alice> while away 1", "[alice/robots] <alice> while away 2"])
+        #expect(
+            withoutTimes(back.stdout).filter { $0.hasPrefix("[") } == [
+                "[alice/robots] <alice> while away 1", "[alice/robots] <alice> while away 2",
+            ]
+        )
         let again = try await broker.run(.listener, as: "bob", ["-W", "2"])
         #expect(!again.stdout.contains("while away"))
     }
@@ -142,7 +178,8 @@ struct GroupIntegrationTests {
         try await command(broker, "bob", ["group", "approve", "bob/robots", "carol"])
         #expect(
             try await command(broker, "carol", ["groups"], tool: .listener).stdout
-                == "alice/robots members: alice\nbob/robots members: bob, carol\n")
+                == "alice/robots members: alice\nbob/robots members: bob, carol\n"
+        )
         let missing = try await command(broker, "carol", ["group", "join", "dave/robots"], expect: 1)
         #expect(missing.stderr == "publisher: There is no group dave/robots (publisher groups lists them).\n")
         let bad = try await broker.run(.publisher, as: "carol", command: ["group", "join", "robots"])

@@ -191,7 +191,9 @@ struct MQTTClientTests {
             $0.sessionExpiry = 3600
         }
         try await listener.subscribe([(topic, .atLeastOnce)])
-        let sender = try await broker.client("alice") { $0.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(200)) }
+        let sender = try await broker.client("alice") {
+            $0.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(50), maximumDelay: .milliseconds(200))
+        }
         var events = sender.events.makeAsyncIterator()
         broker.stop()
         guard case .connectionLost = await events.next() else {
@@ -275,7 +277,9 @@ struct MQTTClientTests {
         let sender = try await broker.client("alice")
         for index in 0..<500 { try await sender.publish(topic: topic, payload: Array("m\(index)".utf8)) }
         let deadline = ContinuousClock.now + .seconds(10)
-        while seen.withLock({ $0.count }) < 500 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        while seen.withLock({ $0.count }) < 500 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
         #expect(seen.withLock { $0 } == (0..<500).map { "m\($0)" })
         await listener.disconnect()
         var rest = listener.messages.makeAsyncIterator()
@@ -302,7 +306,8 @@ struct MQTTClientTests {
             let found = withUnsafeMutablePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &size) }
             }
-            guard found == 0, address.sin_family == sa_family_t(AF_INET), Int(UInt16(bigEndian: address.sin_port)) == peerPort
+            guard found == 0, address.sin_family == sa_family_t(AF_INET),
+                Int(UInt16(bigEndian: address.sin_port)) == peerPort
             else { continue }
             var value: Int32 = -1
             var length = socklen_t(MemoryLayout<Int32>.size)

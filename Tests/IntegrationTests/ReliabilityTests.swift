@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Faults injected for real, all on 127.0.0.1 and bounded in time: the broker killed and restarted, the
@@ -72,7 +72,9 @@ struct ReliabilityTests {
         let sent = lines(20_000)
         let q = String(qos.rawValue)
         let listener = try await broker.startListener(
-            as: "bob", ["-t", topic, "-q", q, "--session", "-i", "bob-\(UUID().uuidString.prefix(6))", "--format", "json"])
+            as: "bob",
+            ["-t", topic, "-q", q, "--session", "-i", "bob-\(UUID().uuidString.prefix(6))", "--format", "json"]
+        )
         // mosquitto writes its database only every autosave_interval; until it has, a SIGKILL forgets the
         // listener's session. Start once the session is on disk.
         try await broker.waitForSave(after: .now)
@@ -105,16 +107,27 @@ struct ReliabilityTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("stall-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (listenerPIDFile, readerPIDFile) = (directory.appendingPathComponent("listener"), directory.appendingPathComponent("reader"))
+        let (listenerPIDFile, readerPIDFile) = (
+            directory.appendingPathComponent("listener"), directory.appendingPathComponent("reader")
+        )
         // The listener writes into a pipe whose reader (sleep) never reads: the pipe fills, then its queue,
         // then Paho's thread waits in the message handler, holding the lock a disconnect needs.
         let script = #"( echo $BASHPID > "$1"; shift 2; exec "$@" ) | ( echo $BASHPID > "$2"; exec sleep 60 )"#
         let shell = try ChildProcess(
-            "/bin/bash", ["-c", script, "bash", listenerPIDFile.path, readerPIDFile.path, Tool.listener.path]
-                + broker.flags("bob") + ["-d", "-t", topic, "-q", "1"], stdinIsNull: true)
-        guard await shell.waitForOutput("subscribed to", onStderr: true) else { throw TestFailure("listener did not subscribe") }
-        let pid = pid_t(try String(contentsOf: listenerPIDFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
-        let reader = pid_t(try String(contentsOf: readerPIDFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))!
+            "/bin/bash",
+            ["-c", script, "bash", listenerPIDFile.path, readerPIDFile.path, Tool.listener.path]
+                + broker.flags("bob") + ["-d", "-t", topic, "-q", "1"],
+            stdinIsNull: true
+        )
+        guard await shell.waitForOutput("subscribed to", onStderr: true) else {
+            throw TestFailure("listener did not subscribe")
+        }
+        let pid = pid_t(
+            try String(contentsOf: listenerPIDFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        )!
+        let reader = pid_t(
+            try String(contentsOf: readerPIDFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        )!
         defer { kill(reader, SIGKILL) }
 
         let sender = try await broker.client("alice")
@@ -139,8 +152,10 @@ struct ReliabilityTests {
         return state != "Z" && state != "X"
     }
 
-    @Test("20,000 piped lines, broker restarted twice (SIGTERM): none lost at QoS 1, none lost or doubled at QoS 2",
-          arguments: [MQTTQoS.atLeastOnce, .exactlyOnce])
+    @Test(
+        "20,000 piped lines, broker restarted twice (SIGTERM): none lost at QoS 1, none lost or doubled at QoS 2",
+        arguments: [MQTTQoS.atLeastOnce, .exactlyOnce]
+    )
     func brokerRestarted(qos: MQTTQoS) async throws {
         let tally = try await restartTwice(qos: qos, signal: SIGTERM)
         #expect(tally.lost == 0, "\(tally)")
@@ -220,7 +235,11 @@ struct ReliabilityTests {
         #expect(waiting.exitCodeIfExited == nil, "it must still be waiting for the broker")
         try broker.start()
         #expect(try await waiting.wait(timeout: .seconds(20)) == 0, "\(waiting.stderr)")
-        let back = try broker.start(.listener, as: "bob", ["-t", topic, "--session", "-i", id, "-C", "2", "--format", "json"])
+        let back = try broker.start(
+            .listener,
+            as: "bob",
+            ["-t", topic, "--session", "-i", id, "-C", "2", "--format", "json"]
+        )
         #expect(try await back.wait(timeout: .seconds(10)) == 0)
         #expect(try messages(back.stdout) == ["late 1", "late 2"])
     }
@@ -237,7 +256,11 @@ struct ReliabilityTests {
         let started = ContinuousClock.now
         #expect(try await publisher.wait(timeout: .seconds(15)) == 75)
         #expect(ContinuousClock.now - started < .seconds(8))
-        #expect(publisher.stderr.hasSuffix("publisher: 50 messages were not delivered: no acknowledgement from the broker within 2.0 s.\n"))
+        #expect(
+            publisher.stderr.hasSuffix(
+                "publisher: 50 messages were not delivered: no acknowledgement from the broker within 2.0 s.\n"
+            )
+        )
     }
 
     @Test("offline delivery: a --session listener gets all 1,000 messages sent while it was away, in order")
@@ -249,8 +272,14 @@ struct ReliabilityTests {
         first.signal(SIGTERM)
         #expect(try await first.wait() == 0)
         let sent = lines(1_000)
-        #expect(try await broker.run(.publisher, as: "alice", ["-t", topic], input: sent.joined(separator: "\n")).code == 0)
-        let back = try broker.start(.listener, as: "bob", ["-t", topic, "--session", "-i", id, "-C", "1000", "--format", "json"])
+        #expect(
+            try await broker.run(.publisher, as: "alice", ["-t", topic], input: sent.joined(separator: "\n")).code == 0
+        )
+        let back = try broker.start(
+            .listener,
+            as: "bob",
+            ["-t", topic, "--session", "-i", id, "-C", "1000", "--format", "json"]
+        )
         #expect(try await back.wait(timeout: .seconds(20)) == 0)
         #expect(try messages(back.stdout) == sent)
     }
@@ -263,8 +292,11 @@ struct ReliabilityTests {
         let first = try await broker.startListener(as: "bob", ["-t", topic, "-i", id])
         let second = try await broker.startListener(as: "bob", ["-t", topic, "-i", id])
         #expect(try await first.wait(timeout: .seconds(30)) == 1)
-        #expect(first.stderr.hasSuffix(
-            "listener: Another client connected with the same client id (\(id)) and took over this session.\n"))
+        #expect(
+            first.stderr.hasSuffix(
+                "listener: Another client connected with the same client id (\(id)) and took over this session.\n"
+            )
+        )
         try await Task.sleep(for: .seconds(1))
         #expect(second.exitCodeIfExited == nil, "the newer client keeps the session")
         second.signal(SIGTERM)
@@ -276,12 +308,15 @@ struct ReliabilityTests {
         let broker = try Mosquitto()
         let topic = uniqueTopic()
         let sent = lines(2_000)
-        let command = ([Tool.listener.path, "-d"] + broker.flags("bob") + ["-t", topic, "-C", "2000", "--format", "json"])
+        let command =
+            ([Tool.listener.path, "-d"] + broker.flags("bob") + ["-t", topic, "-C", "2000", "--format", "json"])
             .map { "'\($0)'" }.joined(separator: " ")
         let pipeline = try ChildProcess("/bin/sh", ["-c", "\(command) | (sleep 8; cat)"], stdinIsNull: true)
         guard await pipeline.waitForOutput("subscribed to", onStderr: true) else { throw TestFailure(pipeline.stderr) }
         let started = ContinuousClock.now
-        #expect(try await broker.run(.publisher, as: "alice", ["-t", topic], input: sent.joined(separator: "\n")).code == 0)
+        #expect(
+            try await broker.run(.publisher, as: "alice", ["-t", topic], input: sent.joined(separator: "\n")).code == 0
+        )
         #expect(ContinuousClock.now - started < .seconds(6), "the publisher must not wait for the reader (8 s)")
         #expect(try await pipeline.wait(timeout: .seconds(30)) == 0)
         #expect(try messages(pipeline.stdout) == sent)

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// TLS for real (a generated PKI and mosquitto TLS listeners) and the shipped ACL.
@@ -17,8 +17,14 @@ struct SecurityTests {
         let valid: Int, expired: Int, elsewhere: Int, clientCertificate: Int
 
         init() throws {
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("mqtt-chat-tls-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "mqtt-chat-tls-\(UUID().uuidString)"
+            )
+            try FileManager.default.createDirectory(
+                at: directory,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o777]
+            )
             let certificates = try TestCertificates(in: directory)
             let ports = try (0..<4).map { _ in try Mosquitto.freePort() }
             (valid, expired, elsewhere, clientCertificate) = (ports[0], ports[1], ports[2], ports[3])
@@ -34,7 +40,8 @@ struct SecurityTests {
             }
             broker = try Mosquitto(
                 extraConfig: listener(valid, "server") + listener(expired, "expired") + listener(elsewhere, "elsewhere")
-                    + listener(clientCertificate, "server", requireCertificate: true))
+                    + listener(clientCertificate, "server", requireCertificate: true)
+            )
             try Mosquitto.waitUntilListening(port: clientCertificate, timeout: .seconds(5))
             self.certificates = certificates
         }
@@ -44,7 +51,9 @@ struct SecurityTests {
             let process = try ChildProcess(
                 Tool.publisher.path,
                 ["-h", "127.0.0.1", "-p", String(port), "-u", "alice", "-t", "chat", "-m", "over TLS"] + flags,
-                environment: ["MQTT_PASSWORD": "alice-secret"], stdinIsNull: true)
+                environment: ["MQTT_PASSWORD": "alice-secret"],
+                stdinIsNull: true
+            )
             try await process.wait(timeout: .seconds(20))
             return process
         }
@@ -56,8 +65,12 @@ struct SecurityTests {
         let ca = tls.certificates.path("ca.crt")
         let listener = try ChildProcess(
             Tool.listener.path,
-            ["-h", "127.0.0.1", "-p", String(tls.valid), "-u", "bob", "-P", "bob-secret", "--cafile", ca, "-C", "1", "-d", "-t", "chat"],
-            stdinIsNull: true)
+            [
+                "-h", "127.0.0.1", "-p", String(tls.valid), "-u", "bob", "-P", "bob-secret", "--cafile", ca, "-C", "1",
+                "-d", "-t", "chat",
+            ],
+            stdinIsNull: true
+        )
         guard await listener.waitForOutput("subscribed to", onStderr: true) else { throw TestFailure(listener.stderr) }
         let sent = try await tls.publish(port: tls.valid, ["--cafile", ca])
         #expect(sent.exitCodeIfExited == 0, "\(sent.stderr)")
@@ -70,7 +83,8 @@ struct SecurityTests {
     func refusedCertificates() async throws {
         let tls = try TLSBroker()
         let ca = tls.certificates.path("ca.crt")
-        let unverified = "failed: certificate verify failed (check --cafile, and that the broker's certificate has not expired).\n"
+        let unverified =
+            "failed: certificate verify failed (check --cafile, and that the broker's certificate has not expired).\n"
         let cases: [(port: Int, caFile: String, ending: String)] = [
             (tls.valid, tls.certificates.path("other-ca.crt"), unverified),
             (tls.expired, ca, unverified),
@@ -89,9 +103,15 @@ struct SecurityTests {
         let ca = tls.certificates.path("ca.crt")
         let mismatched = try await tls.publish(port: tls.elsewhere, ["--cafile", ca, "--insecure"])
         #expect(mismatched.exitCodeIfExited == 0)
-        #expect(mismatched.stderr == "publisher: warning: --insecure: the certificate is not checked against the host name 127.0.0.1.\n")
+        #expect(
+            mismatched.stderr
+                == "publisher: warning: --insecure: the certificate is not checked against the host name 127.0.0.1.\n"
+        )
         // The chain is still checked: a certificate from an unknown CA is refused even with --insecure.
-        let unknown = try await tls.publish(port: tls.elsewhere, ["--cafile", tls.certificates.path("other-ca.crt"), "--insecure"])
+        let unknown = try await tls.publish(
+            port: tls.elsewhere,
+            ["--cafile", tls.certificates.path("other-ca.crt"), "--insecure"]
+        )
         #expect(unknown.exitCodeIfExited == 69)
         // And an expired one.
         let expired = try await tls.publish(port: tls.expired, ["--cafile", ca, "--insecure"])
@@ -107,7 +127,11 @@ struct SecurityTests {
         #expect(without.stderr.split(separator: "\n").count == 1, "\(without.stderr)")
         let with = try await tls.publish(
             port: tls.clientCertificate,
-            ["--cafile", ca, "--cert", tls.certificates.path("client.crt"), "--key", tls.certificates.path("client.key")])
+            [
+                "--cafile", ca, "--cert", tls.certificates.path("client.crt"), "--key",
+                tls.certificates.path("client.key"),
+            ]
+        )
         #expect(with.exitCodeIfExited == 0, "\(with.stderr)")
     }
 
@@ -115,7 +139,9 @@ struct SecurityTests {
     func leastPrivilege() async throws {
         let broker = try Mosquitto()
         let bob = try await broker.client("bob")
-        try await bob.subscribe([("private/alice/#", .atLeastOnce), ("private/bob/#", .atLeastOnce), ("announce", .atLeastOnce)])
+        try await bob.subscribe([
+            ("private/alice/#", .atLeastOnce), ("private/bob/#", .atLeastOnce), ("announce", .atLeastOnce),
+        ])
         // mosquitto grants the subscription to private/alice/# but must not deliver alice's notes to bob.
         let alice = try await broker.client("alice")
         try await alice.publish(topic: "private/alice/notes", payload: Array("secret".utf8))
@@ -123,9 +149,11 @@ struct SecurityTests {
         try await admin.publish(topic: "announce", payload: Array("real announcement".utf8))
         try await bob.publish(topic: "private/bob/notes", payload: Array("mine".utf8))
         let received = try await bob.messages.first(2)
-        #expect(received.map { "\($0.topic) \(String(decoding: $0.payload, as: UTF8.self))" } == [
-            "announce real announcement", "private/bob/notes mine",
-        ])
+        #expect(
+            received.map { "\($0.topic) \(String(decoding: $0.payload, as: UTF8.self))" } == [
+                "announce real announcement", "private/bob/notes mine",
+            ]
+        )
         // Writing where the ACL forbids is refused (PUBACK 0x87 under MQTT 5), each on a fresh connection
         // because mosquitto may close the connection after refusing.
         for topic in ["announce", "private/bob/inbox"] {
@@ -145,13 +173,20 @@ struct SecurityTests {
     func unreadableTopicWarning() async throws {
         // bob may post to dropbox but not read it: mosquitto grants his subscription and drops everything.
         let broker = try Mosquitto(acl: "user bob\ntopic write dropbox\n")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/pty_run.py").path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Support/pty_run.py"
+        ).path
         let session = try ChildProcess(
-            "/usr/bin/python3", [script, Tool.listener.path] + broker.flags("bob") + ["-t", "dropbox", "-W", "5"],
-            stdinIsNull: false)
+            "/usr/bin/python3",
+            [script, Tool.listener.path] + broker.flags("bob") + ["-t", "dropbox", "-W", "5"],
+            stdinIsNull: false
+        )
         session.closeInput()
         #expect(try await session.wait(timeout: .seconds(20)) == 0)
-        #expect(session.stdout.contains(
-            "listener: warning: your own join notice on dropbox did not come back; the broker may not let bob read dropbox (mosquitto's ACL drops such messages without telling)."))
+        #expect(
+            session.stdout.contains(
+                "listener: warning: your own join notice on dropbox did not come back; the broker may not let bob read dropbox (mosquitto's ACL drops such messages without telling)."
+            )
+        )
     }
 }

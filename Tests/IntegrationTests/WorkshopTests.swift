@@ -113,7 +113,9 @@ func participant(_ tool: Tool, home: String, _ arguments: [String]) throws -> Ch
 
 @Suite("scripts/workshop", .serialized, .timeLimit(.minutes(3)))
 struct WorkshopTests {
-    @Test("start, two participants with their cards only (room, private), projector, status, --all refused, add, remove, stop")
+    @Test(
+        "start, two participants with their cards only (room, private), projector, status, --all refused, add, remove, stop"
+    )
     func workshop() async throws {
         let workshop = try Workshop()
         let started = try await workshop.run([
@@ -161,7 +163,8 @@ struct WorkshopTests {
         #expect(await listener.waitForOutput("listening on", timeout: .seconds(20), onStderr: true))
         #expect(
             listener.stderr
-                == "listener: listening on #general and your private messages at 127.0.0.1:\(workshop.port) as p01.\n")
+                == "listener: listening on #general and your private messages at 127.0.0.1:\(workshop.port) as p01.\n"
+        )
         #expect(await projector.waitForOutput("* p01 is online"))
         let join = try participant(.publisher, home: p01, ["join", "lab"])
         #expect(try await join.wait() == 0)
@@ -187,7 +190,8 @@ struct WorkshopTests {
         #expect(
             status.stdout
                 == "Broker running (pid \(try #require(workshop.pid))), port \(workshop.port), 5 participants.\n"
-                + "Online (1 of 5): p01\nNot online: p02, p03, p04, p05\nAlso online: admin\n")
+                + "Online (1 of 5): p01\nNot online: p02, p03, p04, p05\nAlso online: admin\n"
+        )
 
         // --all is the admin's view: a participant is refused with one line (77).
         let refused = try participant(.listener, home: p02, ["--all"])
@@ -204,7 +208,8 @@ struct WorkshopTests {
             withoutTimes(listener.stdout) == [
                 "* p01 joined #lab", "#lab <p02> hello lab", "<p02> hello everyone",
                 "[request] <p02> just for you (to accept: /accept p02; to block: /block p02)",
-            ])
+            ]
+        )
         #expect(await projector.waitForOutput("* p01 went offline"))
         projector.signal(SIGTERM)
         #expect(try await projector.wait() == 0)
@@ -213,7 +218,8 @@ struct WorkshopTests {
             withoutTimes(projector.stdout) == [
                 "* p01 is online", "* p01 joined #lab", "#lab <p02> hello lab", "#general <p02> hello everyone",
                 "* p01 went offline",
-            ])
+            ]
+        )
 
         // A wrong password and an unknown name are refused (77).
         let wrong = try participant(.publisher, home: p02, ["-m", "x", "-P", "wrong-password"])
@@ -253,7 +259,8 @@ struct WorkshopTests {
         #expect(down.stdout == "")
         #expect(
             down.stderr
-                == "workshop: the workshop's broker is not running (\(workshop.directory); scripts/workshop start)\n")
+                == "workshop: the workshop's broker is not running (\(workshop.directory); scripts/workshop start)\n"
+        )
     }
 
     @Test("a bad name in --names is one line naming the file and line, exit 64, and nothing starts")

@@ -39,14 +39,20 @@ public struct ChatLayout: Sendable, Hashable {
     public var presenceFilter: String { "\(root)/users/+/online/+" }
 
     public func privateFilter(of user: String) -> String { "\(root)/users/\(user)/private/#" }
-    public func contact(of owner: String, for user: String) -> String { "\(root)/users/\(owner)/private/contacts/\(user)" }
+    public func contact(of owner: String, for user: String) -> String {
+        "\(root)/users/\(owner)/private/contacts/\(user)"
+    }
     public func focus(of user: String) -> String { "\(root)/users/\(user)/private/focus" }
     public func sync(of user: String, client: String) -> String { "\(root)/users/\(user)/private/sync/\(client)" }
 
     public func groupInfo(_ group: GroupID) -> String { "\(root)/groups/\(group)/info" }
-    public func groupDecision(_ group: GroupID, for user: String) -> String { "\(root)/groups/\(group)/members/\(user)" }
+    public func groupDecision(_ group: GroupID, for user: String) -> String {
+        "\(root)/groups/\(group)/members/\(user)"
+    }
     public func groupRequest(_ group: GroupID, by user: String) -> String { "\(root)/groups/\(group)/requests/\(user)" }
-    public func groupMessage(_ group: GroupID, sender: String) -> String { "\(root)/groups/\(group)/messages/\(sender)" }
+    public func groupMessage(_ group: GroupID, sender: String) -> String {
+        "\(root)/groups/\(group)/messages/\(sender)"
+    }
     public func groupMessagesFilter(_ group: GroupID) -> String { "\(root)/groups/\(group)/messages/+" }
     /// Every group's retained state: creation, decisions, requests.
     public var groupStateFilters: [String] {
@@ -121,7 +127,10 @@ public struct GroupID: Sendable, Hashable, Comparable, CustomStringConvertible {
     public init(parsing text: String) throws(MQTTError) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 2 else {
-            throw MQTTError(.invalidArgument, "Invalid group \"\(TerminalText.sanitize(text, limit: 80))\": write it OWNER/NAME.")
+            throw MQTTError(
+                .invalidArgument,
+                "Invalid group \"\(TerminalText.sanitize(text, limit: 80))\": write it OWNER/NAME."
+            )
         }
         try ChatName.validate(parts[0], as: "group owner")
         try ChatName.validate(parts[1], as: "group name")

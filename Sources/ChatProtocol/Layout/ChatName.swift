@@ -28,7 +28,8 @@ public enum ChatName {
             throw MQTTError(
                 .invalidArgument,
                 "Invalid \(what) \"\(TerminalText.sanitize(name, limit: 80))\": \(problem) (names are 1 to \(maximumBytes) "
-                    + "bytes of UTF-8 without /, +, # or control characters).")
+                    + "bytes of UTF-8 without /, +, # or control characters)."
+            )
         }
     }
 }

@@ -162,7 +162,13 @@ public struct ChatRouter: Sendable {
         var room: String?
         if case .joined(let name) = event { room = name }
         if case .left(let name) = event { room = name }
-        return ChatLine(topic: topic, body: .event(user: user, event), from: user, room: room, verified: verified ?? false)
+        return ChatLine(
+            topic: topic,
+            body: .event(user: user, event),
+            from: user,
+            room: room,
+            verified: verified ?? false
+        )
     }
 
     private func sharesFollowedRoom(_ user: String) -> Bool {

@@ -227,7 +227,8 @@ public struct ChatDirectory: Sendable {
 
     /// The current request id of `user` for `group`, if they asked to join and have not left.
     public func request(of user: String, for group: GroupID) -> String? {
-        guard let request = groupStates[group]?.requests[user], request.status == ChatState.GroupRequest.requested.rawValue
+        guard let request = groupStates[group]?.requests[user],
+            request.status == ChatState.GroupRequest.requested.rawValue
         else { return nil }
         return request.request
     }
@@ -265,7 +266,9 @@ public struct ChatDirectory: Sendable {
     public var roomsWithPeople: [(room: String, members: [String])] {
         var rooms = Set(memberships.values.flatMap { $0.filter(\.value).keys })
         rooms.insert(ChatLayout.defaultRoom)
-        return Self.ordered(rooms).map { ($0, members(of: $0)) }.filter { !$0.members.isEmpty || $0.room == ChatLayout.defaultRoom }
+        return Self.ordered(rooms).map { ($0, members(of: $0)) }.filter {
+            !$0.members.isEmpty || $0.room == ChatLayout.defaultRoom
+        }
     }
 
     /// Whether `user` is in a room this user is in.

@@ -22,7 +22,9 @@ public enum DirectoryReport {
             }
         }
         if users.isEmpty && format == .text {
-            out += Array((room.map { "nobody has joined #\(TerminalText.sanitize($0, limit: 80))" } ?? "nobody is online").utf8)
+            out += Array(
+                (room.map { "nobody has joined #\(TerminalText.sanitize($0, limit: 80))" } ?? "nobody is online").utf8
+            )
             out.append(0x0A)
         }
         return out
@@ -65,7 +67,9 @@ extension DirectoryReport {
             let pending = group.owner == directory.me ? directory.pendingRequests(of: group) : nil
             switch format {
             case .text:
-                var line = ChatLine.Event.group(group) + " members: " + members.map(TerminalText.displayName).joined(separator: ", ")
+                var line =
+                    ChatLine.Event.group(group) + " members: "
+                    + members.map(TerminalText.displayName).joined(separator: ", ")
                 if let pending, !pending.isEmpty {
                     line += "; pending: " + pending.map(TerminalText.displayName).joined(separator: ", ")
                 }

@@ -56,7 +56,9 @@ public struct ChatLineRenderer: Sendable {
             let name = TerminalText.displayName(from)
             let text = TerminalText.sanitize(chat.text)
             if chatLine.to != nil { line += " " + paint(chatLine.request ? "[request]" : "[private]", .privately) }
-            let forged = chatLine.claimedFrom.map { " " + paint("[forged: claims to be \(TerminalText.displayName($0))]", .warning) }
+            let forged = chatLine.claimedFrom.map {
+                " " + paint("[forged: claims to be \(TerminalText.displayName($0))]", .warning)
+            }
             switch chat.kind {
             case .message:
                 line += " " + paint("<" + name + ">", .name(from)) + (forged ?? "") + " " + text
@@ -228,8 +230,16 @@ public struct ChatLine: Sendable, Hashable {
     public var showRoom: Bool
 
     public init(
-        topic: String, body: Body, from: String? = nil, claimedFrom: String? = nil, room: String? = nil,
-        to: String? = nil, verified: Bool = false, request: Bool = false, retained: Bool = false, showRoom: Bool = false
+        topic: String,
+        body: Body,
+        from: String? = nil,
+        claimedFrom: String? = nil,
+        room: String? = nil,
+        to: String? = nil,
+        verified: Bool = false,
+        request: Bool = false,
+        retained: Bool = false,
+        showRoom: Bool = false
     ) {
         self.topic = topic
         self.body = body

@@ -20,7 +20,9 @@ public enum RenderingInvariants {
             ChatLineRenderer(format: .json),
         ] {
             let line = renderer.render(message, received: received)
-            guard line.last == 0x0A, !line.dropLast().contains(0x0A) else { return "\(renderer.format) is not one line" }
+            guard line.last == 0x0A, !line.dropLast().contains(0x0A) else {
+                return "\(renderer.format) is not one line"
+            }
             guard let text = String(validating: line.dropLast(), as: UTF8.self) else {
                 return "\(renderer.format) output is not UTF-8"
             }

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A point in time with millisecond precision, written on the wire as RFC 3339 UTC (`2026-11-22T12:01:02.345Z`).

@@ -5,7 +5,11 @@ import Testing
 extension Mosquitto {
     /// A client configuration for one of the demo users, with a unique client id.
     func configuration(_ user: String, id: String? = nil, version: MQTTVersion = .v5) -> MQTTConfiguration {
-        var configuration = MQTTConfiguration(host: host, port: port, clientID: id ?? "\(user)-\(UUID().uuidString.prefix(8))")
+        var configuration = MQTTConfiguration(
+            host: host,
+            port: port,
+            clientID: id ?? "\(user)-\(UUID().uuidString.prefix(8))"
+        )
         configuration.username = user
         configuration.password = Mosquitto.users[user]
         configuration.version = version
@@ -14,7 +18,12 @@ extension Mosquitto {
     }
 
     /// A connected client for one of the demo users.
-    func client(_ user: String, id: String? = nil, version: MQTTVersion = .v5, configure: (inout MQTTConfiguration) -> Void = { _ in })
+    func client(
+        _ user: String,
+        id: String? = nil,
+        version: MQTTVersion = .v5,
+        configure: (inout MQTTConfiguration) -> Void = { _ in }
+    )
         async throws -> MQTTClient
     {
         var configuration = configuration(user, id: id, version: version)

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A real mosquitto on a free loopback port with generated password and ACL files, stopped by `stop()`.
@@ -27,16 +27,26 @@ final class Mosquitto: @unchecked Sendable {
 
     /// Starts a broker. `extraConfig` lines are appended to the generated mosquitto.conf.
     init(
-        acl: String = Mosquitto.defaultACL, extraConfig: String = "", persistence: Bool = false,
-        autosaveInterval: Int = 1, port: Int? = nil
+        acl: String = Mosquitto.defaultACL,
+        extraConfig: String = "",
+        persistence: Bool = false,
+        autosaveInterval: Int = 1,
+        port: Int? = nil
     ) throws {
         self.port = try port ?? Self.freePort()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("mqtt-chat-test-\(UUID().uuidString)")
         // Started as root, mosquitto drops to the "mosquitto" user, which must be able to save its database here.
         try FileManager.default.createDirectory(
-            at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+            at: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o777]
+        )
         let passwords = directory.appendingPathComponent("passwd")
-        try Self.users.map { "\($0.key):\($0.value)" }.joined(separator: "\n").write(to: passwords, atomically: true, encoding: .utf8)
+        try Self.users.map { "\($0.key):\($0.value)" }.joined(separator: "\n").write(
+            to: passwords,
+            atomically: true,
+            encoding: .utf8
+        )
         // mosquitto_passwd -U hashes a plain user:password file in place.
         try Self.run("/usr/bin/mosquitto_passwd", ["-U", passwords.path])
         try acl.write(to: directory.appendingPathComponent("acl"), atomically: true, encoding: .utf8)
@@ -53,7 +63,8 @@ final class Mosquitto: @unchecked Sendable {
 
             """
         if persistence {
-            config += "persistence true\npersistence_location \(directory.path)/\nautosave_interval \(autosaveInterval)\n"
+            config +=
+                "persistence true\npersistence_location \(directory.path)/\nautosave_interval \(autosaveInterval)\n"
         }
         self.extraConfig = extraConfig
         config += extraConfig
@@ -64,7 +75,7 @@ final class Mosquitto: @unchecked Sendable {
             do {
                 try start()
                 return
-            } catch where port == nil && attempt < 3 {
+            } catch  where port == nil && attempt < 3 {
                 stop()
                 self.port = try Self.freePort()
             }
@@ -74,7 +85,10 @@ final class Mosquitto: @unchecked Sendable {
     /// Starts (or restarts) the broker process with the generated config, and waits until it accepts.
     func start() throws {
         let process = try ChildProcess(
-            "/usr/sbin/mosquitto", ["-c", directory.appendingPathComponent("mosquitto.conf").path], stdinIsNull: true)
+            "/usr/sbin/mosquitto",
+            ["-c", directory.appendingPathComponent("mosquitto.conf").path],
+            stdinIsNull: true
+        )
         self.process = process
         try Self.waitUntilListening(port: port, timeout: .seconds(10))
         // Something else answering on the port (a parallel test got the same free port) means ours failed.

@@ -11,7 +11,8 @@ enum Tool: String {
         let candidate = bundle.appendingPathComponent(rawValue).path
         if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug/\(rawValue)").path
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(".build/debug/\(rawValue)")
+            .path
     }
 }
 
@@ -24,17 +25,29 @@ extension Mosquitto {
     /// Starts a tool as `user`; a `command` word (`join rust`) comes first, as the tools require; extra
     /// environment entries are added.
     func start(
-        _ tool: Tool, as user: String, command: [String] = [], _ arguments: [String], environment: [String: String] = [:],
+        _ tool: Tool,
+        as user: String,
+        command: [String] = [],
+        _ arguments: [String],
+        environment: [String: String] = [:],
         stdinIsNull: Bool = false
     ) throws -> ChildProcess {
         // Each broker is another "machine": the listener's per-machine session lock lives in its folder.
         let machine = ["XDG_RUNTIME_DIR": directory.appendingPathComponent("run").path]
         return try ChildProcess(
-            tool.path, command + flags(user) + arguments, environment: machine.merging(environment) { $1 }, stdinIsNull: stdinIsNull)
+            tool.path,
+            command + flags(user) + arguments,
+            environment: machine.merging(environment) { $1 },
+            stdinIsNull: stdinIsNull
+        )
     }
 
     /// A listener that has subscribed (it says so with -d), ready to receive.
-    func startListener(as user: String, _ arguments: [String], environment: [String: String] = [:]) async throws
+    func startListener(
+        as user: String,
+        _ arguments: [String],
+        environment: [String: String] = [:]
+    ) async throws
         -> ChildProcess
     {
         let listener = try start(.listener, as: user, ["-d"] + arguments, environment: environment, stdinIsNull: true)
@@ -45,7 +58,11 @@ extension Mosquitto {
     }
 
     /// The listener over the chat layout, once it says it is listening (its snapshot of the state is in).
-    func startChatListener(as user: String, _ arguments: [String] = [], environment: [String: String] = [:]) async throws
+    func startChatListener(
+        as user: String,
+        _ arguments: [String] = [],
+        environment: [String: String] = [:]
+    ) async throws
         -> ChildProcess
     {
         let listener = try start(.listener, as: user, arguments, environment: environment, stdinIsNull: true)
@@ -58,7 +75,11 @@ extension Mosquitto {
 
     /// Runs a tool to completion with `input` on stdin; returns exit code, stdout and stderr.
     func run(
-        _ tool: Tool, as user: String, command: [String] = [], _ arguments: [String] = [], input: String? = nil,
+        _ tool: Tool,
+        as user: String,
+        command: [String] = [],
+        _ arguments: [String] = [],
+        input: String? = nil,
         timeout: Duration = .seconds(30)
     ) async throws -> (code: Int32, stdout: String, stderr: String) {
         let process = try start(tool, as: user, command: command, arguments, stdinIsNull: input == nil)
