@@ -45,14 +45,7 @@ public enum ChatState {
 
     /// The string members of a state payload, or nil when it is not a JSON object.
     public static func members(_ payload: [UInt8]) -> [String: String]? {
-        payload.withUnsafeBufferPointer { bytes in
-            JSONScanner.topLevelObject(bytes).map { members in
-                members.compactMapValues {
-                    if case .string(let text) = $0 { return text }
-                    return nil
-                }
-            }
-        }
+        payload.withUnsafeBufferPointer { bytes in JSONScanner.topLevelObject(bytes)?.strings }
     }
 
     private static func object(_ members: KeyValuePairs<StaticString, String>) -> [UInt8] {

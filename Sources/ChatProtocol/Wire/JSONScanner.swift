@@ -13,10 +13,29 @@ struct JSONScanner {
         case other
     }
 
+    /// The top-level members in order. A chat payload has a handful, so a list searched from the end (later
+    /// duplicates win, as in Python's `json`) is cheaper per message than hashing them into a dictionary.
+    struct Members {
+        fileprivate var pairs: [(key: String, value: Member)] = []
+
+        subscript(key: String) -> Member? {
+            pairs.last { $0.key == key }?.value
+        }
+
+        /// The string members, later duplicates winning.
+        var strings: [String: String] {
+            var result: [String: String] = [:]
+            for (key, value) in pairs {
+                if case .string(let text) = value { result[key] = text } else { result[key] = nil }
+            }
+            return result
+        }
+    }
+
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     /// String members of the top-level object; nested objects are validated, not recorded.
-    private var members: [String: Member] = [:]
+    private var members = Members()
 
     private init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
@@ -24,7 +43,7 @@ struct JSONScanner {
 
     /// The members of the top-level object (later duplicates win, as in Python's `json`), or nil when
     /// the bytes are not exactly one JSON object.
-    static func topLevelObject(_ bytes: UnsafeBufferPointer<UInt8>) -> [String: Member]? {
+    static func topLevelObject(_ bytes: UnsafeBufferPointer<UInt8>) -> Members? {
         var scanner = JSONScanner(bytes)
         scanner.skipWhitespace()
         guard scanner.peek() == UInt8(ascii: "{") else { return nil }
@@ -68,10 +87,10 @@ struct JSONScanner {
             skipWhitespace()
             if peek() == UInt8(ascii: "\"") {
                 guard let text = string() else { return false }
-                if depth == 1 { members[key] = .string(text) }
+                if depth == 1 { members.pairs.append((key, .string(text))) }
             } else {
                 guard value(depth: depth) else { return false }
-                if depth == 1 { members[key] = .other }
+                if depth == 1 { members.pairs.append((key, .other)) }
             }
             skipWhitespace()
             if consume(UInt8(ascii: ",")) { continue }
