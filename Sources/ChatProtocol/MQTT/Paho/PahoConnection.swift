@@ -38,6 +38,7 @@ final class PahoConnection: Sendable {
             throw MQTTError.paho(rc, doing: "create a client for \(configuration.serverURI)")
         }
         handle = PahoHandle(raw: raw)
+        Self.quietTrace
         retainedCore = Unmanaged.passRetained(core)
         let callbacksSet = MQTTAsync_setCallbacks(raw, coreContext, onConnectionLost, onMessageArrived, nil)
         let disconnectedSet = MQTTAsync_setDisconnected(raw, coreContext, onDisconnected)
@@ -46,6 +47,12 @@ final class PahoConnection: Sendable {
             throw MQTTError.paho(callbacksSet != 0 ? callbacksSet : disconnectedSet, doing: "set callbacks")
         }
     }
+
+    /// Paho formats every packet into its in-memory trace buffer by default (vsnprintf per message, measured
+    /// at 3% of a listener's time); nobody reads it unless MQTT_C_CLIENT_TRACE asks for traces. Once per process.
+    private static let quietTrace: Void = {
+        if getenv("MQTT_C_CLIENT_TRACE") == nil { MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR) }
+    }()
 
     deinit {
         var raw: MQTTAsync? = handle.raw
