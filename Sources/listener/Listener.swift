@@ -13,22 +13,17 @@ struct Listener: AsyncParsableCommand {
         commandName: "listener",
         abstract: "Show the chat: your rooms, your private messages and invitations, who comes and goes.",
         discussion: """
-            With no room flags it follows the room "general", every room you joined (live: `publisher join
-            rust` in another terminal shows #rust here at once), your private messages and invitations
-            (kept for you while you are away), and people in your rooms coming online and leaving. Lines
-            look like `12:01:02 #rust <bob> hi`; the sender is the one the broker proves, never what the
-            message claims. Anything received is shown escaped, so nobody can take over your terminal.
+            With no room flags it follows the room "general", every room you joined (live: `publisher join rust` in another terminal shows #rust here at once), your groups, your private messages and invitations (kept for you while you are away), and people in your rooms coming online and leaving. Lines look like `12:01:02 #rust <bob> hi`; the sender is the one the broker proves, never what the message claims. Anything received is shown escaped, so nobody can take over your terminal.
 
             Examples:
-              listener                                  # general, your rooms, your inbox, on localhost
-              listener --room rust --room go            # just these rooms
-              listener who                              # who is online (also: listener rooms)
+              listener                          # general, your rooms, groups, inbox
+              listener --room rust --room go    # just these rooms
+              listener who                      # who is online (also: rooms, groups)
               listener --format json | jq -r '.from + ": " + .message'
-              listener -t chat                          # a raw topic, for the original Python clients
-              listener -C 1 -W 10                       # wait up to 10 s for one message
+              listener -t chat                  # a raw topic (the original clients)
+              listener -C 1 -W 10               # wait up to 10 s for one message
 
-            Exit codes: 0 ok, 64 usage, 69 broker unreachable, 75 fewer than --count messages before
-            --timeout, 77 not authorized, 1 anything else.
+            Exit codes: 0 ok, 64 usage, 69 broker unreachable, 75 fewer than --count messages before --timeout, 77 not authorized, 1 anything else.
             """,
         version: chatVersion,
         subcommands: [Listen.self, WhoCommand.self, RoomsCommand.self, GroupsCommand.self],

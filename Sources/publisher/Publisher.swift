@@ -12,23 +12,19 @@ struct Publisher: AsyncParsableCommand {
         commandName: "publisher",
         abstract: "Send chat messages: to a room, to one person, or to a raw MQTT topic.",
         discussion: """
-            With -m, sends one message. With input from a pipe, sends each line as one message and exits
-            once the broker has acknowledged them all. On a terminal, it is a chat prompt: type and press
-            Enter; /help lists the commands (/join, /msg, /who...), /quit leaves.
-            Without -t or --room, messages go to the room "general". See `publisher send --help` for every
-            flag of sending.
+            With -m, sends one message. With input from a pipe, sends each line as one message and exits once the broker has acknowledged them all. On a terminal, it is a chat prompt: type and press Enter; /help lists the commands (/join, /msg, /who...), /quit leaves. Without -t, --room, --to or --group, messages go to the room "general". `publisher send --help` lists every flag of sending.
 
             Examples:
-              publisher -m "hello"                       # one message to #general on localhost
-              publisher --room rust                      # a prompt in #rust
-              publisher --to bob -m "lunch?"             # a private message
-              publisher join rust -u alice               # join #rust (every listener of alice follows it)
-              publisher invite bob rust                  # invite bob to #rust
-              publisher who rust --format json           # who joined #rust
-              tail -f app.log | publisher -t ops         # a raw topic, every new log line, nothing lost
+              publisher -m "hello"              # one message to #general
+              publisher --room rust             # a prompt in #rust
+              publisher --to bob -m "lunch?"    # a private message
+              publisher join rust -u alice      # every listener of alice follows #rust
+              publisher invite bob rust         # invite bob to #rust
+              publisher who rust --format json  # who joined #rust
+              publisher group create robots     # a group you own (publisher group --help)
+              tail -f app.log | publisher -t ops    # a raw topic, nothing lost
 
-            Exit codes: 0 ok, 64 usage, 69 broker unreachable, 75 messages left undelivered after
-            --timeout, 77 not authorized (credentials, or the broker refused a publish), 1 anything else.
+            Exit codes: 0 ok, 64 usage, 69 broker unreachable, 75 messages left undelivered (after --timeout, or interrupted), 77 not authorized (credentials, or the broker refused a publish), 1 anything else.
             """,
         version: chatVersion,
         subcommands: [
