@@ -60,35 +60,36 @@ public struct ChatLayout: Sendable, Hashable {
     }
 
     /// What a topic of this layout is; nil for any other topic (a raw `-t` topic, a malformed level).
+    /// On every message's path: the levels stay substrings, and only the names returned become strings.
     public func parse(_ topic: String) -> ChatTopic? {
-        let levels = topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard levels.count >= 4, levels[0] == root, levels.dropFirst().allSatisfy({ !$0.isEmpty }) else { return nil }
+        let levels = topic.split(separator: "/", maxSplits: 6, omittingEmptySubsequences: false)
+        guard levels.count >= 4, levels.count <= 6, levels[0] == root, !levels.contains(where: \.isEmpty) else { return nil }
+        let name = { (index: Int) in String(levels[index]) }
         switch (levels[1], levels.count) {
         case ("rooms", 4):
-            return .room(room: levels[2], sender: levels[3])
+            return .room(room: name(2), sender: name(3))
         case ("users", 5):
-            let (user, kind, name) = (levels[2], levels[3], levels[4])
-            switch kind {
-            case "inbox": return .inbox(user: user, sender: name)
-            case "rooms": return .membership(user: user, room: name)
-            case "online": return .presence(user: user, client: name)
-            case "private" where name == "focus": return .focus(user: user)
+            switch levels[3] {
+            case "inbox": return .inbox(user: name(2), sender: name(4))
+            case "rooms": return .membership(user: name(2), room: name(4))
+            case "online": return .presence(user: name(2), client: name(4))
+            case "private" where levels[4] == "focus": return .focus(user: name(2))
             default: return nil
             }
         case ("groups", 5) where levels[4] == "info":
-            return .groupInfo(GroupID(owner: levels[2], name: levels[3]))
+            return .groupInfo(GroupID(owner: name(2), name: name(3)))
         case ("groups", 6):
-            let group = GroupID(owner: levels[2], name: levels[3])
+            let group = GroupID(owner: name(2), name: name(3))
             switch levels[4] {
-            case "members": return .groupDecision(group, user: levels[5])
-            case "requests": return .groupRequest(group, user: levels[5])
-            case "messages": return .groupMessage(group, sender: levels[5])
+            case "members": return .groupDecision(group, user: name(5))
+            case "requests": return .groupRequest(group, user: name(5))
+            case "messages": return .groupMessage(group, sender: name(5))
             default: return nil
             }
         case ("users", 6) where levels[3] == "private":
             switch levels[4] {
-            case "contacts": return .contact(owner: levels[2], user: levels[5])
-            case "sync": return .sync(user: levels[2], client: levels[5])
+            case "contacts": return .contact(owner: name(2), user: name(5))
+            case "sync": return .sync(user: name(2), client: name(5))
             default: return nil
             }
         default:
