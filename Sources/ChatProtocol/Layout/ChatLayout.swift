@@ -63,7 +63,9 @@ public struct ChatLayout: Sendable, Hashable {
     /// On every message's path: the levels stay substrings, and only the names returned become strings.
     public func parse(_ topic: String) -> ChatTopic? {
         let levels = topic.split(separator: "/", maxSplits: 6, omittingEmptySubsequences: false)
-        guard levels.count >= 4, levels.count <= 6, levels[0] == root, !levels.contains(where: \.isEmpty) else { return nil }
+        guard levels.count >= 4, levels.count <= 6, levels[0] == root, !levels.contains(where: \.isEmpty) else {
+            return nil
+        }
         let name = { (index: Int) in String(levels[index]) }
         switch (levels[1], levels.count) {
         case ("rooms", 4):
