@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Two libc functions the tools define for libpaho, whose calls bind to an executable's definitions ahead of

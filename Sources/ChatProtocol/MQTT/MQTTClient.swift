@@ -2,7 +2,7 @@ import Dispatch
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An MQTT client over Eclipse Paho's asynchronous C library, with async/await on top.
@@ -61,8 +61,12 @@ public final class MQTTClient: Sendable {
         self.events = events
         self.losses = losses
         let core = ClientCore(
-            version: configuration.version, messages: messagesContinuation, onMessage: onMessage,
-            events: eventsContinuation, losses: lossesContinuation)
+            version: configuration.version,
+            messages: messagesContinuation,
+            onMessage: onMessage,
+            events: eventsContinuation,
+            losses: lossesContinuation
+        )
         connection = try PahoConnection(configuration: configuration, core: core)
     }
 
@@ -182,7 +186,8 @@ public final class MQTTClient: Sendable {
             return MQTTError(
                 .tlsFailure,
                 "TLS handshake with \(target) failed: \(Self.openSSLReason(tlsError)) (check --cafile, and that the "
-                    + "broker's certificate has not expired).")
+                    + "broker's certificate has not expired)."
+            )
         }
         switch error.code {
         case .badUserNameOrPassword:
@@ -212,7 +217,8 @@ public final class MQTTClient: Sendable {
             return MQTTError(
                 .tlsFailure,
                 "TLS handshake with \(target) failed: the certificate is not for \(configuration.host), or this is not "
-                    + "a TLS port.")
+                    + "a TLS port."
+            )
         }
         return MQTTError(.connectionRefused, "Cannot connect to \(target): connection refused.")
     }
@@ -246,7 +252,12 @@ public final class MQTTClient: Sendable {
             return state.quickLosses
         }
         if quickLosses >= Self.quickLossLimit {
-            close(MQTTError(.sessionTakenOver, "Another client connected with the same client id (\(configuration.clientID)) and took over this session."))
+            close(
+                MQTTError(
+                    .sessionTakenOver,
+                    "Another client connected with the same client id (\(configuration.clientID)) and took over this session."
+                )
+            )
             return
         }
         while !Task.isCancelled {
@@ -257,7 +268,12 @@ public final class MQTTClient: Sendable {
             }
             // Checked after the pause: Paho may report the broker's DISCONNECT just after the lost connection.
             if core.lastDisconnectReason == MQTTError.Code.sessionTakenOver.rawValue {
-                close(MQTTError(.sessionTakenOver, "Another client connected with the same client id (\(configuration.clientID)) and took over this session."))
+                close(
+                    MQTTError(
+                        .sessionTakenOver,
+                        "Another client connected with the same client id (\(configuration.clientID)) and took over this session."
+                    )
+                )
                 return
             }
             do {
@@ -303,7 +319,12 @@ public final class MQTTClient: Sendable {
 
     /// Publishes and returns when the broker acknowledged it (QoS 1 and 2) or it was written (QoS 0).
     /// While the connection is down the message waits in Paho's buffer and goes out after reconnecting.
-    public func publish(topic: String, payload: some Collection<UInt8>, qos: MQTTQoS = .atLeastOnce, retain: Bool = false)
+    public func publish(
+        topic: String,
+        payload: some Collection<UInt8>,
+        qos: MQTTQoS = .atLeastOnce,
+        retain: Bool = false
+    )
         async throws(MQTTError)
     {
         try Self.validateTopicName(topic)
@@ -317,7 +338,10 @@ public final class MQTTClient: Sendable {
     /// Starts a publish without waiting; `completion` runs once, on a Paho thread, with the outcome.
     /// This is the streaming path: no task or continuation per message. Pair it with `waitForPublishes()`.
     public func startPublish(
-        topic: String, payload: [UInt8], qos: MQTTQoS, retain: Bool = false,
+        topic: String,
+        payload: [UInt8],
+        qos: MQTTQoS,
+        retain: Bool = false,
         completion: @escaping @Sendable (Result<Void, MQTTError>) -> Void
     ) {
         send(topic: topic, payload: payload, qos: qos, retain: retain) { result in
@@ -327,7 +351,9 @@ public final class MQTTClient: Sendable {
 
     /// How often a publish Paho dropped is sent again before the failure is reported.
     private static let resendLimit = 100
-    private static let resendable: Set<MQTTError.Code> = [.failure, .disconnected, .operationIncomplete, .connectionLost]
+    private static let resendable: Set<MQTTError.Code> = [
+        .failure, .disconnected, .operationIncomplete, .connectionLost,
+    ]
     /// After a reconnect Paho resends its in-flight publishes; what it has not settled by then it has lost.
     private static let redriveGrace: Duration = .seconds(2)
 
@@ -337,7 +363,11 @@ public final class MQTTClient: Sendable {
     /// Refusals by the broker (reason codes) are final.
     @discardableResult
     private func send(
-        topic: String, payload: [UInt8], qos: MQTTQoS, retain: Bool, attempt: Int = 1,
+        topic: String,
+        payload: [UInt8],
+        qos: MQTTQoS,
+        retain: Bool,
+        attempt: Int = 1,
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
         let core = connection.core
@@ -352,8 +382,13 @@ public final class MQTTClient: Sendable {
                     core.holdPublish()
                     self.resendQueue.async {
                         self.send(
-                            topic: topic, payload: payload, qos: qos, retain: retain, attempt: attempt + 1,
-                            completion: completion)
+                            topic: topic,
+                            payload: payload,
+                            qos: qos,
+                            retain: retain,
+                            attempt: attempt + 1,
+                            completion: completion
+                        )
                         core.releasePublish()
                     }
                 } else {
@@ -379,7 +414,9 @@ public final class MQTTClient: Sendable {
             where: {
                 if case .publish = $0 { return true }
                 return false
-            }, with: error)
+            },
+            with: error
+        )
         return count
     }
 
@@ -407,7 +444,7 @@ public final class MQTTClient: Sendable {
             let granted = try await sendSubscribe(subscriptions)
             state.withLock { $0.unconfirmed.subtract(filters) }
             return granted
-        } catch where !error.code.isConnectionLoss {
+        } catch  where !error.code.isConnectionLoss {
             state.withLock { state in
                 state.subscriptions.removeAll { filters.contains($0.filter) }
                 state.unconfirmed.subtract(filters)
@@ -439,7 +476,11 @@ public final class MQTTClient: Sendable {
 
     /// After a reconnect: everything again if the broker forgot the session, else what was never confirmed.
     /// Renewals of existing subscriptions ask for no retained messages the session already delivered.
-    private func renew(_ subscriptions: [MQTTSubscription], unconfirmed: Set<String>, sessionPresent: Bool)
+    private func renew(
+        _ subscriptions: [MQTTSubscription],
+        unconfirmed: Set<String>,
+        sessionPresent: Bool
+    )
         async throws(MQTTError)
     {
         let again = sessionPresent ? subscriptions.filter { unconfirmed.contains($0.filter) } : subscriptions
@@ -522,7 +563,8 @@ public final class MQTTClient: Sendable {
 
     /// Connects, runs `body`, and disconnects whether it returns or throws.
     public static func withConnection<Result: Sendable>(
-        _ configuration: MQTTConfiguration, _ body: (MQTTClient) async throws -> Result
+        _ configuration: MQTTConfiguration,
+        _ body: (MQTTClient) async throws -> Result
     ) async throws -> Result {
         let client = try MQTTClient(configuration)
         try await client.connect()
@@ -541,7 +583,8 @@ public final class MQTTClient: Sendable {
     /// Runs one Paho request as an async call: a continuation completed by the request's callback, by a
     /// synchronous failure, or by cancellation, whichever comes first (`ClientCore` makes it exactly once).
     private func request(
-        timeout: Duration? = nil, _ start: (@escaping ClientCore.Completion) -> UInt64?
+        timeout: Duration? = nil,
+        _ start: (@escaping ClientCore.Completion) -> UInt64?
     ) async throws(MQTTError) -> Result<ClientCore.Response, MQTTError> {
         let id = Mutex<UInt64?>(nil)
         let core = connection.core
@@ -554,7 +597,10 @@ public final class MQTTClient: Sendable {
                 if let timeout, let started {
                     let task = Task {
                         guard (try? await Task.sleep(for: timeout)) != nil else { return }
-                        core.settle(id: started, with: MQTTError(.timedOut, "No answer from the broker within \(timeout)."))
+                        core.settle(
+                            id: started,
+                            with: MQTTError(.timedOut, "No answer from the broker within \(timeout).")
+                        )
                     }
                     watchdog.withLock { $0 = task }
                 }
@@ -573,7 +619,10 @@ extension MQTTClient {
     public static func validateTopicName(_ topic: String) throws(MQTTError) {
         try validateCommon(topic, what: "topic")
         if topic.contains("+") || topic.contains("#") {
-            throw MQTTError(.invalidArgument, "The topic \"\(topic)\" contains a wildcard (+ or #); publish needs an exact topic.")
+            throw MQTTError(
+                .invalidArgument,
+                "The topic \"\(topic)\" contains a wildcard (+ or #); publish needs an exact topic."
+            )
         }
     }
 
@@ -583,10 +632,16 @@ extension MQTTClient {
         let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
         for (index, level) in levels.enumerated() {
             if level.contains("#") && (level != "#" || index != levels.count - 1) {
-                throw MQTTError(.invalidArgument, "The topic filter \"\(filter)\" is invalid: # must be the last level on its own.")
+                throw MQTTError(
+                    .invalidArgument,
+                    "The topic filter \"\(filter)\" is invalid: # must be the last level on its own."
+                )
             }
             if level.contains("+") && level != "+" {
-                throw MQTTError(.invalidArgument, "The topic filter \"\(filter)\" is invalid: + must fill a whole level.")
+                throw MQTTError(
+                    .invalidArgument,
+                    "The topic filter \"\(filter)\" is invalid: + must fill a whole level."
+                )
             }
         }
     }

@@ -41,7 +41,9 @@ public struct MQTTTLSConfiguration: Sendable, Hashable {
     public var skipHostnameVerification: Bool
 
     public init(
-        caFile: String? = nil, certificateFile: String? = nil, privateKeyFile: String? = nil,
+        caFile: String? = nil,
+        certificateFile: String? = nil,
+        privateKeyFile: String? = nil,
         skipHostnameVerification: Bool = false
     ) {
         self.caFile = caFile
@@ -171,7 +173,12 @@ public struct MQTTSubscription: Sendable, Hashable {
     public var noLocal: Bool
     public var retainHandling: RetainHandling
 
-    public init(_ filter: String, qos: MQTTQoS = .atLeastOnce, noLocal: Bool = false, retainHandling: RetainHandling = .always) {
+    public init(
+        _ filter: String,
+        qos: MQTTQoS = .atLeastOnce,
+        noLocal: Bool = false,
+        retainHandling: RetainHandling = .always
+    ) {
         self.filter = filter
         self.qos = qos
         self.noLocal = noLocal

@@ -126,7 +126,10 @@ final class ClientCore: Sendable {
             }.keys
         }
         for id in stale {
-            settle(id: id, with: MQTTError(.connectionLost, "The connection was lost before the broker acknowledged it."))
+            settle(
+                id: id,
+                with: MQTTError(.connectionLost, "The connection was lost before the broker acknowledged it.")
+            )
         }
     }
 
@@ -141,7 +144,10 @@ final class ClientCore: Sendable {
 
     /// After `MQTTAsync_destroy`: no callback can come, so every context goes and every request fails.
     func destroyed() {
-        settle(where: { _ in true }, with: MQTTError(.cancelled, "The client was shut down before the broker answered."))
+        settle(
+            where: { _ in true },
+            with: MQTTError(.cancelled, "The client was shut down before the broker answered.")
+        )
         state.withLock { $0.pending.removeAll() }
         messages.finish()
         events.finish()
@@ -235,7 +241,9 @@ final class ClientCore: Sendable {
                 case .subscribe, .unsubscribe: return true
                 default: return false
                 }
-            }, with: MQTTError(.connectionLost, "The connection to the broker was lost."))
+            },
+            with: MQTTError(.connectionLost, "The connection to the broker was lost.")
+        )
         events.yield(.connectionLost(cause: cause))
         losses.yield()
     }

@@ -20,7 +20,11 @@ extension MQTTError {
     /// Reads a failure callback. Under MQTT 5 a refused publish comes as code 0 with the reason code set, a
     /// refused connect as the reason code in `code`; under 3.1.1 a refused connect carries the CONNACK code.
     static func failure(
-        code: Int32, reason: Int32, text: String?, for kind: ClientCore.RequestKind, v311: Bool = false
+        code: Int32,
+        reason: Int32,
+        text: String?,
+        for kind: ClientCore.RequestKind,
+        v311: Bool = false
     ) -> MQTTError {
         let mqttCode: Code
         if reason >= 0x80 {

@@ -1,7 +1,7 @@
 import CPahoMQTT
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The Paho `MQTTAsync` handle. A raw pointer, so it sits alone in this small wrapper; Paho's API is
@@ -33,7 +33,13 @@ final class PahoConnection: Sendable {
         createOptions.maxBufferedMessages = Int32(clamping: max(configuration.maxBufferedMessages, 1))
         var raw: MQTTAsync?
         let rc = MQTTAsync_createWithOptions(
-            &raw, configuration.serverURI, configuration.clientID, MQTTCLIENT_PERSISTENCE_NONE, nil, &createOptions)
+            &raw,
+            configuration.serverURI,
+            configuration.clientID,
+            MQTTCLIENT_PERSISTENCE_NONE,
+            nil,
+            &createOptions
+        )
         guard rc == MQTTASYNC_SUCCESS, let raw else {
             throw MQTTError.paho(rc, doing: "create a client for \(configuration.serverURI)")
         }
@@ -94,7 +100,10 @@ final class PahoConnection: Sendable {
                 options.onFailure5 = onFailure5
                 if configuration.sessionExpiry > 0 {
                     _ = cpaho_addIntProperty(
-                        &properties, MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL, Int32(bitPattern: configuration.sessionExpiry))
+                        &properties,
+                        MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
+                        Int32(bitPattern: configuration.sessionExpiry)
+                    )
                 }
             } else {
                 // 3.1.1 has no session expiry, so a session kept "just for reconnects" would stay on the broker
@@ -148,15 +157,24 @@ final class PahoConnection: Sendable {
     /// it was written (QoS 0). Returns the request id so the caller can settle it on cancellation.
     @discardableResult
     func publish(
-        topic: String, payload: UnsafeRawBufferPointer, qos: MQTTQoS, retain: Bool,
+        topic: String,
+        payload: UnsafeRawBufferPointer,
+        qos: MQTTQoS,
+        retain: Bool,
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
         let (id, context) = core.register(.publish(qos), completion: completion)
         var options = responseOptions(context, version: core.version)
         // Paho copies topic and payload before returning.
         let rc = MQTTAsync_send(
-            handle.raw, topic, Int32(clamping: payload.count), payload.baseAddress, qos.rawValue, retain ? 1 : 0,
-            &options)
+            handle.raw,
+            topic,
+            Int32(clamping: payload.count),
+            payload.baseAddress,
+            qos.rawValue,
+            retain ? 1 : 0,
+            &options
+        )
         if rc != MQTTASYNC_SUCCESS {
             core.abandon(id, with: MQTTError.paho(rc, doing: "publish to \(topic)"))
         }
@@ -224,7 +242,9 @@ final class PahoConnection: Sendable {
         let (id, context) = core.register(.disconnect, completion: completion)
         let version = core.version
         var options = version == .v5 ? cpaho_disconnectOptions5() : cpaho_disconnectOptions()
-        options.timeout = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        options.timeout = Int32(
+            clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+        )
         options.context = context.pointer
         var properties = cpaho_properties()
         defer { MQTTProperties_free(&properties) }
@@ -260,10 +280,14 @@ private func onSuccess5(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutab
         if let data {
             sessionPresent = data.pointee.alt.connect.sessionPresent != 0
             if MQTTProperties_hasProperty(&data.pointee.properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM) != 0 {
-                receiveMaximum = Int(MQTTProperties_getNumericValue(&data.pointee.properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM))
+                receiveMaximum = Int(
+                    MQTTProperties_getNumericValue(&data.pointee.properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM)
+                )
             }
         }
-        response = .connected(MQTTConnectResult(version: .v5, sessionPresent: sessionPresent, receiveMaximum: receiveMaximum))
+        response = .connected(
+            MQTTConnectResult(version: .v5, sessionPresent: sessionPresent, receiveMaximum: receiveMaximum)
+        )
     case .subscribe(let count):
         var codes: [Int32] = []
         if let data {
@@ -294,7 +318,10 @@ private func onFailure5(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutab
         reason = Int32(data.pointee.reasonCode.rawValue)
         text = data.pointee.message.map { String(cString: $0) }
     }
-    request.core.complete(request.id, with: .failure(MQTTError.failure(code: code, reason: reason, text: text, for: request.kind)))
+    request.core.complete(
+        request.id,
+        with: .failure(MQTTError.failure(code: code, reason: reason, text: text, for: request.kind))
+    )
 }
 
 private func onSuccess(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutablePointer<MQTTAsync_successData>?) {
@@ -303,7 +330,9 @@ private func onSuccess(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutabl
     switch request.kind {
     case .connect:
         let sessionPresent = data.map { $0.pointee.alt.connect.sessionPresent != 0 } ?? false
-        response = .connected(MQTTConnectResult(version: .v3_1_1, sessionPresent: sessionPresent, receiveMaximum: 65_535))
+        response = .connected(
+            MQTTConnectResult(version: .v3_1_1, sessionPresent: sessionPresent, receiveMaximum: 65_535)
+        )
     case .subscribe(let count):
         var codes: [Int32] = []
         if let data {
@@ -330,7 +359,10 @@ private func onFailure(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutabl
         code = data.pointee.code
         text = data.pointee.message.map { String(cString: $0) }
     }
-    request.core.complete(request.id, with: .failure(MQTTError.failure(code: code, reason: 0, text: text, for: request.kind, v311: true)))
+    request.core.complete(
+        request.id,
+        with: .failure(MQTTError.failure(code: code, reason: 0, text: text, for: request.kind, v311: true))
+    )
 }
 
 private func onConnectionLost(_ context: UnsafeMutableRawPointer?, _ cause: UnsafeMutablePointer<CChar>?) {
@@ -341,7 +373,11 @@ private func onConnectionLost(_ context: UnsafeMutableRawPointer?, _ cause: Unsa
     core.connectionLost(cause: text)
 }
 
-private func onDisconnected(_ context: UnsafeMutableRawPointer?, _ properties: UnsafeMutablePointer<MQTTProperties>?, _ reason: MQTTReasonCodes) {
+private func onDisconnected(
+    _ context: UnsafeMutableRawPointer?,
+    _ properties: UnsafeMutablePointer<MQTTProperties>?,
+    _ reason: MQTTReasonCodes
+) {
     guard let context else { return }
     Unmanaged<ClientCore>.fromOpaque(context).takeUnretainedValue().disconnectedByBroker(reason: Int32(reason.rawValue))
 }
@@ -354,7 +390,9 @@ private func onTLSError(_ text: UnsafePointer<CChar>?, _ length: Int, _ context:
 }
 
 private func onMessageArrived(
-    _ context: UnsafeMutableRawPointer?, _ topicName: UnsafeMutablePointer<CChar>?, _ topicLength: Int32,
+    _ context: UnsafeMutableRawPointer?,
+    _ topicName: UnsafeMutablePointer<CChar>?,
+    _ topicLength: Int32,
     _ message: UnsafeMutablePointer<MQTTAsync_message>?
 ) -> Int32 {
     // Copy what we need, then free Paho's message and topic. Returning 1 tells Paho the message is ours.
@@ -370,10 +408,16 @@ private func onMessageArrived(
     } else {
         topic = String(cString: topicName)
     }
-    let payload = [UInt8](UnsafeRawBufferPointer(start: message.pointee.payload, count: Int(max(message.pointee.payloadlen, 0))))
+    let payload = [UInt8](
+        UnsafeRawBufferPointer(start: message.pointee.payload, count: Int(max(message.pointee.payloadlen, 0)))
+    )
     let received = MQTTMessage(
-        topic: topic, payload: payload, qos: MQTTQoS(rawValue: message.pointee.qos) ?? .atMostOnce,
-        retained: message.pointee.retained != 0, duplicate: message.pointee.dup != 0)
+        topic: topic,
+        payload: payload,
+        qos: MQTTQoS(rawValue: message.pointee.qos) ?? .atMostOnce,
+        retained: message.pointee.retained != 0,
+        duplicate: message.pointee.dup != 0
+    )
     Unmanaged<ClientCore>.fromOpaque(context).takeUnretainedValue().messageArrived(received)
     return 1
 }
@@ -403,7 +447,9 @@ final class CStrings {
     func bytes(_ bytes: [UInt8]) -> UnsafeMutableRawPointer {
         let pointer = malloc(max(bytes.count, 1))!
         bytes.withUnsafeBytes { source in
-            if let base = source.baseAddress, !source.isEmpty { pointer.copyMemory(from: base, byteCount: source.count) }
+            if let base = source.baseAddress, !source.isEmpty {
+                pointer.copyMemory(from: base, byteCount: source.count)
+            }
         }
         allocations.append(pointer)
         return pointer
