@@ -13,7 +13,7 @@ extension ConnectionOptions {
     }
 
     /// Connects for one command and runs `body`; any failure is one line and its exit code. Exits 0 after it.
-    public func runCommand(_ body: @Sendable (MQTTClient, ChatActions) async throws(MQTTError) -> Void) async -> Never {
+    public func runCommand(_ body: (MQTTClient, ChatActions) async throws(MQTTError) -> Void) async -> Never {
         let tool = toolName
         let configuration: MQTTConfiguration
         do {
@@ -125,7 +125,7 @@ extension ConnectionOptions {
     /// Connects, reads the broker's state (memberships, presence, groups), runs `body` with it, and exits 0;
     /// any failure is one line and its exit code.
     public func runWithDirectory(
-        _ body: @Sendable (ChatActions, ChatDirectory) async throws(MQTTError) -> Void
+        _ body: (ChatActions, ChatDirectory) async throws(MQTTError) -> Void
     ) async -> Never {
         let tool = toolName
         let me = resolvedUsername

@@ -20,20 +20,13 @@ struct GroupCommand: AsyncParsableCommand {
         subcommands: [Create.self, Join.self, Approve.self, Reject.self, Remove.self, Leave.self]
     )
 
-    struct Create: AsyncParsableCommand {
+    struct Create: OneShotCommand {
         static let configuration = CommandConfiguration(abstract: "Create a group you own.")
         @Argument(help: "The group's name.") var name: String
         @OptionGroup var connection: ConnectionOptions
 
-        func validate() throws {
-            try connection.validateLayoutUser()
-            try validateNames([(name, "group name")])
-        }
-
-        func run() async throws {
-            let name = name
-            await connection.runCommand { _, actions throws(MQTTError) in try await actions.createGroup(name) }
-        }
+        var names: [(String, String)] { [(name, "group name")] }
+        func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.createGroup(name) }
     }
 
     struct Join: AsyncParsableCommand {

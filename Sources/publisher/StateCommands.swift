@@ -5,7 +5,26 @@ import ChatProtocol
 // The publisher's one-shot commands: each connects, does one thing, and exits 0 once the broker acknowledged
 // it (77 when the broker refuses it). The same actions back the prompt's /commands.
 
-struct JoinCommand: AsyncParsableCommand {
+/// A one-shot command: the names it takes (validated before connecting) and the one action it does.
+protocol OneShotCommand: AsyncParsableCommand {
+    var connection: ConnectionOptions { get }
+    /// Each name with what it is (`room`, `user name`), for the usage error.
+    var names: [(String, String)] { get }
+    func act(_ actions: ChatActions) async throws(MQTTError)
+}
+
+extension OneShotCommand {
+    func validate() throws {
+        try connection.validateLayoutUser()
+        try validateNames(names)
+    }
+
+    func run() async throws {
+        await connection.runCommand { _, actions throws(MQTTError) in try await act(actions) }
+    }
+}
+
+struct JoinCommand: OneShotCommand {
     static let configuration = CommandConfiguration(
         commandName: "join",
         abstract: "Join a room: every listener of yours follows it from now on."
@@ -13,18 +32,11 @@ struct JoinCommand: AsyncParsableCommand {
     @Argument(help: "The room.") var room: String
     @OptionGroup var connection: ConnectionOptions
 
-    func validate() throws {
-        try connection.validateLayoutUser()
-        try validateNames([(room, "room")])
-    }
-
-    func run() async throws {
-        let room = room
-        await connection.runCommand { _, actions throws(MQTTError) in try await actions.join(room) }
-    }
+    var names: [(String, String)] { [(room, "room")] }
+    func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.join(room) }
 }
 
-struct LeaveCommand: AsyncParsableCommand {
+struct LeaveCommand: OneShotCommand {
     static let configuration = CommandConfiguration(
         commandName: "leave",
         abstract: "Leave a room: your listeners stop following it."
@@ -32,18 +44,11 @@ struct LeaveCommand: AsyncParsableCommand {
     @Argument(help: "The room.") var room: String
     @OptionGroup var connection: ConnectionOptions
 
-    func validate() throws {
-        try connection.validateLayoutUser()
-        try validateNames([(room, "room")])
-    }
-
-    func run() async throws {
-        let room = room
-        await connection.runCommand { _, actions throws(MQTTError) in try await actions.leave(room) }
-    }
+    var names: [(String, String)] { [(room, "room")] }
+    func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.leave(room) }
 }
 
-struct InviteCommand: AsyncParsableCommand {
+struct InviteCommand: OneShotCommand {
     static let configuration = CommandConfiguration(
         commandName: "invite",
         abstract: "Invite someone to a room (they see it even if they never accepted you)."
@@ -52,18 +57,11 @@ struct InviteCommand: AsyncParsableCommand {
     @Argument(help: "The room.") var room: String
     @OptionGroup var connection: ConnectionOptions
 
-    func validate() throws {
-        try connection.validateLayoutUser()
-        try validateNames([(user, "user name"), (room, "room")])
-    }
-
-    func run() async throws {
-        let (user, room) = (user, room)
-        await connection.runCommand { _, actions throws(MQTTError) in try await actions.invite(user, to: room) }
-    }
+    var names: [(String, String)] { [(user, "user name"), (room, "room")] }
+    func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.invite(user, to: room) }
 }
 
-struct MsgCommand: AsyncParsableCommand {
+struct MsgCommand: OneShotCommand {
     static let configuration = CommandConfiguration(
         commandName: "msg",
         abstract: "Send one private message (QoS 2; it waits for them if they are away)."
@@ -72,18 +70,11 @@ struct MsgCommand: AsyncParsableCommand {
     @Argument(help: "The message.") var text: String
     @OptionGroup var connection: ConnectionOptions
 
-    func validate() throws {
-        try connection.validateLayoutUser()
-        try validateNames([(user, "user name")])
-    }
-
-    func run() async throws {
-        let (user, text) = (user, text)
-        await connection.runCommand { _, actions throws(MQTTError) in try await actions.message(user, text) }
-    }
+    var names: [(String, String)] { [(user, "user name")] }
+    func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.message(user, text) }
 }
 
-struct AcceptCommand: AsyncParsableCommand {
+struct AcceptCommand: OneShotCommand {
     static let configuration = CommandConfiguration(
         commandName: "accept",
         abstract: "Accept someone's private messages (shown plainly, not as requests)."
@@ -91,18 +82,11 @@ struct AcceptCommand: AsyncParsableCommand {
     @Argument(help: "Whom to accept.") var user: String
     @OptionGroup var connection: ConnectionOptions
 
-    func validate() throws {
-        try connection.validateLayoutUser()
-        try validateNames([(user, "user name")])
-    }
-
-    func run() async throws {
-        let user = user
-        await connection.runCommand { _, actions throws(MQTTError) in try await actions.setContact(user, .accepted) }
-    }
+    var names: [(String, String)] { [(user, "user name")] }
+    func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.setContact(user, .accepted) }
 }
 
-struct BlockCommand: AsyncParsableCommand {
+struct BlockCommand: OneShotCommand {
     static let configuration = CommandConfiguration(
         commandName: "block",
         abstract: "Hide everything from someone: messages, invitations, notices."
@@ -110,13 +94,6 @@ struct BlockCommand: AsyncParsableCommand {
     @Argument(help: "Whom to block.") var user: String
     @OptionGroup var connection: ConnectionOptions
 
-    func validate() throws {
-        try connection.validateLayoutUser()
-        try validateNames([(user, "user name")])
-    }
-
-    func run() async throws {
-        let user = user
-        await connection.runCommand { _, actions throws(MQTTError) in try await actions.setContact(user, .blocked) }
-    }
+    var names: [(String, String)] { [(user, "user name")] }
+    func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.setContact(user, .blocked) }
 }
