@@ -6,6 +6,8 @@
 #include <MQTTReasonCodes.h>
 #include <MQTTSubscribeOpts.h>
 #include <MQTTClientPersistence.h>
+#include <string.h>
+#include <sys/prctl.h>
 
 // Paho checks each struct's eyecatcher and version, so zero-filled structs are rejected (-8, -19).
 // Its brace-initializer macros do not import into Swift; each function below stands for one macro.
@@ -88,6 +90,13 @@ static inline int cpaho_addIntProperty(MQTTProperties *props, enum MQTTPropertyC
     p.identifier = code;
     p.value.integer4 = value;
     return MQTTProperties_add(props, &p);
+}
+
+/// Whether the calling thread carries `name` (Paho names its threads "MQTTAsync_rcv", "MQTTAsync_send").
+/// prctl is variadic, so Swift cannot call it; it is one system call, with no allocation or lock.
+static inline int cpaho_current_thread_is(const char *name) {
+    char current[16] = {0};  // the kernel's limit, NUL included
+    return prctl(PR_GET_NAME, current) == 0 && strcmp(current, name) == 0;
 }
 
 #endif

@@ -1,19 +1,29 @@
 #if canImport(Glibc)
     import Glibc
 #endif
+import ChatProtocol
 
 /// Two libc functions the tools define for libpaho, whose calls bind to an executable's definitions ahead of
-/// libc's (Package.swift exports them). Each changes one exact wait of Paho 1.3's MQTTAsync and passes
-/// everything else through; the C floor programs in scripts/paho-floor show what Paho does without them.
+/// libc's (Package.swift exports them). Each changes one exact wait of Paho's MQTTAsync receive thread, and
+/// nothing else: only on the thread Paho names "MQTTAsync_rcv", only for the exact duration Paho asks, and
+/// only with the Paho build it was measured on (Debian 12's 1.3.12-1, which reports itself as 1.3.11). Every
+/// other call, on any other thread or with any other Paho, goes to libc as asked; `MQTTAsync_stop`'s
+/// shutdown bound (100 x 100 ms on the caller's thread) and the tools' own sleeps are not touched.
 ///
-/// Paho 1.3's receive thread sleeps 100 ms (`usleep(100000)`) whenever it finds no socket ready. At start it
+/// Why it is still here (issue 14 looked for a way without it): Paho's synchronous `MQTTClient` API, the
+/// other candidate, waits 100 ms in `poll` before it sends CONNECT on every connect (strace in
+/// scripts/paho-floor/sync.h), and Paho 1.3.12's `MQTTClient_connect5` loses the broker's session-present
+/// flag for MQTT 5 (scripts/paho-floor/sync-session.c; fixed upstream in 1.3.14), which the client's
+/// session resume and its tests need. Neither API offers a setting, call order or connection path around
+/// these waits. README, "Paho's fixed waits", has the numbers.
+///
+/// Paho's receive thread sleeps 100 ms (`usleep(100000)`) whenever it finds no socket ready. At start it
 /// often looks before the send thread has created the connection's socket, and a one-shot publish then takes
 /// 120 ms instead of 20 (in 40-60% of runs here; upstream pull request eclipse-paho/paho.mqtt.c#1458 tried
-/// to shorten these waits). This `usleep` cuts exactly those 100 ms sleeps to 2 ms; any other duration
-/// sleeps as asked.
+/// to shorten these waits). This `usleep` cuts exactly those 100 ms sleeps of that thread to 2 ms.
 @_cdecl("usleep")
 public func pahoAwareUsleep(_ microseconds: UInt32) -> Int32 {
-    let wanted = microseconds == 100_000 ? 2_000 : microseconds
+    let wanted = microseconds == 100_000 && PahoReceiveThread.isCurrent ? 2_000 : microseconds
     var request = timespec(tv_sec: Int(wanted / 1_000_000), tv_nsec: Int(wanted % 1_000_000) * 1_000)
     var remaining = timespec()
     while nanosleep(&request, &remaining) != 0 {
@@ -26,10 +36,22 @@ public func pahoAwareUsleep(_ microseconds: UInt32) -> Int32 {
 
 /// Paho's receive thread sends CONNECT only after its first poll() for incoming data returns, and that poll
 /// waits 10 ms (a TCP connect on loopback is done long before; nothing can arrive until CONNECT is sent).
-/// The same `poll` for the process, cutting exactly that 10 ms wait to 1 ms; every other timeout as asked.
+/// The same `poll` for the process, cutting exactly that thread's 10 ms wait to 1 ms.
 @_cdecl("poll")
 public func pahoAwarePoll(_ fds: UnsafeMutablePointer<pollfd>?, _ count: nfds_t, _ timeout: Int32) -> Int32 {
-    libcPoll(fds, count, timeout == 10 ? 1 : timeout)
+    libcPoll(fds, count, timeout == 10 && PahoReceiveThread.isCurrent ? 1 : timeout)
+}
+
+/// The thread these waits belong to, recognised by the name Paho gives it (`Thread_set_name` at the top of
+/// `MQTTAsync_receiveThread`, before its first wait).
+private enum PahoReceiveThread {
+    /// The Paho build the waits were measured on; any other one keeps its own waits.
+    static let measuredVersion = "1.3.11"
+    static let versionMatches = PahoLibrary.version == measuredVersion
+
+    /// Asked only for the two exact durations above: one `prctl(PR_GET_NAME)`, no allocation, nothing that
+    /// could call back into poll or usleep.
+    static var isCurrent: Bool { versionMatches && PahoLibrary.onReceiveThread }
 }
 
 private typealias PollFunction = @convention(c) (UnsafeMutablePointer<pollfd>?, nfds_t, Int32) -> Int32
