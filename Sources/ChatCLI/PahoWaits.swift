@@ -1,7 +1,8 @@
+import ChatProtocol
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import ChatProtocol
 
 /// Two libc functions the tools define for libpaho, whose calls bind to an executable's definitions ahead of
 /// libc's (Package.swift exports them). Each changes one exact wait of Paho's MQTTAsync receive thread, and
