@@ -170,6 +170,8 @@ struct ChatLayoutTests {
         carol.signal(SIGTERM)
         #expect(try await carol.wait() == 0)
         #expect(withoutTimes(carol.stdout) == ["* bob is online", "* bob went offline"])
+        // A clean exit takes the presence away itself.
+        #expect(try await command(broker, "alice", ["who"], tool: .listener) == "nobody is online\n")
     }
 
     @Test("a second listener of the same user on one machine keeps the first one's session")
