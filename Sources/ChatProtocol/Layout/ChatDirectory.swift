@@ -1,0 +1,219 @@
+/// What the broker's retained state says about everyone: who joined which room, who is online, whom this
+/// user accepted or blocked, which room they talk in. A pure reducer over layout messages, so every terminal
+/// that reads the same broker agrees, and so it is testable without one.
+public struct ChatDirectory: Sendable {
+    /// A change worth telling the user about.
+    public enum Change: Sendable, Hashable {
+        case joined(user: String, room: String)
+        case left(user: String, room: String)
+        case online(user: String)
+        case offline(user: String)
+        case contact(user: String, ChatState.Contact?)
+        case focus(room: String?)
+        case groupCreated(GroupID)
+        /// `user` asks to join (a new request, not yet decided).
+        case groupRequested(GroupID, user: String)
+        /// The owner decided on `user`'s current request.
+        case groupDecided(GroupID, user: String, ChatState.GroupDecision)
+        /// `user` became a member, or stopped being one (left, removed).
+        case groupMember(GroupID, user: String, joined: Bool)
+    }
+
+    /// One group's retained state.
+    struct Group: Sendable, Hashable {
+        struct Claim: Sendable, Hashable {
+            var status: String
+            var request: String
+        }
+        var exists = false
+        var requests: [String: Claim] = [:]
+        var decisions: [String: Claim] = [:]
+
+        func isMember(_ user: String, owner: String) -> Bool {
+            if user == owner { return exists }
+            return exists && decision(of: user) == .approved
+        }
+
+        /// The owner's decision on `user`'s current request (nil: none yet, or the request was withdrawn).
+        func decision(of user: String) -> ChatState.GroupDecision? {
+            guard let request = requests[user], request.status == ChatState.GroupRequest.requested.rawValue,
+                let decision = decisions[user], decision.request == request.request
+            else { return nil }
+            return ChatState.GroupDecision(rawValue: decision.status)
+        }
+
+        func isPending(_ user: String) -> Bool {
+            requests[user]?.status == ChatState.GroupRequest.requested.rawValue && decision(of: user) == nil
+        }
+    }
+
+    public let me: String
+    /// user -> room -> joined (true) or explicitly left (false; only meaningful for the default room).
+    private var memberships: [String: [String: Bool]] = [:]
+    /// user -> their connections that are online.
+    private var connections: [String: Set<String>] = [:]
+    public private(set) var contacts: [String: ChatState.Contact] = [:]
+    /// The room this user talks in (set by the publisher's prompt); nil: the default room.
+    public private(set) var focus: String?
+    private var groupStates: [GroupID: Group] = [:]
+
+    public init(me: String) {
+        self.me = me
+    }
+
+    /// Applies one state message; returns what changed. Anything malformed is ignored.
+    public mutating func apply(_ topic: ChatTopic, payload: [UInt8]) -> [Change] {
+        switch topic {
+        case .membership(let user, let room):
+            let before = isMember(user, of: room)
+            switch payload.isEmpty ? nil : ChatState.members(payload)?["state"] {
+            case "joined": memberships[user, default: [:]][room] = true
+            case "left": memberships[user, default: [:]][room] = false
+            case nil where payload.isEmpty: memberships[user]?[room] = nil
+            default: return []
+            }
+            let after = isMember(user, of: room)
+            guard before != after else { return [] }
+            return [after ? .joined(user: user, room: room) : .left(user: user, room: room)]
+        case .presence(let user, let client):
+            let before = isOnline(user)
+            if payload.isEmpty {
+                connections[user]?.remove(client)
+                if connections[user]?.isEmpty == true { connections[user] = nil }
+            } else if ChatState.members(payload)?["status"] == "online" {
+                connections[user, default: []].insert(client)
+            } else {
+                return []
+            }
+            let after = isOnline(user)
+            guard before != after else { return [] }
+            return [after ? .online(user: user) : .offline(user: user)]
+        case .contact(let owner, let user) where owner == me:
+            let status = payload.isEmpty ? nil : ChatState.members(payload)?["status"].flatMap(ChatState.Contact.init)
+            guard payload.isEmpty || status != nil, contacts[user] != status else { return [] }
+            contacts[user] = status
+            return [.contact(user: user, status)]
+        case .groupInfo(let group):
+            let created = !payload.isEmpty && ChatState.members(payload)?["state"] == "created"
+            guard payload.isEmpty || created else { return [] }
+            return changingGroup(group) { $0.exists = created }
+        case .groupRequest(let group, let user), .groupDecision(let group, let user):
+            let claim: Group.Claim?
+            if payload.isEmpty {
+                claim = nil
+            } else {
+                guard let members = ChatState.members(payload), let status = members["status"],
+                    let request = members["request"]
+                else { return [] }
+                claim = Group.Claim(status: status, request: request)
+            }
+            if case .groupRequest = topic {
+                return changingGroup(group) { $0.requests[user] = claim }
+            }
+            return changingGroup(group) { $0.decisions[user] = claim }
+        case .focus(let user) where user == me:
+            let room = payload.isEmpty ? nil : ChatState.members(payload)?["room"]
+            guard room != focus, room.map({ ChatName.problem(with: $0) == nil }) ?? true else { return [] }
+            focus = room
+            return [.focus(room: room)]
+        default:
+            return []
+        }
+    }
+
+    /// Applies a change to one group and says what it changed for whom.
+    private mutating func changingGroup(_ id: GroupID, _ change: (inout Group) -> Void) -> [Change] {
+        let before = groupStates[id] ?? Group()
+        var after = before
+        change(&after)
+        groupStates[id] = after
+        var changes: [Change] = []
+        if after.exists && !before.exists { changes.append(.groupCreated(id)) }
+        let users = Set(before.requests.keys).union(after.requests.keys).union(after.decisions.keys).union([id.owner])
+        for user in users.sorted() {
+            if after.isPending(user) && !before.isPending(user) { changes.append(.groupRequested(id, user: user)) }
+            if let decision = after.decision(of: user), decision != before.decision(of: user) {
+                changes.append(.groupDecided(id, user: user, decision))
+            }
+            let (was, isNow) = (before.isMember(user, owner: id.owner), after.isMember(user, owner: id.owner))
+            if was != isNow { changes.append(.groupMember(id, user: user, joined: isNow)) }
+        }
+        return changes
+    }
+
+    /// Every group that exists, sorted.
+    public var groups: [GroupID] { groupStates.filter(\.value.exists).keys.sorted() }
+
+    /// The owner and every approved member who has not left, the owner first.
+    public func members(of group: GroupID) -> [String] {
+        guard let state = groupStates[group], state.exists else { return [] }
+        let approved = Set(state.requests.keys).filter { state.isMember($0, owner: group.owner) && $0 != group.owner }
+        return [group.owner] + approved.sorted()
+    }
+
+    /// Requests the owner has not decided yet.
+    public func pendingRequests(of group: GroupID) -> [String] {
+        guard let state = groupStates[group], state.exists else { return [] }
+        return state.requests.keys.filter { state.isPending($0) }.sorted()
+    }
+
+    public func isMember(_ user: String, ofGroup group: GroupID) -> Bool {
+        groupStates[group]?.isMember(user, owner: group.owner) ?? false
+    }
+
+    /// The current request id of `user` for `group`, if they asked to join and have not left.
+    public func request(of user: String, for group: GroupID) -> String? {
+        guard let request = groupStates[group]?.requests[user],
+            request.status == ChatState.GroupRequest.requested.rawValue
+        else { return nil }
+        return request.request
+    }
+
+    /// The groups `user` is a member of (owned ones included), sorted.
+    public func groups(of user: String) -> [GroupID] { groups.filter { isMember(user, ofGroup: $0) } }
+
+    /// Whether `user` is in `room`: joined, or the default room unless they left it.
+    public func isMember(_ user: String, of room: String) -> Bool {
+        memberships[user]?[room] ?? (room == ChatLayout.defaultRoom)
+    }
+
+    /// The rooms `user` is in, sorted, the default room first unless they left it.
+    public func rooms(of user: String) -> [String] {
+        var rooms = Set((memberships[user] ?? [:]).filter(\.value).keys)
+        if isMember(user, of: ChatLayout.defaultRoom) { rooms.insert(ChatLayout.defaultRoom) }
+        return Self.ordered(rooms)
+    }
+
+    public func isOnline(_ user: String) -> Bool { !(connections[user]?.isEmpty ?? true) }
+
+    /// How many connections `user` has online.
+    public func connectionCount(of user: String) -> Int { connections[user]?.count ?? 0 }
+
+    /// Everyone online, sorted.
+    public var onlineUsers: [String] { connections.keys.sorted() }
+
+    /// Everyone known to have joined `room` (the default room: everyone known who has not left it).
+    public func members(of room: String) -> [String] {
+        let known = Set(memberships.keys).union(connections.keys).union([me])
+        return known.filter { isMember($0, of: room) }.sorted()
+    }
+
+    /// Every room someone is in, with its members, the default room first.
+    public var roomsWithPeople: [(room: String, members: [String])] {
+        var rooms = Set(memberships.values.flatMap { $0.filter(\.value).keys })
+        rooms.insert(ChatLayout.defaultRoom)
+        return Self.ordered(rooms).map { ($0, members(of: $0)) }.filter {
+            !$0.members.isEmpty || $0.room == ChatLayout.defaultRoom
+        }
+    }
+
+    /// Whether `user` is in a room this user is in.
+    public func sharesRoom(with user: String) -> Bool {
+        let mine = Set(rooms(of: me))
+        return rooms(of: user).contains { mine.contains($0) }
+    }
+
+    private static func ordered(_ rooms: Set<String>) -> [String] {
+        rooms.sorted { ($0 == ChatLayout.defaultRoom ? 0 : 1, $0) < ($1 == ChatLayout.defaultRoom ? 0 : 1, $1) }
+    }
+}
