@@ -99,15 +99,19 @@ final class ChatListener: Sendable {
                 state.withLock { _ = $0.groups.remove(group) }
                 try? await client.unsubscribe([layout.groupMessagesFilter(group)])
             case .synced:
-                guard !quiet else { continue }
-                let rooms = state.withLock {
-                    $0.rooms.sorted().map { "#" + $0 } + $0.groups.sorted().map(\.description)
-                }
-                var what = follow == .all ? "every room" : rooms.joined(separator: ", ")
-                if follow == .joined { what += (rooms.isEmpty ? "" : " and ") + "your private messages" }
-                report("listener", "listening on \(what) at \(target) as \(me).")
+                // Said by the sink itself (`listeningLine`), before any line it shows.
+                continue
             }
         }
+    }
+
+    /// `listening on #general, #rust, alice/robots and your private messages at HOST:PORT as bob.`, for the
+    /// moment the snapshot is in (what the router follows then).
+    static func listeningLine(_ router: ChatRouter, target: String) -> String {
+        let followed = router.followedRooms.map { "#" + $0 } + router.followedGroups.map(\.description)
+        var what = router.follow == .all ? "every room" : followed.joined(separator: ", ")
+        if router.follow == .joined { what += (followed.isEmpty ? "" : " and ") + "your private messages" }
+        return "listening on \(what) at \(target) as \(router.me)."
     }
 
     /// Whether the broker refuses a post under another name (PUBACK 0x87 under MQTT 5), in a room nobody

@@ -163,8 +163,20 @@ struct Listen: AsyncParsableCommand {
             colors: Terminal.wantsColor(fd: 1)
         )
         let stop = StopReason()
-        let router = ChatRouter(layout: layout, me: me, client: configuration.clientID, follow: follow, verified: false)
-        let sink = MessageSink(view: layoutMode ? .layout(router) : .raw, renderer: renderer, count: count, stop: stop)
+        // Whether the broker proves senders is unknown until the listener's probe answers (ChatListener).
+        let router = ChatRouter(layout: layout, me: me, client: configuration.clientID, follow: follow, verified: nil)
+        let target = "\(configuration.host):\(configuration.port)"
+        var onSynced: (@Sendable (ChatRouter) -> Void)?
+        if !quiet {
+            onSynced = { router in report("listener", ChatListener.listeningLine(router, target: target)) }
+        }
+        let sink = MessageSink(
+            view: layoutMode ? .layout(router) : .raw,
+            renderer: renderer,
+            count: count,
+            stop: stop,
+            onSynced: onSynced
+        )
         let client: MQTTClient
         do {
             client = try MQTTClient(configuration, onMessage: sink.show)

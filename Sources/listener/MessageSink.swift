@@ -50,8 +50,18 @@ final class MessageSink: Sendable {
     /// Yields once when the sink wants no more messages (count reached, or nobody reads the output).
     let done: AsyncStream<Void>
 
-    init(view: View, renderer: ChatLineRenderer, count: Int?, stop: StopReason) {
+    /// Called on the writer thread when the layout's snapshot is complete, before any line is shown.
+    private let onSynced: (@Sendable (ChatRouter) -> Void)?
+
+    init(
+        view: View,
+        renderer: ChatLineRenderer,
+        count: Int?,
+        stop: StopReason,
+        onSynced: (@Sendable (ChatRouter) -> Void)? = nil
+    ) {
         state = Mutex(State(view: view))
+        self.onSynced = onSynced
         self.renderer = renderer
         self.count = count
         self.stop = stop
@@ -95,6 +105,7 @@ final class MessageSink: Sendable {
                 state.view = .raw  // holds no second reference, so the router's storage is not copied
                 let (lines, actions) = router.route(message)
                 state.view = .layout(router)
+                if actions.contains(.synced) { onSynced?(router) }
                 actions.forEach { actionsContinuation.yield($0) }
                 take(lines, moreWaiting: moreWaiting, &state)
             }
@@ -108,6 +119,7 @@ final class MessageSink: Sendable {
             state.view = .raw
             let (lines, actions) = change(&router)
             state.view = .layout(router)
+            if actions.contains(.synced) { onSynced?(router) }
             actions.forEach { actionsContinuation.yield($0) }
             take(lines, moreWaiting: false, &state)
         }
