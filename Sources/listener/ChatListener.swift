@@ -16,7 +16,6 @@ final class ChatListener: Sendable {
     private struct State {
         var roomQoS: MQTTQoS = .atLeastOnce
         var rooms: Set<String> = []
-        var groups: Set<GroupID> = []
         var left = false
     }
     private let state = Mutex(State())
@@ -35,7 +34,7 @@ final class ChatListener: Sendable {
     }
 
     /// Returns the filters subscribed at first.
-    func start(qos: MQTTQoS, quiet: Bool) async throws(MQTTError) -> [String] {
+    func start(qos: MQTTQoS) async throws(MQTTError) -> [String] {
         // A probe connection takes Paho a second or two to open: it runs beside the rest, and the router holds
         // every chat line until its answer is in.
         let probe = Task { await brokerProvesSenders() }
@@ -69,8 +68,7 @@ final class ChatListener: Sendable {
         }
         try await client.subscribe(subscriptions)
         try await presence.announce()
-        let target = "\(client.configuration.host):\(client.configuration.port)"
-        Task { [self] in await runActions(quiet: quiet, target: target) }
+        Task { [self] in await runActions() }
         try await client.publish(topic: layout.sync(of: me, client: client.configuration.clientID), payload: [])
         Task { [sink] in
             try await Task.sleep(for: Self.snapshotPatience)
@@ -80,7 +78,7 @@ final class ChatListener: Sendable {
     }
 
     /// Follows and leaves rooms as the router asks, in order, off the writer thread.
-    private func runActions(quiet: Bool, target: String) async {
+    private func runActions() async {
         for await action in sink.actions {
             switch action {
             case .follow(let room):
@@ -91,12 +89,10 @@ final class ChatListener: Sendable {
                     try? await client.unsubscribe([layout.roomFilter(room)])
                 }
             case .followGroup(let group):
-                state.withLock { _ = $0.groups.insert(group) }
                 // QoS 2, in the session: a member gets what was said while away, exactly once.
                 _ = try? await client.subscribe([MQTTSubscription(layout.groupMessagesFilter(group), qos: .exactlyOnce)]
                 )
             case .unfollowGroup(let group):
-                state.withLock { _ = $0.groups.remove(group) }
                 try? await client.unsubscribe([layout.groupMessagesFilter(group)])
             case .synced:
                 // Said by the sink itself (`listeningLine`), before any line it shows.

@@ -189,7 +189,7 @@ struct Listen: AsyncParsableCommand {
         let subscribed: [String]
         do {
             if let chat {
-                subscribed = try await chat.start(qos: connection.qosLevel, quiet: quiet)
+                subscribed = try await chat.start(qos: connection.qosLevel)
             } else {
                 try await client.subscribe(topics.map { ($0, connection.qosLevel) })
                 subscribed = topics
