@@ -49,37 +49,31 @@ struct GroupCommand: AsyncParsableCommand {
         }
     }
 
-    struct Approve: AsyncParsableCommand {
+    struct Approve: DecisionCommand {
         static let configuration = CommandConfiguration(abstract: "Approve a request to join your group.")
         @Argument(help: "OWNER/NAME.") var group: String
         @Argument(help: "Who asked.") var user: String
         @OptionGroup var connection: ConnectionOptions
 
-        func validate() throws { try validateGroup(group, connection, user: user) }
-
-        func run() async throws { await decide(group, user, .approved, connection) }
+        var decision: ChatState.GroupDecision { .approved }
     }
 
-    struct Reject: AsyncParsableCommand {
+    struct Reject: DecisionCommand {
         static let configuration = CommandConfiguration(abstract: "Reject a request to join your group.")
         @Argument(help: "OWNER/NAME.") var group: String
         @Argument(help: "Who asked.") var user: String
         @OptionGroup var connection: ConnectionOptions
 
-        func validate() throws { try validateGroup(group, connection, user: user) }
-
-        func run() async throws { await decide(group, user, .rejected, connection) }
+        var decision: ChatState.GroupDecision { .rejected }
     }
 
-    struct Remove: AsyncParsableCommand {
+    struct Remove: DecisionCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a member from your group.")
         @Argument(help: "OWNER/NAME.") var group: String
         @Argument(help: "The member.") var user: String
         @OptionGroup var connection: ConnectionOptions
 
-        func validate() throws { try validateGroup(group, connection, user: user) }
-
-        func run() async throws { await decide(group, user, .removed, connection) }
+        var decision: ChatState.GroupDecision { .removed }
     }
 
     struct Leave: AsyncParsableCommand {
@@ -103,6 +97,20 @@ struct GroupCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// approve, reject, remove: the owner's decision on one user of one group.
+protocol DecisionCommand: AsyncParsableCommand {
+    var group: String { get }
+    var user: String { get }
+    var connection: ConnectionOptions { get }
+    var decision: ChatState.GroupDecision { get }
+}
+
+extension DecisionCommand {
+    func validate() throws { try validateGroup(group, connection, user: user) }
+
+    func run() async throws { await decide(group, user, decision, connection) }
 }
 
 private func validateGroup(_ group: String, _ connection: ConnectionOptions, user: String? = nil) throws {
