@@ -127,6 +127,9 @@ struct Listen: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Taken over before connecting: a SIGTERM that arrives while connecting or subscribing is then a
+        // clean stop (handled below), not the default death.
+        let interrupts = Terminal.interrupts()
         let tool = "listener"
         var configuration = try connection.configuration { report(tool, $0) }
         let layoutMode = rawTopics.isEmpty
@@ -214,7 +217,7 @@ struct Listen: AsyncParsableCommand {
             await chat?.reconnected()
         }
         let interruptTask = Task {
-            for await _ in Terminal.interrupts() {
+            for await _ in interrupts {
                 stop.set(.interrupted)
                 sink.stopTaking()
                 await chat?.leave()
