@@ -8,6 +8,7 @@
 #include <MQTTClientPersistence.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/time.h>
 
 // Paho checks each struct's eyecatcher and version, so zero-filled structs are rejected (-8, -19).
 // Its brace-initializer macros do not import into Swift; each function below stands for one macro.
@@ -97,6 +98,37 @@ static inline int cpaho_addIntProperty(MQTTProperties *props, enum MQTTPropertyC
 static inline int cpaho_current_thread_is(const char *name) {
     char current[16] = {0};  // the kernel's limit, NUL included
     return prctl(PR_GET_NAME, current) == 0 && strcmp(current, name) == 0;
+}
+
+/// The leading fields of Paho's `Clients` (src/Clients.h) up to `net.socket`, as Paho 1.3.11 and 1.3.12 lay
+/// them out on Linux (START_TIME_TYPE is a struct timeval there).
+struct cpaho_clients_prefix {
+    char *clientID;
+    const char *username;
+    int passwordlen;
+    const void *password;
+    unsigned int cleansession : 1, cleanstart : 1, connected : 1, good : 1, ping_outstanding : 1, ping_due : 1;
+    signed int connect_state : 4;
+    struct timeval ping_due_time;
+    int socket;  // net.socket: networkHandles starts with it
+};
+
+/// The leading fields of Paho's `MQTTAsyncs` (src/MQTTAsyncUtils.h), what an `MQTTAsync` handle points to.
+struct cpaho_async_prefix {
+    char *serverURI;
+    int ssl;
+    int websocket;
+    struct cpaho_clients_prefix *c;
+};
+
+/// The socket of the client behind `handle`, or -1. Paho has no call that returns it; this reads the fields
+/// above, so callers use it only with the Paho build they mirror. The client id found there must be
+/// `clientID`: a layout that differs reads something else there and gets -1, not a wrong descriptor.
+static inline int cpaho_socket_of(MQTTAsync handle, const char *clientID) {
+    const struct cpaho_async_prefix *client = (const struct cpaho_async_prefix *)handle;
+    if (client == NULL || client->c == NULL || client->c->clientID == NULL) return -1;
+    if (strcmp(client->c->clientID, clientID) != 0) return -1;
+    return client->c->socket;
 }
 
 #endif

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -34,6 +35,16 @@ public enum Terminal {
         }
     }
 
+    /// The most a write may carry and still not block where `canWrite` said yes: POSIX's PIPE_BUF, what
+    /// poll() promises for a pipe that reports room.
+    public static let writableAtOnce = 4096
+
+    /// Whether a write of up to `writableAtOnce` bytes to `fd` would return at once (poll, no wait).
+    public static func canWrite(_ fd: Int32) -> Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        return poll(&entry, 1, 0) == 1 && entry.revents & Int16(POLLOUT | POLLERR | POLLHUP) == Int16(POLLOUT)
+    }
+
     /// Calls `action` once when the reader of `fd` goes away (`listener | head -1`), without waiting for the
     /// next write to fail: poll() reports POLLERR on a pipe whose read end is closed. Pipes and sockets only.
     public static func whenOutputCloses(_ fd: Int32, _ action: @escaping @Sendable () -> Void) {
@@ -44,6 +55,15 @@ public enum Terminal {
             var entry = pollfd(fd: fd, events: 0, revents: 0)
             while poll(&entry, 1, -1) < 0 && errno == EINTR {}
             action()
+        }
+    }
+
+    /// Runs `body`, which blocks (a read, a semaphore wait), on a thread of its own and returns its result.
+    /// Swift's cooperative threads must never block: a one-core machine has one of them, and a prompt waiting
+    /// there for a line would stall every task, the reconnect loop among them.
+    public static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            startDetachedThread { continuation.resume(returning: body()) }
         }
     }
 
@@ -97,6 +117,19 @@ private final class ThreadBody: Sendable {
 private final class UncheckedBox<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }
+}
+
+/// Lines typed at a prompt, for async code: each read waits on a thread of its own (`Terminal.onOwnThread`),
+/// never on Swift's cooperative threads.
+public final class LineInput: Sendable {
+    private let reader: Mutex<LineReader>
+
+    public init(fd: Int32) { reader = Mutex(LineReader(fd: fd)) }
+
+    /// The next line's bytes, without its terminator; nil at end of input.
+    public func next() async -> [UInt8]? {
+        await Terminal.onOwnThread { self.reader.withLock { $0.next().map(Array.init) } }
+    }
 }
 
 /// Reads lines from a file descriptor in large chunks (one read per 64 KiB, not one per line).

@@ -153,6 +153,10 @@ struct Listen: AsyncParsableCommand {
         } else if layoutMode && connection.hasExplicitID && follow == .joined {
             persistent = true
         }
+        // A listener sends acknowledgements and a little state, nothing a person waits for: Nagle's algorithm
+        // may coalesce them. Pushing each PUBACK out at once cost a fifth of a workshop listener's CPU per
+        // message (the broker's side of loopback then runs in the listener's write; scripts/bench-workshop).
+        configuration.tcpNoDelay = false
         configuration.cleanStart = !persistent
         configuration.sessionExpiry = persistent ? Self.sessionExpiry : Self.reconnectGrace
         let layout = ChatLayout()
@@ -257,7 +261,7 @@ struct Listen: AsyncParsableCommand {
         } catch let error as MQTTError {
             failure = error
         }
-        sink.close()
+        await Terminal.onOwnThread { sink.close() }
         timeoutTask.cancel()
         interruptTask.cancel()
         eventsTask.cancel()

@@ -3,11 +3,14 @@ import ChatProtocol
 import Dispatch
 import Synchronization
 
-/// Shows each message as it arrives. Paho's receive thread hands messages over through a bounded queue to a
-/// writer thread of our own: the two overlap (reading the socket while rendering and writing), no task switch
-/// is paid per message, and a slow terminal or pipe fills the queue and then holds Paho, and so the broker,
-/// back through TCP instead of filling memory. Lines are written as soon as no further message is waiting,
-/// so a pipe or terminal gets each one at once, while a backlog goes out in large writes.
+/// Shows each message as it arrives. At a chat's pace Paho's receive thread shows a message itself: when
+/// nothing is waiting before it and the output takes a line at once, that costs less than waking another
+/// thread (a workshop listener spent a sixth of its CPU on the hand-over). Under a backlog, or when the output
+/// is slow, Paho's thread hands messages over through a bounded queue to a writer thread of our own: the two
+/// overlap (reading the socket while rendering and writing), and a slow terminal or pipe fills the queue and
+/// then holds Paho, and so the broker, back through TCP instead of filling memory; Paho's thread never waits
+/// on the output itself. Lines are written as soon as no further message is waiting, so a pipe or terminal
+/// gets each one at once, while a backlog goes out in large writes.
 final class MessageSink: Sendable {
     /// Messages between Paho's thread and the writer; enough to ride out a short stall of the output.
     static let queueDepth = 1024
@@ -21,8 +24,10 @@ final class MessageSink: Sendable {
     }
 
     private struct State {
-        var view: View
-        /// Rendered lines not written yet (only while more messages are waiting).
+        /// The layout's router, mutated in place; nil for raw topics.
+        var router: ChatRouter?
+        /// Rendered lines not written yet (while more messages are waiting, or a line too long for Paho's
+        /// thread to write waits for the writer).
         var pending: [UInt8] = []
         var repeats = RepeatFilter()
         var check: JoinCheck?
@@ -34,6 +39,8 @@ final class MessageSink: Sendable {
     /// keeps `close()` from returning before the output is complete.
     private let state: Mutex<State>
     private let queue = Mutex(Deque())
+    /// Queue entries not done yet (taken or not): while there are any, a message must queue behind them.
+    private let handedOver = Atomic<Int>(0)
     /// Free places in the queue, and messages waiting in it.
     private let free = DispatchSemaphore(value: MessageSink.queueDepth)
     private let waiting = DispatchSemaphore(value: 0)
@@ -60,7 +67,10 @@ final class MessageSink: Sendable {
         stop: StopReason,
         onSynced: (@Sendable (ChatRouter) -> Void)? = nil
     ) {
-        state = Mutex(State(view: view))
+        switch view {
+        case .raw: state = Mutex(State(router: nil))
+        case .layout(let router): state = Mutex(State(router: router))
+        }
         self.onSynced = onSynced
         self.renderer = renderer
         self.count = count
@@ -70,9 +80,15 @@ final class MessageSink: Sendable {
         Terminal.startDetachedThread { [self] in
             while true {
                 waiting.wait()
-                let (message, more) = queue.withLock { ($0.removeFirst(), !$0.isEmpty) }
+                let (entry, more) = queue.withLock { ($0.removeFirst(), !$0.isEmpty) }
                 free.signal()
-                show(message, moreWaiting: more)
+                switch entry {
+                case .message(let message):
+                    state.withLock { show(message, moreWaiting: more, writeLimit: .max, &$0) }
+                case .flush:
+                    state.withLock { flush(&$0) }
+                }
+                handedOver.subtract(1, ordering: .releasing)
             }
         }
     }
@@ -85,60 +101,78 @@ final class MessageSink: Sendable {
         state.withLock { $0.check = check }
     }
 
-    /// Called on Paho's receive thread; waits while the queue is full, unless the listener is stopping.
+    /// Called on Paho's receive thread. Shows the message there when nothing is queued before it, nobody else
+    /// holds the lock and the output takes a line without blocking; otherwise queues it for the writer,
+    /// waiting while the queue is full, unless the listener is stopping.
     func show(_ message: MQTTMessage) {
+        if stopping.load(ordering: .relaxed) { return }
+        if handedOver.load(ordering: .acquiring) == 0, Terminal.canWrite(1),
+            let leftForWriter = state.withLockIfAvailable({ state in
+                show(message, moreWaiting: false, writeLimit: Terminal.writableAtOnce, &state)
+                return !state.pending.isEmpty
+            })
+        {
+            // A line longer than a write that cannot block is the writer's to write.
+            if leftForWriter { hand(.flush) }
+            return
+        }
+        hand(.message(message))
+    }
+
+    private func hand(_ entry: Deque.Entry) {
         repeat {
             if stopping.load(ordering: .relaxed) { return }
         } while free.wait(timeout: .now() + .milliseconds(100)) == .timedOut
-        queue.withLock { $0.append(message) }
+        handedOver.add(1, ordering: .relaxed)
+        queue.withLock { $0.append(entry) }
         waiting.signal()
     }
 
-    private func show(_ message: MQTTMessage, moreWaiting: Bool) {
-        state.withLock { state in
-            guard !state.closed, !state.repeats.isRepeat(message) else { return }
-            state.check?.noteArrival(of: message)
-            switch state.view {
-            case .raw:
-                take([ChatLine(message)], moreWaiting: moreWaiting, &state)
-            case .layout(var router):
-                state.view = .raw  // holds no second reference, so the router's storage is not copied
-                let (lines, actions) = router.route(message)
-                state.view = .layout(router)
-                if actions.contains(.synced) { onSynced?(router) }
-                actions.forEach { actionsContinuation.yield($0) }
-                take(lines, moreWaiting: moreWaiting, &state)
-            }
+    private func show(_ message: MQTTMessage, moreWaiting: Bool, writeLimit: Int, _ state: inout State) {
+        guard !state.closed, !state.repeats.isRepeat(message) else { return }
+        state.check?.noteArrival(of: message)
+        guard state.router != nil else {
+            take([ChatLine(message)], moreWaiting: moreWaiting, writeLimit: writeLimit, &state)
+            return
         }
+        let (lines, actions) = state.router!.route(message)
+        if !actions.isEmpty { act(on: actions, state.router!) }
+        take(lines, moreWaiting: moreWaiting, writeLimit: writeLimit, &state)
     }
 
     /// Changes the router on the writer's lock (verification result, end of the snapshot); shows its lines.
     func updateRouter(_ change: (inout ChatRouter) -> (lines: [ChatLine], actions: [ChatRouter.Action])) {
         state.withLock { state in
-            guard !state.closed, case .layout(var router) = state.view else { return }
-            state.view = .raw
-            let (lines, actions) = change(&router)
-            state.view = .layout(router)
-            if actions.contains(.synced) { onSynced?(router) }
-            actions.forEach { actionsContinuation.yield($0) }
-            take(lines, moreWaiting: false, &state)
+            guard !state.closed, state.router != nil else { return }
+            let (lines, actions) = change(&state.router!)
+            act(on: actions, state.router!)
+            take(lines, moreWaiting: false, writeLimit: .max, &state)
         }
     }
 
-    /// Renders lines; chat lines count towards `-C`, notices the listener makes up from state do not.
-    private func take(_ lines: [ChatLine], moreWaiting: Bool, _ state: inout State) {
+    private func act(on actions: [ChatRouter.Action], _ router: ChatRouter) {
+        if actions.contains(.synced) { onSynced?(router) }
+        actions.forEach { actionsContinuation.yield($0) }
+    }
+
+    /// Renders lines; chat lines count towards `-C`, notices the listener makes up from state do not. Writes
+    /// them unless more messages are waiting, and only if they fit in `writeLimit` bytes (else leaves them).
+    private func take(_ lines: [ChatLine], moreWaiting: Bool, writeLimit: Int, _ state: inout State) {
         for line in lines {
             state.pending += renderer.render(line, received: .now())
             if case .event = line.body { continue }
             let received = shown.add(1, ordering: .relaxed).newValue
             if let count, received >= count {
-                close(&state)
-                return
+                state.closed = true
+                break
             }
         }
-        if !moreWaiting || state.pending.count >= Self.batchBytes {
+        if (!moreWaiting || state.closed || state.pending.count >= Self.batchBytes)
+            && state.pending.count <= writeLimit
+        {
             flush(&state)
         }
+        if state.closed { finish() }
     }
 
     /// Writes what is pending; a reader gone away (`listener | head -1`) is a normal way to stop.
@@ -169,10 +203,15 @@ final class MessageSink: Sendable {
         _ = closed.wait(timeout: .after(limit))
     }
 
+    /// Writes what is pending (also what a closed sink still holds) and shows nothing more.
     private func close(_ state: inout State) {
+        flush(&state)
         guard !state.closed else { return }
         state.closed = true
-        flush(&state)
+        finish()
+    }
+
+    private func finish() {
         doneContinuation.yield()
         doneContinuation.finish()
         actionsContinuation.finish()
@@ -181,16 +220,22 @@ final class MessageSink: Sendable {
 
 /// A first-in first-out queue without the O(n) `removeFirst` of an array.
 private struct Deque: ~Copyable {
-    private var items: [MQTTMessage?] = []
+    /// A message to show, or lines Paho's thread rendered but left to the writer to write.
+    enum Entry {
+        case message(MQTTMessage)
+        case flush
+    }
+
+    private var items: [Entry?] = []
     private var head = 0
 
     var isEmpty: Bool { head == items.count }
 
-    mutating func append(_ message: MQTTMessage) {
-        items.append(message)
+    mutating func append(_ entry: Entry) {
+        items.append(entry)
     }
 
-    mutating func removeFirst() -> MQTTMessage {
+    mutating func removeFirst() -> Entry {
         let message = items[head].take()!
         head += 1
         if head == items.count {

@@ -58,11 +58,11 @@ struct ChatPrompt {
         } catch {
             complain(error)
         }
-        var reader = LineReader(fd: 0)
+        let input = LineInput(fd: 0)
         while true {
             let place = group.map { "[\($0)]" } ?? to.map { "@" + $0 } ?? "#" + (room ?? "")
             Terminal.writeAll(Array("\(me) \(place)> ".utf8), to: 1)
-            guard let line = reader.next() else { break }
+            guard let line = await input.next() else { break }
             let text = String(decoding: line, as: UTF8.self)
             if text == "exit" || text == "/quit" { break }
             if text.isEmpty { continue }
@@ -76,7 +76,7 @@ struct ChatPrompt {
             } else if let to {
                 do { try await actions.message(to, body) } catch { complain(error) }
             } else if let room {
-                guard publisher.send(body, to: layout.room(room, sender: me), patience: patience) else { break }
+                guard await publisher.send(body, to: layout.room(room, sender: me), patience: patience) else { break }
             }
         }
         presence.withdraw()

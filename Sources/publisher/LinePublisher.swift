@@ -63,6 +63,34 @@ final class LinePublisher: Sendable {
                 return false
             }
         }
+        publish(text, kind: kind, to: topic)
+        return true
+    }
+
+    /// `send` for async callers (the prompt, `-m`): a free slot is taken at once; a full window is waited
+    /// out on a thread of our own, never on Swift's cooperative threads.
+    func send(
+        _ text: String,
+        kind: ChatMessage.Kind = .message,
+        to topic: String? = nil,
+        patience: Duration
+    ) async -> Bool {
+        let free =
+            failure == nil
+            && window.withLock { window in
+                guard window.free > 0 else { return false }
+                window.free -= 1
+                return true
+            }
+        guard free else {
+            return await Terminal.onOwnThread { self.send(text, kind: kind, to: topic, patience: patience) }
+        }
+        publish(text, kind: kind, to: topic)
+        return true
+    }
+
+    /// Publishes in a slot already taken; the slot is freed when the broker has answered.
+    private func publish(_ text: String, kind: ChatMessage.Kind, to topic: String?) {
         let payload = ChatMessage(kind: kind, from: from, text: text, time: .now()).encoded()
         client.startPublish(topic: topic ?? self.topic, payload: payload, qos: qos, retain: retain) { result in
             if case .failure(let error) = result {
@@ -70,7 +98,6 @@ final class LinePublisher: Sendable {
             }
             self.releaseSlot()
         }
-        return true
     }
 
     /// Takes a free slot, or notes that the reader is about to wait for some.

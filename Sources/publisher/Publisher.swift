@@ -198,18 +198,23 @@ struct Send: AsyncParsableCommand {
             )
             await prompt.run(publisher, patience: patience)
         } else if let text = message ?? notice {
-            if !publisher.send(text, kind: message != nil ? .message : .notice, patience: patience) { stalled = 1 }
+            if await !publisher.send(text, kind: message != nil ? .message : .notice, patience: patience) {
+                stalled = 1
+            }
         } else if interactive {
-            runInteractive(publisher, user: user, patience: patience)
+            await Terminal.onOwnThread { Self.runInteractive(publisher, user: user, patience: patience) }
         } else {
-            var reader = LineReader(fd: 0)
-            while let line = reader.next() {
-                if line.isEmpty { continue }
-                guard publisher.send(String(decoding: line, as: UTF8.self), patience: patience) else {
-                    // Gave up waiting: this line and whatever input is already here were not sent.
-                    stalled = publisher.failure == nil ? 1 + reader.countAvailableLines() : 0
-                    break
+            // Reads and window waits block: the whole loop runs on a thread of its own (no hand-over per line).
+            stalled = await Terminal.onOwnThread {
+                var reader = LineReader(fd: 0)
+                while let line = reader.next() {
+                    if line.isEmpty { continue }
+                    guard publisher.send(String(decoding: line, as: UTF8.self), patience: patience) else {
+                        // Gave up waiting: this line and whatever input is already here were not sent.
+                        return publisher.failure == nil ? 1 + reader.countAvailableLines() : 0
+                    }
                 }
+                return 0
             }
         }
 
@@ -250,7 +255,7 @@ struct Send: AsyncParsableCommand {
     }
 
     /// The chat prompt: join notice, one message per line, leave notice.
-    private func runInteractive(_ publisher: LinePublisher, user: String, patience: Duration) {
+    private static func runInteractive(_ publisher: LinePublisher, user: String, patience: Duration) {
         _ = publisher.send("\(user) joined", kind: .notice, patience: patience)
         let prompt = Array("\(user)> ".utf8)
         var reader = LineReader(fd: 0)

@@ -294,6 +294,41 @@ struct ChatLayoutTests {
         )
     }
 
+    @Test("an idle prompt on one CPU does not hold up the reconnect: it waits for a line on a thread of its own")
+    func idlePromptOneCPU() async throws {
+        let broker = try Mosquitto()
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Support/pty_run.py"
+        ).path
+        let typeQuit = broker.directory.appendingPathComponent("type-quit")
+        // One CPU: Swift's cooperative pool has one thread, which a read of the terminal would keep.
+        let session = try ChildProcess(
+            "/usr/bin/taskset",
+            ["-c", "0", "/usr/bin/python3", script, Tool.publisher.path] + broker.flags("alice")
+        )
+        session.write("@wait-for-file \(typeQuit.path)\n/quit\n")
+        session.closeInput()
+        let aliceOnline = { try await self.command(broker, "bob", ["who"], tool: .listener) == "alice online\n" }
+        var online = false
+        for _ in 0..<100 where !online {
+            online = try await aliceOnline()
+            if !online { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(online, "the prompt never said alice is online")
+        // Without persistence the restarted broker has forgotten the presence: only a reconnect brings it back,
+        // while nobody types.
+        broker.stop()
+        try broker.start()
+        online = false
+        for _ in 0..<100 where !online {
+            online = try await aliceOnline()
+            if !online { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(online, "the idle prompt did not reconnect")
+        FileManager.default.createFile(atPath: typeQuit.path, contents: nil)
+        #expect(try await session.wait() == 0)
+    }
+
     @Test("seed-style clients on a raw topic: shown, never verified")
     func rawTopics() async throws {
         let broker = try Mosquitto()

@@ -296,6 +296,29 @@ struct MQTTClientTests {
         await client.disconnect()
     }
 
+    @Test("TCP_NODELAY touches only the client's own connection, not another one to the same broker")
+    func noDelayOwnSocketOnly() async throws {
+        let broker = try Mosquitto()
+        // A plain socket of the process to the broker's port, and a client that leaves Nagle on, come first.
+        let plain = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(plain) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(broker.port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(plain, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        #expect(connected == 0)
+        let nagle = try await broker.client("alice") { $0.tcpNoDelay = false }
+        let eager = try await broker.client("bob") { $0.tcpNoDelay = true }
+        #expect(Self.noDelaySettings(peerPort: broker.port).sorted() == [0, 0, 1])
+        await eager.disconnect()
+        await nagle.disconnect()
+    }
+
     /// TCP_NODELAY of each of this process's TCP sockets connected to `peerPort`.
     private static func noDelaySettings(peerPort: Int) -> [Int32] {
         var values: [Int32] = []

@@ -62,10 +62,23 @@ public struct ChatLayout: Sendable, Hashable {
     /// What a topic of this layout is; nil for any other topic (a raw `-t` topic, a malformed level).
     /// On every message's path: the levels stay substrings, and only the names returned become strings.
     public func parse(_ topic: String) -> ChatTopic? {
-        let levels = topic.split(separator: "/", maxSplits: 6, omittingEmptySubsequences: false)
-        guard levels.count >= 4, levels.count <= 6, levels[0] == root, !levels.contains(where: \.isEmpty) else {
-            return nil
+        // One pass over the bytes, no closures (one parse per message).
+        var levels: [Substring] = []
+        levels.reserveCapacity(7)
+        let utf8 = topic.utf8
+        var start = utf8.startIndex
+        var index = start
+        while index != utf8.endIndex {
+            if utf8[index] == UInt8(ascii: "/") {
+                guard index != start, levels.count < 6 else { return nil }
+                levels.append(topic[start..<index])
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
         }
+        guard start != utf8.endIndex else { return nil }
+        levels.append(topic[start...])
+        guard levels.count >= 4, levels.count <= 6, levels[0] == root else { return nil }
         let name = { (index: Int) in String(levels[index]) }
         switch (levels[1], levels.count) {
         case ("rooms", 4):

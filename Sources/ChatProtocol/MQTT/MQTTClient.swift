@@ -169,7 +169,7 @@ public final class MQTTClient: Sendable {
         }
         switch response {
         case .success(.connected(let result)):
-            if configuration.tcpNoDelay { TCPNoDelay.apply(peerPort: configuration.port) }
+            if configuration.tcpNoDelay { connection.setNoDelay() }
             return result
         case .success:
             throw MQTTError(.failure, "\(target) answered the connect with something else.")

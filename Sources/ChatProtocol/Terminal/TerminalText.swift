@@ -62,7 +62,10 @@ public enum TerminalText {
 
     /// Escapes a string (already valid Unicode) for a terminal.
     public static func sanitize(_ text: String, limit: Int = defaultLimit) -> String {
-        sanitize(Array(text.utf8), limit: limit)
+        // Most chat text is short printable ASCII, safe as it is: shown without a copy.
+        let utf8 = text.utf8
+        if utf8.count <= limit, !utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F }) { return text }
+        return sanitize(Array(utf8), limit: limit)
     }
 
     /// A sender name fit for display: escaped, at most 32 scalars, and never empty.

@@ -37,14 +37,30 @@ public struct ChatTimestamp: Sendable, Hashable, Comparable, CustomStringConvert
     public var rfc3339: String {
         let parts = components(local: false)
         let millis = Int(millisecondsSince1970.floorModulo(by: 1000))
-        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1))-\(pad(Int(parts.tm_mday)))"
-            + "T\(pad(Int(parts.tm_hour))):\(pad(Int(parts.tm_min))):\(pad(Int(parts.tm_sec))).\(pad(millis, 3))Z"
+        // Formatted into one small buffer: every line the listener writes as JSON carries one or two.
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            var out = DigitWriter(buffer)
+            out.number(Int(parts.tm_year) + 1900, 4, then: "-")
+            out.number(Int(parts.tm_mon) + 1, 2, then: "-")
+            out.number(Int(parts.tm_mday), 2, then: "T")
+            out.number(Int(parts.tm_hour), 2, then: ":")
+            out.number(Int(parts.tm_min), 2, then: ":")
+            out.number(Int(parts.tm_sec), 2, then: ".")
+            out.number(millis, 3, then: "Z")
+            return out.count
+        }
     }
 
     /// `HH:MM:SS` in the local time zone, as the listener prints it.
     public var localTimeOfDay: String {
         let parts = components(local: true)
-        return "\(pad(Int(parts.tm_hour))):\(pad(Int(parts.tm_min))):\(pad(Int(parts.tm_sec)))"
+        return String(unsafeUninitializedCapacity: 8) { buffer in
+            var out = DigitWriter(buffer)
+            out.number(Int(parts.tm_hour), 2, then: ":")
+            out.number(Int(parts.tm_min), 2, then: ":")
+            out.number(Int(parts.tm_sec), 2, then: nil)
+            return out.count
+        }
     }
 
     public var description: String { rfc3339 }
@@ -91,9 +107,37 @@ public struct ChatTimestamp: Sendable, Hashable, Comparable, CustomStringConvert
     }
 }
 
-private func pad(_ value: Int, _ width: Int = 2) -> String {
-    let digits = String(value)
-    return digits.count >= width ? digits : String(repeating: "0", count: width - digits.count) + digits
+/// Writes zero-padded decimal fields into a buffer large enough for them.
+private struct DigitWriter {
+    let buffer: UnsafeMutableBufferPointer<UInt8>
+    private(set) var count = 0
+
+    init(_ buffer: UnsafeMutableBufferPointer<UInt8>) { self.buffer = buffer }
+
+    /// `value` in at least `width` digits (more if it needs them, as a year past 9999 would), then `separator`.
+    mutating func number(_ value: Int, _ width: Int, then separator: Unicode.Scalar?) {
+        var digits = max(width, 1)
+        var rest = abs(value) / 10
+        var needed = 1
+        while rest > 0 {
+            needed += 1
+            rest /= 10
+        }
+        if value < 0 { append(UInt8(ascii: "-")) }
+        digits = max(digits, needed)
+        var remaining = abs(value)
+        for position in stride(from: count + digits - 1, through: count, by: -1) {
+            buffer[position] = UInt8(ascii: "0") + UInt8(remaining % 10)
+            remaining /= 10
+        }
+        count += digits
+        if let separator { append(UInt8(separator.value)) }
+    }
+
+    private mutating func append(_ byte: UInt8) {
+        buffer[count] = byte
+        count += 1
+    }
 }
 
 /// Reads fixed-width decimal fields from ASCII bytes.

@@ -1,8 +1,9 @@
 """Runs a command on a pseudo-terminal, as a person at a terminal would.
 
 Usage: pty_run.py COMMAND [ARG...] < lines
-Each line of stdin is typed after the command shows a prompt ("> "). The terminal's output is copied to
-stdout; the exit code is the command's. Everything is bounded in time.
+Each line of stdin is typed after the command shows a prompt ("> "). A line "@wait-for-file PATH" is not
+typed: the person waits (at most 30 s) until PATH exists, leaving the prompt idle meanwhile. The terminal's
+output is copied to stdout; the exit code is the command's. Everything is bounded in time.
 """
 import os
 import pty
@@ -35,13 +36,20 @@ def read_some(timeout):
 
 
 alive = True
-for index, line in enumerate(lines):
+typed = 0
+for line in lines:
+    if line.startswith("@wait-for-file "):
+        path, deadline = line.split(" ", 1)[1].strip(), time.time() + 30
+        while alive and not os.path.exists(path) and time.time() < deadline:
+            alive = read_some(0.05)
+        continue
     deadline = time.time() + 10
-    while alive and output.count(b"> ") <= index and time.time() < deadline:
+    while alive and output.count(b"> ") <= typed and time.time() < deadline:
         alive = read_some(0.05)
     if not alive:
         break
     os.write(fd, line.encode())
+    typed += 1
 
 deadline = time.time() + 20
 while alive and time.time() < deadline:

@@ -69,6 +69,11 @@ final class PahoConnection: Sendable {
 
     var isConnected: Bool { MQTTAsync_isConnected(handle.raw) != 0 }
 
+    /// Sets TCP_NODELAY on this client's own socket (see `TCPNoDelay`); after a connect.
+    func setNoDelay() {
+        TCPNoDelay.apply(to: handle.raw, clientID: configuration.clientID, peerPort: configuration.port)
+    }
+
     // MARK: Requests. Each registers with the core first; if the C call fails, no callback will follow.
 
     @discardableResult

@@ -1,36 +1,34 @@
+import CPahoMQTT
+
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// Paho C has no option for TCP_NODELAY, so a small publish can wait behind an unacknowledged one for
-/// Nagle's algorithm (tens of milliseconds for a chat line). After each connect the client finds its socket
-/// among the process's descriptors (a TCP socket whose peer port is the broker's) and sets the option itself.
+/// Nagle's algorithm (tens of milliseconds for a chat line). After each connect the client sets the option on
+/// its own socket, which it reads from Paho's client structure (no call returns it): only with the Paho
+/// build whose layout `cpaho_socket_of` mirrors, only when the client id found there is this client's, and
+/// only on a TCP socket connected to the broker's port. Anything else is left as Paho made it: no other
+/// descriptor of the process is ever touched, not even another client's connection to the same broker.
 enum TCPNoDelay {
-    /// Sets TCP_NODELAY on every TCP socket of this process connected to `port`; returns how many.
+    /// The Paho builds whose `MQTTAsyncs` and `Clients` layouts the shim mirrors (Debian 12's 1.3.12-1
+    /// reports itself as 1.3.11; the two do not differ in these structures).
+    static let mirroredVersions: Set<String> = ["1.3.11", "1.3.12"]
+
+    /// Sets TCP_NODELAY on the connection of the client behind `handle`; false when it could not be found.
     @discardableResult
-    static func apply(peerPort port: Int) -> Int {
-        var changed = 0
-        forEachTCPSocket(peerPort: port) { fd in
-            var one: Int32 = 1
-            if setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) == 0 {
-                changed += 1
-            }
-        }
-        return changed
+    static func apply(to handle: MQTTAsync, clientID: String, peerPort port: Int) -> Bool {
+        guard let fd = socket(of: handle, clientID: clientID, peerPort: port) else { return false }
+        var one: Int32 = 1
+        return setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
     }
 
-    /// Calls `body` with each descriptor of this process that is a TCP socket connected to `port`.
-    static func forEachTCPSocket(peerPort port: Int, _ body: (Int32) -> Void) {
-        guard let directory = opendir("/proc/self/fd") else { return }
-        defer { closedir(directory) }
-        let own = dirfd(directory)
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            guard let fd = Int32(name), fd != own, peerPort(of: fd) == port else { continue }
-            body(fd)
-        }
+    /// The client's socket, when Paho's structure gives one that is a TCP socket connected to `port`.
+    static func socket(of handle: MQTTAsync, clientID: String, peerPort port: Int) -> Int32? {
+        guard mirroredVersions.contains(PahoLibrary.version) else { return nil }
+        let fd = cpaho_socket_of(handle, clientID)
+        guard fd >= 0, peerPort(of: fd) == port else { return nil }
+        return fd
     }
 
     /// The remote port of a connected TCP socket; nil for anything else.
