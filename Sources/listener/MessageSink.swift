@@ -41,6 +41,10 @@ final class MessageSink: Sendable {
     private let queue = Mutex(Deque())
     /// Queue entries not done yet (taken or not): while there are any, a message must queue behind them.
     private let handedOver = Atomic<Int>(0)
+    /// When the last message came from Paho (only Paho's receive thread takes this lock).
+    private let lastArrival = Mutex(ContinuousClock.now)
+    /// Messages closer together than this are a stream, not a conversation.
+    static let chatPace: Duration = .milliseconds(1)
     /// Free places in the queue, and messages waiting in it.
     private let free = DispatchSemaphore(value: MessageSink.queueDepth)
     private let waiting = DispatchSemaphore(value: 0)
@@ -106,7 +110,14 @@ final class MessageSink: Sendable {
     /// waiting while the queue is full, unless the listener is stopping.
     func show(_ message: MQTTMessage) {
         if stopping.load(ordering: .relaxed) { return }
-        if handedOver.load(ordering: .acquiring) == 0, Terminal.canWrite(1),
+        let now = ContinuousClock.now
+        let sinceLast = lastArrival.withLock { last in
+            defer { last = now }
+            return now - last
+        }
+        // Back-to-back messages (a backlog, a saturated machine) go to the writer, which overlaps with this
+        // thread and writes them in large batches; at a chat's pace each one is shown here.
+        if sinceLast > Self.chatPace, handedOver.load(ordering: .acquiring) == 0, Terminal.canWrite(1),
             let leftForWriter = state.withLockIfAvailable({ state in
                 show(message, moreWaiting: false, writeLimit: Terminal.writableAtOnce, &state)
                 return !state.pending.isEmpty
