@@ -7,11 +7,11 @@ import Synchronization
 /// nothing is waiting before it and the output takes a line at once, that beats waking another thread for
 /// every message (two context switches each; at 100 workshop participants the hand-over put latency p50 at
 /// 11.5 ms against 6.4). Back-to-back messages (a backlog, a saturated machine), or an output that is slow,
-/// go through a bounded queue to a writer thread of our own: the two
-/// overlap (reading the socket while rendering and writing), and a slow terminal or pipe fills the queue and
-/// then holds Paho, and so the broker, back through TCP instead of filling memory; Paho's thread never waits
-/// on the output itself. Lines are written as soon as no further message is waiting, so a pipe or terminal
-/// gets each one at once, while a backlog goes out in large writes.
+/// go through a bounded queue to a writer thread of our own: the two overlap (reading the socket while
+/// rendering and writing), and a slow terminal or pipe fills the queue and then holds Paho, and so the
+/// broker, back through TCP instead of filling memory; Paho's thread never waits on the output itself. Lines
+/// are written as soon as no further message is waiting, so a pipe or terminal gets each one at once, while
+/// a backlog goes out in large writes.
 final class MessageSink: Sendable {
     /// Messages between Paho's thread and the writer; enough to ride out a short stall of the output.
     static let queueDepth = 1024

@@ -75,14 +75,7 @@ final class LinePublisher: Sendable {
         to topic: String? = nil,
         patience: Duration
     ) async -> Bool {
-        let free =
-            failure == nil
-            && window.withLock { window in
-                guard window.free > 0 else { return false }
-                window.free -= 1
-                return true
-            }
-        guard free else {
+        guard failure == nil, takeSlot(orNoteWaiting: false) else {
             return await Terminal.onOwnThread { self.send(text, kind: kind, to: topic, patience: patience) }
         }
         publish(text, kind: kind, to: topic)
@@ -100,14 +93,14 @@ final class LinePublisher: Sendable {
         }
     }
 
-    /// Takes a free slot, or notes that the reader is about to wait for some.
-    private func takeSlot() -> Bool {
+    /// Takes a free slot, or (unless told not to) notes that the reader is about to wait for some.
+    private func takeSlot(orNoteWaiting noteWaiting: Bool = true) -> Bool {
         window.withLock { window in
             if window.free > 0 {
                 window.free -= 1
                 return true
             }
-            window.readerWaiting = true
+            if noteWaiting { window.readerWaiting = true }
             return false
         }
     }

@@ -252,12 +252,7 @@ public final class MQTTClient: Sendable {
             return state.quickLosses
         }
         if quickLosses >= Self.quickLossLimit {
-            close(
-                MQTTError(
-                    .sessionTakenOver,
-                    "Another client connected with the same client id (\(configuration.clientID)) and took over this session."
-                )
-            )
+            close(sessionTakenOver)
             return
         }
         while !Task.isCancelled {
@@ -268,12 +263,7 @@ public final class MQTTClient: Sendable {
             }
             // Checked after the pause: Paho may report the broker's DISCONNECT just after the lost connection.
             if core.lastDisconnectReason == MQTTError.Code.sessionTakenOver.rawValue {
-                close(
-                    MQTTError(
-                        .sessionTakenOver,
-                        "Another client connected with the same client id (\(configuration.clientID)) and took over this session."
-                    )
-                )
+                close(sessionTakenOver)
                 return
             }
             do {
@@ -347,6 +337,14 @@ public final class MQTTClient: Sendable {
         send(topic: topic, payload: payload, qos: qos, retain: retain) { result in
             completion(result.map { _ in () })
         }
+    }
+
+    /// What a client whose session another one took over is closed with.
+    private var sessionTakenOver: MQTTError {
+        MQTTError(
+            .sessionTakenOver,
+            "Another client connected with the same client id (\(configuration.clientID)) and took over this session."
+        )
     }
 
     /// How often a publish Paho dropped is sent again before the failure is reported.
