@@ -116,15 +116,14 @@ private struct DigitWriter {
 
     /// `value` in at least `width` digits (more if it needs them, as a year past 9999 would), then `separator`.
     mutating func number(_ value: Int, _ width: Int, then separator: Unicode.Scalar?) {
-        var digits = max(width, 1)
-        var rest = abs(value) / 10
         var needed = 1
+        var rest = abs(value) / 10
         while rest > 0 {
             needed += 1
             rest /= 10
         }
         if value < 0 { append(UInt8(ascii: "-")) }
-        digits = max(digits, needed)
+        let digits = max(width, needed)
         var remaining = abs(value)
         for position in stride(from: count + digits - 1, through: count, by: -1) {
             buffer[position] = UInt8(ascii: "0") + UInt8(remaining % 10)

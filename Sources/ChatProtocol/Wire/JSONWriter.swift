@@ -59,20 +59,14 @@ struct JSONWriter {
         out.append(UInt8(ascii: "\""))
         // Printable ASCII other than `"` and `\\` goes out as it is, in runs; the rest scalar by scalar.
         let utf8 = text.utf8
-        var run = utf8.startIndex
-        var index = run
+        var index = utf8.startIndex
         while index != utf8.endIndex {
             let byte = utf8[index]
             guard byte >= 0x20, byte < 0x7F, byte != 0x22, byte != 0x5C else { break }
             index = utf8.index(after: index)
         }
-        out.append(contentsOf: utf8[run..<index])
-        run = index
-        guard run != utf8.endIndex else {
-            out.append(UInt8(ascii: "\""))
-            return
-        }
-        for scalar in text[run...].unicodeScalars {
+        out.append(contentsOf: utf8[..<index])
+        for scalar in text[index...].unicodeScalars {
             switch scalar.value {
             case 0x22: out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
             case 0x5C: out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
