@@ -39,6 +39,15 @@ public enum Terminal {
     /// poll() promises for a pipe that reports room.
     public static let writableAtOnce = 4096
 
+    /// Whether writes to `fd` never wait for a reader: a regular file, or a device that is not a terminal
+    /// (`/dev/null`). Asked once; for those, `canWrite` is always true and need not be asked.
+    public static func neverBlocks(_ fd: Int32) -> Bool {
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return false }
+        let type = status.st_mode & S_IFMT
+        return type == S_IFREG || (type == S_IFCHR && !isTerminal(fd))
+    }
+
     /// Whether a write of up to `writableAtOnce` bytes to `fd` would return at once (poll, no wait).
     public static func canWrite(_ fd: Int32) -> Bool {
         var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)

@@ -50,6 +50,9 @@ final class MessageSink: Sendable {
     private let free = DispatchSemaphore(value: MessageSink.queueDepth)
     private let waiting = DispatchSemaphore(value: 0)
     private let renderer: ChatLineRenderer
+    /// Standard output is a file or `/dev/null`: any write returns at once, so Paho's thread need not ask
+    /// (one `poll` less per message) nor leave long lines to the writer.
+    private let outputNeverBlocks = Terminal.neverBlocks(1)
     private let count: Int?
     private let stop: StopReason
     /// Set when the listener is stopping: Paho's thread must then never wait for the writer, which may be
@@ -118,9 +121,15 @@ final class MessageSink: Sendable {
         }
         // Back-to-back messages (a backlog, a saturated machine) go to the writer, which overlaps with this
         // thread and writes them in large batches; at a chat's pace each one is shown here.
-        if sinceLast > Self.chatPace, handedOver.load(ordering: .acquiring) == 0, Terminal.canWrite(1),
+        if sinceLast > Self.chatPace, handedOver.load(ordering: .acquiring) == 0,
+            outputNeverBlocks || Terminal.canWrite(1),
             let leftForWriter = state.withLockIfAvailable({ state in
-                show(message, moreWaiting: false, writeLimit: Terminal.writableAtOnce, &state)
+                show(
+                    message,
+                    moreWaiting: false,
+                    writeLimit: outputNeverBlocks ? .max : Terminal.writableAtOnce,
+                    &state
+                )
                 return !state.pending.isEmpty
             })
         {

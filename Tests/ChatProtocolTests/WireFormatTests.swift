@@ -2,6 +2,10 @@ import Testing
 
 @testable import ChatProtocol
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("Wire format")
 struct WireFormatTests {
     private func decode(_ text: String) -> ChatPayload {
@@ -146,6 +150,83 @@ struct ChatTimestampTests {
         #expect(ChatTimestamp(millisecondsSince1970: -1).rfc3339 == "1969-12-31T23:59:59.999Z")
         for bad in ["", "2026-11-22", "2026-13-01T00:00:00Z", "2026-11-22T00:00:00", "2026-11-22T00:00:00.Z", "x"] {
             #expect(ChatTimestamp(rfc3339: bad) == nil, "\(bad)")
+        }
+        #expect(ChatTimestamp(rfc3339: "2026-12-02T21:30:00+01:00")?.rfc3339 == "2026-12-02T20:30:00.000Z")
+        // Past a month's end counts on, as timegm(3) does.
+        #expect(ChatTimestamp(rfc3339: "2026-02-31T00:00:00Z")?.rfc3339 == "2026-03-03T00:00:00.000Z")
+    }
+
+    @Test("the calendar arithmetic agrees with glibc's gmtime_r and timegm from year 0 to 9999")
+    func calendarAgreesWithGlibc() {
+        // Every day from 1915 to 2024 (leap rules for 100 and 400 in 2000), then every 97th day across
+        // the whole range the wire format can carry.
+        let days = Array(-20_000...20_000) + Array(stride(from: -719_528, through: 2_932_896, by: 97))
+        var mismatches: [String] = []
+        for day in days {
+            let seconds = time_t(day) * 86400
+            var expected = tm()
+            var copy = seconds
+            gmtime_r(&copy, &expected)
+            let civil = ChatTimestamp.civilDate(daysSince1970: Int64(day))
+            let time = ChatTimestamp(millisecondsSince1970: Int64(seconds) * 1000 + 86_399_999)
+            if civil.year != Int64(expected.tm_year) + 1900 || civil.month != Int(expected.tm_mon) + 1
+                || civil.day != Int(expected.tm_mday)
+                || ChatTimestamp.daysSince1970(year: civil.year, month: civil.month, day: civil.day) != Int64(day)
+                || ((0...9999).contains(civil.year) && ChatTimestamp(rfc3339: time.rfc3339) != time)
+            {
+                mismatches.append("day \(day): \(civil) \(time.rfc3339)")
+            }
+        }
+        #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+    }
+
+    @Test("extreme times format without trapping")
+    func extremes() {
+        for milliseconds in [Int64.min, Int64.min + 1, -1, Int64.max] {
+            #expect(!ChatTimestamp(millisecondsSince1970: milliseconds).rfc3339.isEmpty)
+        }
+    }
+}
+
+@Suite("JSON writer")
+struct JSONWriterTests {
+    /// The escaping rule, scalar by scalar: what the run-copying writer must match byte for byte.
+    private static func reference(_ text: String) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "\"")]
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x22: out += Array(#"\""#.utf8)
+            case 0x5C: out += Array(#"\\"#.utf8)
+            case 0x0A: out += Array(#"\n"#.utf8)
+            case 0x0D: out += Array(#"\r"#.utf8)
+            case 0x09: out += Array(#"\t"#.utf8)
+            default:
+                if TerminalText.isUnsafe(scalar) {
+                    let hex = String(scalar.value, radix: 16)
+                    out += Array(("\\u" + String(repeating: "0", count: 4 - hex.count) + hex).utf8)
+                } else {
+                    out += Array(String(scalar).utf8)
+                }
+            }
+        }
+        return out + [UInt8(ascii: "\"")]
+    }
+
+    @Test("escapes exactly as the scalar-by-scalar rule, for every kind of scalar in every position")
+    func matchesReference() {
+        let pieces = [
+            "", "a", "plain text", "\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1B}", "\u{7F}", "\u{80}", "\u{9F}",
+            "\u{A0}",
+            "é", "\u{202E}", "\u{2028}", "\u{FFF9}", "€", "😀", "\u{10FFFF}", "/",
+        ]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            let text = (0..<Int.random(in: 0...6, using: &generator)).map { _ in
+                pieces.randomElement(using: &generator)!
+            }.joined()
+            var out: [UInt8] = []
+            JSONWriter.appendQuoted(text, to: &out)
+            #expect(out == Self.reference(text), "\(text.debugDescription)")
         }
     }
 }

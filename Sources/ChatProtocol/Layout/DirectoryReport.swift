@@ -18,7 +18,7 @@ public enum DirectoryReport {
                 writer.add("status", online ? "online" : "offline")
                 writer.add("connections", connections)
                 if let room { writer.add("room", room) }
-                out += writer.finish() + [0x0A]
+                out += writer.finishLine()
             }
         }
         if users.isEmpty && format == .text {
@@ -51,7 +51,7 @@ public enum DirectoryReport {
                 writer.add("members", members)
                 writer.add("online", online)
                 writer.add("joined", mine.contains(room))
-                out += writer.finish() + [0x0A]
+                out += writer.finishLine()
             }
         }
         return out
@@ -80,7 +80,7 @@ extension DirectoryReport {
                 writer.add("name", group.name)
                 writer.add("members", members)
                 if let pending { writer.add("pending", pending) }
-                out += writer.finish() + [0x0A]
+                out += writer.finishLine()
             }
         }
         if directory.groups.isEmpty && format == .text { out += Array("no groups yet\n".utf8) }

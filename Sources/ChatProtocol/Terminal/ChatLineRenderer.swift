@@ -120,7 +120,7 @@ public struct ChatLineRenderer: Sendable {
             case .notice: writer.add("notice", chat.text)
             case .invite: writer.add("invite", chat.text)
             }
-            if let time = chat.time { writer.add("time", time.rfc3339) }
+            if let time = chat.time { writer.add("time", time) }
         case .event(let user, let event):
             writer.add("type", "notice")
             writer.add("from", user)
@@ -145,9 +145,9 @@ public struct ChatLineRenderer: Sendable {
             writer.add("claimed_from", claimed)
         }
         if case .event = line.body {} else { writer.add("verified", line.verified) }
-        writer.add("received", received.rfc3339)
+        writer.add("received", received)
         writer.add("retained", line.retained)
-        return writer.finish() + [0x0A]
+        return writer.finishLine()
     }
 }
 

@@ -41,7 +41,7 @@ public struct ChatMessage: Sendable, Hashable {
         case .notice: writer.add("notice", text)
         case .invite: writer.add("room", text)
         }
-        if let time { writer.add("time", time.rfc3339) }
+        if let time { writer.add("time", time) }
         return writer.finish()
     }
 }

@@ -25,35 +25,62 @@ public struct ChatTimestamp: Sendable, Hashable, Comparable, CustomStringConvert
         lhs.millisecondsSince1970 < rhs.millisecondsSince1970
     }
 
-    /// Broken-down time, in UTC or in the local time zone.
-    func components(local: Bool) -> tm {
+    /// Broken-down time in the local time zone.
+    func localComponents() -> tm {
         var seconds = time_t(millisecondsSince1970.floorDivided(by: 1000))
         var parts = tm()
-        if local { localtime_r(&seconds, &parts) } else { gmtime_r(&seconds, &parts) }
+        localtime_r(&seconds, &parts)
         return parts
     }
 
     /// RFC 3339 in UTC with milliseconds.
     public var rfc3339: String {
-        let parts = components(local: false)
-        let millis = Int(millisecondsSince1970.floorModulo(by: 1000))
-        // Formatted into one small buffer: every line the listener writes as JSON carries one or two.
-        return String(unsafeUninitializedCapacity: 32) { buffer in
-            var out = DigitWriter(buffer)
-            out.number(Int(parts.tm_year) + 1900, 4, then: "-")
-            out.number(Int(parts.tm_mon) + 1, 2, then: "-")
-            out.number(Int(parts.tm_mday), 2, then: "T")
-            out.number(Int(parts.tm_hour), 2, then: ":")
-            out.number(Int(parts.tm_min), 2, then: ":")
-            out.number(Int(parts.tm_sec), 2, then: ".")
-            out.number(millis, 3, then: "Z")
-            return out.count
+        String(unsafeUninitializedCapacity: Self.rfc3339Capacity) { writeRFC3339(into: $0) }
+    }
+
+    /// Appends `rfc3339`'s bytes: the listener's JSON lines carry one or two, written in place.
+    func appendRFC3339(to out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.rfc3339Capacity) { buffer in
+            let count = writeRFC3339(into: buffer)
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<count]))
         }
+    }
+
+    /// Room for a year of up to 12 digits: any Int64 count of milliseconds fits.
+    private static let rfc3339Capacity = 40
+
+    private func writeRFC3339(into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        let days = millisecondsSince1970.floorDivided(by: 86_400_000)
+        let millisOfDay = Int(millisecondsSince1970.floorModulo(by: 86_400_000))
+        let (year, month, day) = Self.civilDate(daysSince1970: days)
+        var out = DigitWriter(buffer)
+        out.number(Int(year), 4, then: "-")
+        out.number(month, 2, then: "-")
+        out.number(day, 2, then: "T")
+        out.number(millisOfDay / 3_600_000, 2, then: ":")
+        out.number(millisOfDay / 60_000 % 60, 2, then: ":")
+        out.number(millisOfDay / 1000 % 60, 2, then: ".")
+        out.number(millisOfDay % 1000, 3, then: "Z")
+        return out.count
+    }
+
+    /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's `civil_from_days`):
+    /// pure arithmetic, where `gmtime_r` takes glibc's time zone lock for every line.
+    static func civilDate(daysSince1970 days: Int64) -> (year: Int64, month: Int, day: Int) {
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = Int(dayOfYear - (153 * monthIndex + 2) / 5 + 1)
+        let month = Int(monthIndex < 10 ? monthIndex + 3 : monthIndex - 9)
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     /// `HH:MM:SS` in the local time zone, as the listener prints it.
     public var localTimeOfDay: String {
-        let parts = components(local: true)
+        let parts = localComponents()
         return String(unsafeUninitializedCapacity: 8) { buffer in
             var out = DigitWriter(buffer)
             out.number(Int(parts.tm_hour), 2, then: ":")
@@ -67,7 +94,13 @@ public struct ChatTimestamp: Sendable, Hashable, Comparable, CustomStringConvert
 
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`); nil for anything else.
     public init?(rfc3339 text: String) {
-        var reader = DigitReader(Array(text.utf8))
+        var text = text
+        guard let milliseconds = text.withUTF8(Self.parseRFC3339) else { return nil }
+        self.init(millisecondsSince1970: milliseconds)
+    }
+
+    private static func parseRFC3339(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        var reader = DigitReader(bytes)
         guard let year = reader.number(4), reader.skip("-"), let month = reader.number(2), reader.skip("-"),
             let day = reader.number(2), reader.skip("T") || reader.skip("t") || reader.skip(" "),
             let hour = reader.number(2), reader.skip(":"), let minute = reader.number(2), reader.skip(":"),
@@ -95,15 +128,20 @@ public struct ChatTimestamp: Sendable, Hashable, Comparable, CustomStringConvert
             return nil
         }
         guard reader.atEnd else { return nil }
-        var parts = tm()
-        parts.tm_year = Int32(year - 1900)
-        parts.tm_mon = Int32(month - 1)
-        parts.tm_mday = Int32(day)
-        parts.tm_hour = Int32(hour)
-        parts.tm_min = Int32(minute)
-        parts.tm_sec = Int32(min(second, 59))
-        let seconds = Int64(timegm(&parts)) - Int64(offsetMinutes) * 60
-        self.init(millisecondsSince1970: seconds * 1000 + Int64(millis))
+        // A day past the month's end counts on into the next month, as timegm(3) would have it.
+        let days = daysSince1970(year: Int64(year), month: month, day: day)
+        let seconds = days * 86400 + Int64(hour * 3600 + minute * 60 + min(second, 59) - offsetMinutes * 60)
+        return seconds * 1000 + Int64(millis)
+    }
+
+    /// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+    static func daysSince1970(year: Int64, month: Int, day: Int) -> Int64 {
+        let year = month <= 2 ? year - 1 : year
+        let era = (year >= 0 ? year : year - 399) / 400
+        let yearOfEra = year - era * 400
+        let dayOfYear = Int64((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1)
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
     }
 }
 
@@ -141,10 +179,10 @@ private struct DigitWriter {
 
 /// Reads fixed-width decimal fields from ASCII bytes.
 private struct DigitReader {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     var atEnd: Bool { index == bytes.count }
 
