@@ -48,7 +48,9 @@ public func validateNames(_ names: [(String, String)]) throws {
 }
 
 /// `who [ROOM]`: who is online; with a room, who joined it. A command of both tools.
-public struct WhoCommand: AsyncParsableCommand {
+public struct WhoCommand: AsyncParsableCommand, ConfigFileOptions {
+    public static let configFileOptions = [.value("room"), .value("format")] + ConnectionOptions.configFileOptions
+
     public static let configuration = CommandConfiguration(
         commandName: "who",
         abstract: "Show who is online; with a room, who joined it (online or not)."
@@ -75,7 +77,9 @@ public struct WhoCommand: AsyncParsableCommand {
 }
 
 /// `rooms`: the rooms you are in, and every room with people in it. A command of both tools.
-public struct RoomsCommand: AsyncParsableCommand {
+public struct RoomsCommand: AsyncParsableCommand, ConfigFileOptions {
+    public static let configFileOptions = [.value("format")] + ConnectionOptions.configFileOptions
+
     public static let configuration = CommandConfiguration(
         commandName: "rooms",
         abstract: "Show the rooms you are in and every room with people in it."
@@ -95,7 +99,9 @@ public struct RoomsCommand: AsyncParsableCommand {
 }
 
 /// `groups`: every group, its owner and members; pending requests for the groups you own. Both tools.
-public struct GroupsCommand: AsyncParsableCommand {
+public struct GroupsCommand: AsyncParsableCommand, ConfigFileOptions {
+    public static let configFileOptions = [.value("format")] + ConnectionOptions.configFileOptions
+
     public static let configuration = CommandConfiguration(
         commandName: "groups",
         abstract: "Show every group with its members (and the requests to the groups you own)."

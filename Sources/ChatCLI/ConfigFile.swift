@@ -177,12 +177,7 @@ public struct ConfigFile: Sendable {
             rest.remove(at: index)
             return rest
         }
-        let informational: Set<String> = [
-            "--help", "--version", "--experimental-dump-help", "--generate-completion-script",
-        ]
-        if options.contains(where: { informational.contains($0.split(separator: "=").first.map(String.init) ?? $0) }) {
-            return arguments
-        }
+        if options.contains(where: isInformational) { return arguments }
         if arguments.first == "help" { return arguments }
         let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
         guard let path = defaultPath(environment: environment),
@@ -192,10 +187,42 @@ public struct ConfigFile: Sendable {
     }
 }
 
-/// The options of one command, from ArgumentParser's own description of it (`--experimental-dump-help`).
+extension ConfigFile {
+    /// A flag that asks for help, the version or a generated script rather than a run.
+    static func isInformational(_ argument: String) -> Bool {
+        let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
+        return ["--help", "--version", "--generate-completion-script"].contains(name)
+            || name.hasPrefix("--experimental-")
+    }
+}
+
+/// One option as the config file needs to know it: its names, and whether it takes a value.
+public struct CommandOption: Sendable, Equatable {
+    public var long: String
+    public var short: Character?
+    public var takesValue: Bool
+
+    public static func value(_ long: String, _ short: Character? = nil) -> CommandOption {
+        CommandOption(long: long, short: short, takesValue: true)
+    }
+
+    public static func flag(_ long: String, _ short: Character? = nil) -> CommandOption {
+        CommandOption(long: long, short: short, takesValue: false)
+    }
+}
+
+/// A command that takes more options than the connection's, or none at all (a command with subcommands).
+/// Declared beside the command's own options: asking ArgumentParser at run time (`_dumpHelp()`, the tree
+/// as JSON) cost a participant's publisher 47 ms of CPU at every start. A test holds each list to the dump.
+public protocol ConfigFileOptions {
+    static var configFileOptions: [CommandOption] { get }
+}
+
+/// The options of one command: its declared list, or else, for a command without subcommands, the
+/// connection's (`publisher join ROOM`).
 struct CommandOptions {
     struct Option {
-        /// The preferred long name, without dashes (the short name for an option that has no long one).
+        /// The preferred long name, without dashes.
         var name: String
         var takesValue: Bool
     }
@@ -204,29 +231,33 @@ struct CommandOptions {
     var short: [Character: Option] = [:]
 
     init(_ command: any ParsableCommand.Type) {
-        guard case .object(let dump) = MiniJSON.parse(command._dumpHelp()),
-            case .object(let info) = dump["command"], case .array(let arguments) = info["arguments"]
-        else { return }
-        for case .object(let argument) in arguments {
-            guard case .string(let kind) = argument["kind"], kind == "option" || kind == "flag",
-                case .array(let names) = argument["names"]
-            else { continue }
-            var pairs: [(kind: String, name: String)] = []
-            for case .object(let name) in names {
-                if case .string(let kind) = name["kind"], case .string(let text) = name["name"] {
-                    pairs.append((kind, text))
-                }
+        let declared =
+            (command as? any ConfigFileOptions.Type)?.configFileOptions
+            ?? (command.configuration.subcommands.isEmpty ? ConnectionOptions.configFileOptions : [])
+        for option in declared {
+            let entry = Option(name: option.long, takesValue: option.takesValue)
+            long[option.long] = entry
+            if let character = option.short { short[character] = entry }
+        }
+    }
+
+    /// Every command of the tree, one line each: `listener listen: --count/-C= --debug/-d --format= ...`
+    /// (sorted; `=` for an option that takes a value).
+    static func describeTree(_ root: any ParsableCommand.Type) -> String {
+        var lines: [String] = []
+        func visit(_ command: any ParsableCommand.Type, _ path: String) {
+            let options = CommandOptions(command)
+            let shorts = Dictionary(options.short.map { ($0.value.name, $0.key) }) { first, _ in first }
+            let described = options.long.values.map { option in
+                "--" + option.name + (shorts[option.name].map { "/-\($0)" } ?? "") + (option.takesValue ? "=" : "")
             }
-            guard let preferred = pairs.first(where: { $0.kind == "long" }) ?? pairs.first else { continue }
-            let option = Option(name: preferred.name, takesValue: kind == "option")
-            for pair in pairs {
-                // The first declaration of a name is the one ArgumentParser matches.
-                if pair.kind == "long", long[pair.name] == nil { long[pair.name] = option }
-                if pair.kind == "short", let character = pair.name.first, short[character] == nil {
-                    short[character] = option
-                }
+            lines.append(path + ":" + described.sorted().map { " " + $0 }.joined())
+            for subcommand in command.configuration.subcommands {
+                visit(subcommand, path + " " + subcommand._commandName)
             }
         }
+        visit(root, root._commandName)
+        return lines.map { $0 + "\n" }.joined()
     }
 
     /// The options `arguments` gives (by preferred name, with their values), up to a `--`.
@@ -288,112 +319,6 @@ struct CommandOptions {
         guard let first = body.first, let option = short[first] else { return nil }
         let rest = body.dropFirst()
         return (option, option.takesValue && !rest.isEmpty ? String(rest) : nil)
-    }
-}
-
-/// Just enough JSON for ArgumentParser's dump of a command (objects, arrays, strings, literals, numbers).
-enum MiniJSON: Equatable {
-    case object([String: MiniJSON])
-    case array([MiniJSON])
-    case string(String)
-    case other
-
-    static func parse(_ text: String) -> MiniJSON? {
-        var reader = Reader(bytes: Array(text.utf8))
-        return reader.value()
-    }
-
-    private struct Reader {
-        let bytes: [UInt8]
-        var index = 0
-
-        mutating func skipSpace() {
-            while index < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[index]) { index += 1 }
-        }
-
-        mutating func value() -> MiniJSON? {
-            skipSpace()
-            guard index < bytes.count else { return nil }
-            switch bytes[index] {
-            case UInt8(ascii: "{"):
-                index += 1
-                var members: [String: MiniJSON] = [:]
-                skipSpace()
-                if index < bytes.count, bytes[index] == UInt8(ascii: "}") {
-                    index += 1
-                    return .object(members)
-                }
-                while true {
-                    skipSpace()
-                    guard case .string(let key)? = value() else { return nil }
-                    skipSpace()
-                    guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
-                    index += 1
-                    guard let member = value() else { return nil }
-                    members[key] = member
-                    skipSpace()
-                    guard index < bytes.count else { return nil }
-                    index += 1
-                    if bytes[index - 1] == UInt8(ascii: "}") { return .object(members) }
-                    if bytes[index - 1] != UInt8(ascii: ",") { return nil }
-                }
-            case UInt8(ascii: "["):
-                index += 1
-                var elements: [MiniJSON] = []
-                skipSpace()
-                if index < bytes.count, bytes[index] == UInt8(ascii: "]") {
-                    index += 1
-                    return .array(elements)
-                }
-                while true {
-                    guard let element = value() else { return nil }
-                    elements.append(element)
-                    skipSpace()
-                    guard index < bytes.count else { return nil }
-                    index += 1
-                    if bytes[index - 1] == UInt8(ascii: "]") { return .array(elements) }
-                    if bytes[index - 1] != UInt8(ascii: ",") { return nil }
-                }
-            case UInt8(ascii: "\""):
-                return string()
-            default:
-                // true, false, null, numbers: not needed, skipped.
-                while index < bytes.count,
-                    ![UInt8(ascii: ","), UInt8(ascii: "}"), UInt8(ascii: "]")].contains(bytes[index])
-                {
-                    index += 1
-                }
-                return .other
-            }
-        }
-
-        mutating func string() -> MiniJSON? {
-            index += 1
-            var out: [UInt8] = []
-            while index < bytes.count {
-                let byte = bytes[index]
-                index += 1
-                if byte == UInt8(ascii: "\"") { return .string(String(decoding: out, as: UTF8.self)) }
-                guard byte == UInt8(ascii: "\\"), index < bytes.count else {
-                    out.append(byte)
-                    continue
-                }
-                let escaped = bytes[index]
-                index += 1
-                switch escaped {
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "u"):
-                    // Only option names matter here, and they are ASCII: keep the escape as text.
-                    out += Array("\\u".utf8)
-                default: out.append(escaped)
-                }
-            }
-            return nil
-        }
     }
 }
 

@@ -7,6 +7,14 @@ import ChatProtocol
 
 /// The flags both tools take, spelled like mosquitto_pub/mosquitto_sub so habits carry over.
 public struct ConnectionOptions: ParsableArguments {
+    /// The options below, as the config file reads them (`ConfigFileOptions`).
+    public static let configFileOptions: [CommandOption] = [
+        .value("host", "h"), .value("port", "p"), .value("username", "u"), .value("password", "P"),
+        .value("password-file"), .value("id", "i"), .value("qos", "q"), .value("keepalive", "k"),
+        .value("mqtt-version", "V"), .value("url", "L"), .flag("tls"), .value("cafile"), .value("cert"),
+        .value("key"), .flag("insecure"), .flag("debug", "d"),
+    ]
+
     @Option(name: [.customShort("h"), .long], help: "Broker host.")
     public var host: String?
 

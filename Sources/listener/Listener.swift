@@ -36,11 +36,17 @@ struct Listener: AsyncParsableCommand {
     }
 }
 
-struct Listen: AsyncParsableCommand {
+struct Listen: AsyncParsableCommand, ConfigFileOptions {
+    static let configFileOptions =
+        ConnectionOptions.configFileOptions + [
+            .value("topic", "t"), .value("room"), .value("group"), .flag("all"), .value("format"),
+            .value("count", "C"), .value("timeout", "W"), .flag("session"), .flag("quiet"),
+        ]
+
     static let configuration = CommandConfiguration(
         commandName: "listen",
         abstract: "Show messages as they arrive (the default command)."
-    )
+    ).parsedAlone(under: "listener")
 
     @OptionGroup var connection: ConnectionOptions
 

@@ -41,11 +41,17 @@ struct Publisher: AsyncParsableCommand {
 }
 
 /// Sending: one message, lines from a pipe, or the prompt.
-struct Send: AsyncParsableCommand {
+struct Send: AsyncParsableCommand, ConfigFileOptions {
+    static let configFileOptions =
+        ConnectionOptions.configFileOptions + [
+            .value("topic", "t"), .value("room"), .value("to"), .value("group"), .value("message", "m"),
+            .value("notice"), .flag("retain", "r"), .value("timeout", "W"), .flag("quiet"), .flag("wait-for-broker"),
+        ]
+
     static let configuration = CommandConfiguration(
         commandName: "send",
         abstract: "Send to a room (default), one person (--to) or a raw topic (-t)."
-    )
+    ).parsedAlone(under: "publisher")
 
     @OptionGroup var connection: ConnectionOptions
 

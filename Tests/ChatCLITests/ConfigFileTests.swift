@@ -4,7 +4,12 @@ import Testing
 @testable import ChatCLI
 
 /// A tool shaped like ours: the connection flags, a repeatable option, a flag, and a subcommand.
-struct Tool: ParsableCommand {
+struct Tool: ParsableCommand, ConfigFileOptions {
+    static let configFileOptions =
+        ConnectionOptions.configFileOptions + [
+            .value("topic", "t"), .value("room"), .flag("session"), .value("message", "m"),
+        ]
+
     static let configuration = CommandConfiguration(
         commandName: "tool",
         subcommands: [Join.self],

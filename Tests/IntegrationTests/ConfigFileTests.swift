@@ -133,6 +133,39 @@ struct ConfigFileIntegrationTests {
         #expect(result.stderr == "publisher: warning: \(home.file) can be read by other users; chmod 600 it.\n")
     }
 
+    @Test(
+        "each command's declared options (names, short names, values) are exactly ArgumentParser's",
+        arguments: [Tool.listener, .publisher]
+    )
+    func declaredOptionsMatchTheDump(tool: Tool) async throws {
+        let dump = try ChildProcess(tool.path, ["--experimental-dump-help"], stdinIsNull: true)
+        #expect(try await dump.wait() == 0)
+        var expected = ""
+        func describe(_ command: [String: Any], _ path: String) {
+            var options: [String] = []
+            for argument in command["arguments"] as? [[String: Any]] ?? [] {
+                let kind = argument["kind"] as? String
+                guard kind == "option" || kind == "flag" else { continue }
+                let names = argument["names"] as? [[String: Any]] ?? []
+                let long = names.first { $0["kind"] as? String == "long" }?["name"] as? String
+                let short = names.first { $0["kind"] as? String == "short" }?["name"] as? String
+                guard let long, !["help", "version"].contains(long) else { continue }
+                options.append("--\(long)" + (short.map { "/-\($0)" } ?? "") + (kind == "option" ? "=" : ""))
+            }
+            expected += path + ":" + options.sorted().map { " " + $0 }.joined() + "\n"
+            for sub in command["subcommands"] as? [[String: Any]] ?? [] {
+                // ArgumentParser's own `help` takes no options of ours.
+                if let name = sub["commandName"] as? String, name != "help" { describe(sub, path + " " + name) }
+            }
+        }
+        let object = try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any]
+        describe(object?["command"] as? [String: Any] ?? [:], tool.rawValue)
+        let declared = try ChildProcess(tool.path, ["--experimental-config-options"], stdinIsNull: true)
+        #expect(try await declared.wait() == 0)
+        #expect(expected.split(separator: "\n").count > 3)
+        #expect(declared.stdout == expected)
+    }
+
     /// Every long option of either tool, its subcommands included, from ArgumentParser's own description.
     func longOptions(of tool: Tool) async throws -> [(name: String, flag: Bool)] {
         let dump = try ChildProcess(tool.path, ["--experimental-dump-help"], stdinIsNull: true)
