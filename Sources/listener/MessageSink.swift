@@ -42,10 +42,14 @@ final class MessageSink: Sendable {
     private let queue = Mutex(Deque())
     /// Queue entries not done yet (taken or not): while there are any, a message must queue behind them.
     private let handedOver = Atomic<Int>(0)
-    /// When the last message came from Paho (only Paho's receive thread takes this lock).
-    private let lastArrival = Mutex(ContinuousClock.now)
-    /// Messages closer together than this are a stream, not a conversation.
+    /// When the last message came from Paho, and how many came right after the one before (only Paho's
+    /// receive thread takes this lock).
+    private let arrivals = Mutex((last: ContinuousClock.now, streak: 0))
+    /// Messages closer together than this follow one another...
     static let chatPace: Duration = .milliseconds(1)
+    /// ...and this many of them in a row are a stream (a backlog), not a burst (a saturated machine that
+    /// ran the listener late).
+    static let streamLength = 32
     /// Free places in the queue, and messages waiting in it.
     private let free = DispatchSemaphore(value: MessageSink.queueDepth)
     private let waiting = DispatchSemaphore(value: 0)
@@ -115,13 +119,15 @@ final class MessageSink: Sendable {
     func show(_ message: MQTTMessage) {
         if stopping.load(ordering: .relaxed) { return }
         let now = ContinuousClock.now
-        let sinceLast = lastArrival.withLock { last in
-            defer { last = now }
-            return now - last
+        let streak = arrivals.withLock { arrivals in
+            arrivals.streak = now - arrivals.last > Self.chatPace ? 0 : arrivals.streak + 1
+            arrivals.last = now
+            return arrivals.streak
         }
-        // Back-to-back messages (a backlog, a saturated machine) go to the writer, which overlaps with this
-        // thread and writes them in large batches; at a chat's pace each one is shown here.
-        if sinceLast > Self.chatPace, handedOver.load(ordering: .acquiring) == 0,
+        // A stream of messages (a backlog) goes to the writer, which overlaps with this thread and writes
+        // them in large batches; at a chat's pace, and in the short bursts of a machine too busy to run the
+        // listener at once, each one is shown here (a hand-over would wait for the writer to be run too).
+        if streak < Self.streamLength, handedOver.load(ordering: .acquiring) == 0,
             outputNeverBlocks || Terminal.canWrite(1),
             let leftForWriter = state.withLockIfAvailable({ state in
                 show(
