@@ -53,12 +53,8 @@ extension AsyncParsableCommand {
     /// instead of 13). Nil when this does not apply or does not parse: the whole tree then parses again and
     /// gives its usual help, version or error.
     static func parseDefaultSubcommand(_ arguments: [String]) -> ParsableCommand? {
-        guard let leaf = configuration.defaultSubcommand else { return nil }
-        if let first = arguments.first {
-            let names = configuration.subcommands.flatMap { [$0._commandName] + $0.configuration.aliases }
-            if first == "help" || names.contains(first) { return nil }
-        }
-        if arguments.prefix(while: { $0 != "--" }).contains(where: ConfigFile.isInformational) { return nil }
+        guard let leaf = configuration.defaultSubcommand, !ConfigFile.asksForInformation(arguments) else { return nil }
+        if let first = arguments.first, subcommand(named: first) != nil { return nil }
         return try? leaf.parseAsRoot(arguments)
     }
 }

@@ -32,15 +32,12 @@ public struct ConfigFile: Sendable {
 
     /// Every long option of the two tools (their subcommands included), so that one file serves both.
     /// A test checks it against both tools' `--experimental-dump-help`: add new options here.
-    public static let optionsOfEitherTool: Set<String> = [
-        // ConnectionOptions
-        "host", "port", "username", "password", "password-file", "id", "qos", "keepalive", "mqtt-version", "url",
-        "tls", "cafile", "cert", "key", "insecure", "debug",
+    public static let optionsOfEitherTool = Set(ConnectionOptions.configFileOptions.map(\.long)).union([
         // listener, publisher
         "topic", "format", "count", "timeout", "session", "message", "notice", "retain", "wait-for-broker",
         // the rooms layout
         "room", "to", "all", "quiet", "group",
-    ]
+    ])
 
     /// Options that stand for one setting: any of them on the command line drops all of them from the file.
     static let groups: [Set<String>] = [["password", "password-file"], ["topic", "room", "to", "all", "group"]]
@@ -177,8 +174,7 @@ public struct ConfigFile: Sendable {
             rest.remove(at: index)
             return rest
         }
-        if options.contains(where: isInformational) { return arguments }
-        if arguments.first == "help" { return arguments }
+        if asksForInformation(arguments) { return arguments }
         let environment = { (name: String) in getenv(name).map { String(cString: $0) } }
         guard let path = defaultPath(environment: environment),
             let file = try load(path: path, home: environment("HOME"), warn: warn)
@@ -188,11 +184,22 @@ public struct ConfigFile: Sendable {
 }
 
 extension ConfigFile {
-    /// A flag that asks for help, the version or a generated script rather than a run.
-    static func isInformational(_ argument: String) -> Bool {
-        let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
-        return ["--help", "--version", "--generate-completion-script"].contains(name)
-            || name.hasPrefix("--experimental-")
+    /// Whether the arguments ask for help, the version or a generated script rather than a run: `help` first,
+    /// or such a flag before any `--`.
+    static func asksForInformation(_ arguments: [String]) -> Bool {
+        arguments.first == "help"
+            || arguments.prefix { $0 != "--" }.contains { argument in
+                let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
+                return ["--help", "--version", "--generate-completion-script"].contains(name)
+                    || name.hasPrefix("--experimental-")
+            }
+    }
+}
+
+extension ParsableCommand {
+    /// The subcommand `name` (or one of its aliases) names, if any.
+    static func subcommand(named name: String) -> (any ParsableCommand.Type)? {
+        configuration.subcommands.first { $0._commandName == name || $0.configuration.aliases.contains(name) }
     }
 }
 
@@ -231,14 +238,16 @@ struct CommandOptions {
     var short: [Character: Option] = [:]
 
     init(_ command: any ParsableCommand.Type) {
-        let declared =
-            (command as? any ConfigFileOptions.Type)?.configFileOptions
-            ?? (command.configuration.subcommands.isEmpty ? ConnectionOptions.configFileOptions : [])
-        for option in declared {
+        for option in Self.declared(by: command) {
             let entry = Option(name: option.long, takesValue: option.takesValue)
             long[option.long] = entry
             if let character = option.short { short[character] = entry }
         }
+    }
+
+    private static func declared(by command: any ParsableCommand.Type) -> [CommandOption] {
+        (command as? any ConfigFileOptions.Type)?.configFileOptions
+            ?? (command.configuration.subcommands.isEmpty ? ConnectionOptions.configFileOptions : [])
     }
 
     /// Every command of the tree, one line each: `listener listen: --count/-C= --debug/-d --format= ...`
@@ -246,10 +255,8 @@ struct CommandOptions {
     static func describeTree(_ root: any ParsableCommand.Type) -> String {
         var lines: [String] = []
         func visit(_ command: any ParsableCommand.Type, _ path: String) {
-            let options = CommandOptions(command)
-            let shorts = Dictionary(options.short.map { ($0.value.name, $0.key) }) { first, _ in first }
-            let described = options.long.values.map { option in
-                "--" + option.name + (shorts[option.name].map { "/-\($0)" } ?? "") + (option.takesValue ? "=" : "")
+            let described = declared(by: command).map { option in
+                "--" + option.long + (option.short.map { "/-\($0)" } ?? "") + (option.takesValue ? "=" : "")
             }
             lines.append(path + ":" + described.sorted().map { " " + $0 }.joined())
             for subcommand in command.configuration.subcommands {
@@ -286,8 +293,7 @@ struct CommandOptions {
     )
         -> (Int, any ParsableCommand.Type)?
     {
-        let subcommands = command.configuration.subcommands
-        guard !subcommands.isEmpty else { return nil }
+        guard !command.configuration.subcommands.isEmpty else { return nil }
         var index = arguments.startIndex
         while index < arguments.endIndex {
             let token = arguments[index]
@@ -300,8 +306,7 @@ struct CommandOptions {
                 index += 1
                 continue
             }
-            let match = subcommands.first { $0._commandName == token || $0.configuration.aliases.contains(token) }
-            return match.map { (index, $0) }
+            return command.subcommand(named: token).map { (index, $0) }
         }
         return nil
     }

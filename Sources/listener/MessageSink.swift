@@ -6,8 +6,9 @@ import Synchronization
 /// Shows each message as it arrives. At a chat's pace Paho's receive thread shows a message itself: when
 /// nothing is waiting before it and the output takes a line at once, that beats waking another thread for
 /// every message (two context switches each; at 100 workshop participants the hand-over put latency p50 at
-/// 11.5 ms against 6.4). Back-to-back messages (a backlog, a saturated machine), or an output that is slow,
-/// go through a bounded queue to a writer thread of our own: the two overlap (reading the socket while
+/// 11.5 ms against 6.4), and so are the short bursts of a machine too busy to run the listener at once. A
+/// stream of back-to-back messages (a backlog, `streamLength` in a row), or an output that is slow, goes
+/// through a bounded queue to a writer thread of our own: the two overlap (reading the socket while
 /// rendering and writing), and a slow terminal or pipe fills the queue and then holds Paho, and so the
 /// broker, back through TCP instead of filling memory; Paho's thread never waits on the output itself. Lines
 /// are written as soon as no further message is waiting, so a pipe or terminal gets each one at once, while

@@ -32,3 +32,26 @@ struct OwnThreadTests {
         for reader in readers.dropFirst() { #expect(await reader.value == nil) }
     }
 }
+
+@Suite("terminal")
+struct TerminalTests {
+    @Test("a file and /dev/null never block a write; a pipe may")
+    func neverBlocks() throws {
+        let path = "/tmp/mqtt-chat-never-blocks-\(getpid())"
+        let file = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        defer {
+            close(file)
+            unlink(path)
+        }
+        let null = open("/dev/null", O_WRONLY)
+        defer { close(null) }
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        defer { ends.forEach { close($0) } }
+        #expect(file >= 0 && null >= 0)
+        #expect(Terminal.neverBlocks(file))
+        #expect(Terminal.neverBlocks(null))
+        #expect(!Terminal.neverBlocks(ends[1]))
+        #expect(!Terminal.neverBlocks(-1))
+    }
+}

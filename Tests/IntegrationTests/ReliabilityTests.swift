@@ -322,6 +322,27 @@ struct ReliabilityTests {
         #expect(try messages(pipeline.stdout) == sent)
     }
 
+    @Test("a listener writing to a file (no poll, no line-length limit on Paho's thread) gets every line whole")
+    func outputToFile() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        // Long lines among short ones, past the 4,096 bytes a pipe takes at once.
+        let sent = lines(60).enumerated().map { $0 % 7 == 3 ? $1 + String(repeating: "x", count: 20_000) : $1 }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("listener-\(UUID().uuidString).out")
+            .path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let command =
+            ([Tool.listener.path, "-d"] + broker.flags("bob") + ["-t", topic, "-C", "60", "--format", "json"])
+            .map { "'\($0)'" }.joined(separator: " ")
+        let listener = try ChildProcess("/bin/sh", ["-c", "exec \(command) > '\(file)'"], stdinIsNull: true)
+        guard await listener.waitForOutput("subscribed to", onStderr: true) else { throw TestFailure(listener.stderr) }
+        #expect(
+            try await broker.run(.publisher, as: "alice", ["-t", topic], input: sent.joined(separator: "\n")).code == 0
+        )
+        #expect(try await listener.wait(timeout: .seconds(30)) == 0)
+        #expect(try messages(String(contentsOfFile: file, encoding: .utf8)) == sent)
+    }
+
     @Test("listener | head -1 ends within a second of the first message")
     func headOne() async throws {
         let broker = try Mosquitto()

@@ -19,9 +19,9 @@ struct JSONWriter {
 
     /// The finished object and a newline: one line of JSON Lines output.
     consuming func finishLine() -> [UInt8] {
-        bytes.append(UInt8(ascii: "}"))
-        bytes.append(0x0A)
-        return bytes
+        var line = finish()
+        line.append(0x0A)
+        return line
     }
 
     mutating func add(_ key: StaticString, _ value: String) {
