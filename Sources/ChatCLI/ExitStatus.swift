@@ -81,19 +81,21 @@ public func connectClient(
     }
 }
 
-/// Tells the user on stderr when the connection drops and comes back; returns the task doing it.
+/// Tells the user on stderr when the connection drops and comes back; returns the task doing it. `onClosed`
+/// runs when the client gives up for good (its session taken over, its credentials refused on a reconnect).
 public func reportConnectionEvents(
     _ tool: String,
     _ client: MQTTClient,
     resubscribed topics: [String] = [],
-    onReconnect: (@Sendable () async -> Void)? = nil
+    onReconnect: (@Sendable () async -> Void)? = nil,
+    onClosed: (@Sendable (MQTTError) -> Void)? = nil
 ) -> Task<Void, Never> {
     let target = "\(client.configuration.host):\(client.configuration.port)"
     return Task {
         for await event in client.events {
             switch event {
-            case .connectionLost:
-                report(tool, "connection to \(target) lost; reconnecting…")
+            case .connectionLost(let cause):
+                report(tool, "connection to \(target) lost\(cause.map { " (\($0))" } ?? ""); reconnecting…")
             case .reconnected(let result):
                 var line = "reconnected to \(target)"
                 if result.sessionPresent {
@@ -103,8 +105,8 @@ public func reportConnectionEvents(
                 }
                 report(tool, line + ".")
                 await onReconnect?()
-            case .closed:
-                break
+            case .closed(let error):
+                onClosed?(error)
             }
         }
     }

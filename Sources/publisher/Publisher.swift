@@ -161,10 +161,19 @@ struct Send: AsyncParsableCommand, ConfigFileOptions {
         connection.reportConnected(tool, client)
         let presence = Presence(client: client, layout: layout, me: user, tool: "publisher")
         let promptOnline = interactive && rawTopic == nil
-        let eventsTask = reportConnectionEvents(tool, client) {
-            // The lost connection fired the will, which cleared the prompt's presence: say it again.
-            if promptOnline { try? await presence.announce() }
-        }
+        let eventsTask = reportConnectionEvents(
+            tool,
+            client,
+            onReconnect: {
+                // The lost connection fired the will, which cleared the prompt's presence: say it again.
+                if promptOnline { try? await presence.announce() }
+            },
+            onClosed: { error in
+                // Nothing more can be sent: say so at once instead of waiting out -W.
+                let pending = client.unacknowledgedPublishes
+                fail(tool, error, hint: pending > 0 ? Self.notDelivered(pending) + "." : nil)
+            }
+        )
         defer { eventsTask.cancel() }
         let interrupts = Task { [timeout] in
             for await _ in Terminal.interrupts() {
@@ -239,14 +248,15 @@ struct Send: AsyncParsableCommand, ConfigFileOptions {
         }
         await client.disconnect(endSession: true)
         if undelivered > 0 {
-            let plural = undelivered == 1 ? "message was" : "messages were"
-            report(
-                tool,
-                "\(undelivered) \(plural) not delivered: no acknowledgement from the broker within \(timeout) s."
-            )
+            report(tool, Self.notDelivered(undelivered) + ": no acknowledgement from the broker within \(timeout) s.")
             finish(ExitStatus.undelivered)
         }
         finish()
+    }
+
+    /// "1 message was not delivered", "3 messages were not delivered".
+    static func notDelivered(_ count: Int) -> String {
+        "\(count) \(count == 1 ? "message was" : "messages were") not delivered"
     }
 
     /// Ctrl-C or SIGTERM: nothing is lost silently. With every message acknowledged it leaves at once (exit 0);
@@ -254,8 +264,7 @@ struct Send: AsyncParsableCommand, ConfigFileOptions {
     static func interrupted(_ client: MQTTClient, presence: Presence?, patience: Double) async {
         let pending = client.unacknowledgedPublishes
         guard pending == 0 else {
-            let plural = pending == 1 ? "message was" : "messages were"
-            report("publisher", "interrupted: \(pending) \(plural) not delivered (not acknowledged by the broker).")
+            report("publisher", "interrupted: " + notDelivered(pending) + " (not acknowledged by the broker).")
             finish(ExitStatus.undelivered)
         }
         presence?.withdraw()

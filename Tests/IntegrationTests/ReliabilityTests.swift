@@ -204,10 +204,43 @@ struct ReliabilityTests {
         let tally = Tally(sent: sent, received: try messages(output))
         print("connections cut 3 times, QoS 1: \(tally)")
         print("listener stderr: \(listener.stderr)\npublisher stderr: \(publisher.stderr)")
+        if tally.lost > 0 { print("BROKER LOG:\n\(broker.log)") }
         #expect(tally.lost == 0, "\(tally)")
         #expect(publisher.stderr.contains("publisher: connection to 127.0.0.1:\(proxy.port) lost; reconnecting…"))
         #expect(listener.stderr.contains("listener: connection to 127.0.0.1:\(proxy.port) lost; reconnecting…"))
         #expect(listener.stderr.contains("listener: reconnected to 127.0.0.1:\(proxy.port);"))
+    }
+
+    /// Paho reports a broker's DISCONNECT only through its `disconnected` callback, never as a lost
+    /// connection; the tools must reconnect from it all the same (before, they sat disconnected for good).
+    @Test("the broker disconnects both tools (MQTT 5 DISCONNECT): they say why, reconnect, and lose nothing")
+    func brokerSaysDisconnect() async throws {
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port)
+        defer { proxy.stop() }
+        let topic = uniqueTopic()
+        let sent = lines(200)
+        let viaProxy = ["-p", String(proxy.port)]
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "--format", "json"] + viaProxy)
+        let publisher = try broker.start(.publisher, as: "alice", ["-t", topic, "-W", "20", "-d"] + viaProxy)
+        guard await publisher.waitForOutput("connected to", onStderr: true) else { throw TestFailure(publisher.stderr) }
+        publisher.write(sent[..<100].map { $0 + "\n" }.joined())
+        guard await listener.waitForLines(100) else { throw TestFailure("listener: \(listener.stdout)") }
+        // Every acknowledgement is in by now (the listener got the messages after the broker had them).
+        try await Task.sleep(for: .milliseconds(200))
+        proxy.disconnectClients(reason: 0x8B)  // server shutting down
+        let lost =
+            "connection to 127.0.0.1:\(proxy.port) lost (the broker disconnected: server shutting down); reconnecting…"
+        let back = "reconnected to 127.0.0.1:\(proxy.port)"
+        for tool in [publisher, listener] {
+            #expect(await tool.waitForOutput(back, onStderr: true), "\(tool.stderr)")
+            #expect(tool.stderr.contains(lost), "\(tool.stderr)")
+        }
+        publisher.write(sent[100...].map { $0 + "\n" }.joined())
+        publisher.closeInput()
+        #expect(try await publisher.wait(timeout: .seconds(30)) == 0, "publisher: \(publisher.stderr)")
+        let output = try await collect(listener, lines: sent.count, timeout: .seconds(10))
+        #expect(try messages(output) == sent)
     }
 
     @Test("broker down at start: exit 69 within seconds; with --wait-for-broker it waits and delivers")
@@ -301,6 +334,29 @@ struct ReliabilityTests {
         #expect(second.exitCodeIfExited == nil, "the newer client keeps the session")
         second.signal(SIGTERM)
         #expect(try await second.wait() == 0)
+    }
+
+    /// The publisher used to sit out its -W after its session was taken over, then blame the broker.
+    @Test("two publishers with one client id: the one taken over says so at once and exits 1")
+    func publisherTakenOver() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let id = "shared-\(UUID().uuidString.prefix(6))"
+        let first = try broker.start(.publisher, as: "alice", ["-t", topic, "-i", id, "-W", "60", "-d"])
+        guard await first.waitForOutput("connected to", onStderr: true) else { throw TestFailure(first.stderr) }
+        let second = try broker.start(.publisher, as: "alice", ["-t", topic, "-i", id, "-W", "60", "-d"])
+        #expect(try await first.wait(timeout: .seconds(30)) == 1, "\(first.stderr)")
+        #expect(
+            first.stderr.hasSuffix(
+                "publisher: Another client connected with the same client id (\(id)) and took over this session.\n"
+            ),
+            "\(first.stderr)"
+        )
+        try await Task.sleep(for: .seconds(1))
+        #expect(second.exitCodeIfExited == nil, "the newer client keeps the session")
+        second.write("still here\n")
+        second.closeInput()
+        #expect(try await second.wait(timeout: .seconds(10)) == 0, "\(second.stderr)")
     }
 
     @Test("a slow reader loses nothing and does not block the publisher")

@@ -248,10 +248,13 @@ public final class MQTTClient: Sendable {
         let version = core.version
         let quickLosses = state.withLock { state -> Int in
             let held = state.connectedAt.map { ContinuousClock.now - $0 >= Self.quickLoss } ?? true
-            state.quickLosses = state.connectedByReconnect && !held ? state.quickLosses + 1 : 0
+            // A broker that said why it disconnected (MQTT 5 DISCONNECT; mosquitto closes a taken-over
+            // connection without one) did not hand the session to another client.
+            let explained = core.lastDisconnectReason.map { $0 != Code.sessionTakenOver.rawValue } ?? false
+            state.quickLosses = state.connectedByReconnect && !held && !explained ? state.quickLosses + 1 : 0
             return state.quickLosses
         }
-        if quickLosses >= Self.quickLossLimit {
+        if quickLosses >= Self.quickLossLimit || core.lastDisconnectReason == Code.sessionTakenOver.rawValue {
             close(sessionTakenOver)
             return
         }

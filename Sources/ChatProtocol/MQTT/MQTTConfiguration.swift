@@ -147,7 +147,8 @@ public struct MQTTConnectResult: Sendable, Hashable {
 
 /// Something that happened to the connection, for tools that tell their user.
 public enum MQTTConnectionEvent: Sendable, Hashable {
-    /// The connection dropped; the client is reconnecting. The cause is Paho's text, if it gave one.
+    /// The connection dropped; the client is reconnecting. The cause: the broker's DISCONNECT reason, or
+    /// Paho's text, if either was given.
     case connectionLost(cause: String?)
     /// Back online; subscriptions are in place again.
     case reconnected(MQTTConnectResult)

@@ -60,6 +60,9 @@ final class Mosquitto: @unchecked Sendable {
             log_dest stderr
             log_type error
             log_type warning
+            log_type notice
+            log_type information
+            connection_messages true
 
             """
         if persistence {

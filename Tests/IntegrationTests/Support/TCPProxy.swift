@@ -113,6 +113,20 @@ final class TCPProxy: @unchecked Sendable {
         for pair in open { pair.shutDown() }
     }
 
+    /// Sends every client an MQTT 5 DISCONNECT with `reason`, as the broker would, then cuts the connections.
+    /// Call it while no packet is on its way to the clients: the pumps do not frame what they pass on.
+    func disconnectClients(reason: UInt8) {
+        lock.lock()
+        let open = connections
+        connections.removeAll()
+        lock.unlock()
+        for pair in open {
+            let disconnect: [UInt8] = [0xE0, 0x01, reason]
+            _ = write(pair.client, disconnect, disconnect.count)
+            pair.shutDown()
+        }
+    }
+
     /// While refusing, new connections are accepted and closed at once.
     func setRefusing(_ value: Bool) {
         lock.lock()

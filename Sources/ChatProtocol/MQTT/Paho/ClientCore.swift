@@ -228,7 +228,9 @@ final class ClientCore: Sendable {
     // MARK: Paho callbacks (on Paho's threads; none of them may call back into Paho, and only the user's
     // message handler may block: that is its flow control)
 
-    func connectionLost(cause: String?) {
+    /// `announce` false: the loss is not reported as one to be reconnected from (the session was taken over;
+    /// the reconnect task closes the client instead).
+    func connectionLost(cause: String?, announce: Bool = true) {
         let wasConnected = state.withLock { state in
             defer { state.connected = false }
             return state.connected && !state.closing
@@ -244,12 +246,19 @@ final class ClientCore: Sendable {
             },
             with: MQTTError(.connectionLost, "The connection to the broker was lost.")
         )
-        events.yield(.connectionLost(cause: cause))
+        if announce { events.yield(.connectionLost(cause: cause)) }
         losses.yield()
     }
 
+    /// The broker's DISCONNECT (MQTT 5). Paho 1.3.12 marks the client disconnected before it closes the
+    /// socket, so no `connectionLost` follows (MQTTAsync_receiveThread, then nextOrClose with was_connected
+    /// 0): without this the client would sit disconnected, never reconnecting.
     func disconnectedByBroker(reason: Int32) {
         state.withLock { $0.lastDisconnectReason = reason }
+        connectionLost(
+            cause: "the broker disconnected: " + MQTTError.reasonText(reason).lowercased(),
+            announce: reason != MQTTError.Code.sessionTakenOver.rawValue
+        )
     }
 
     func noteTLSError(_ text: String) {
