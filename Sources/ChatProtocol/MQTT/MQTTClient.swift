@@ -258,6 +258,8 @@ public final class MQTTClient: Sendable {
             close(sessionTakenOver)
             return
         }
+        // Set once the handle was replaced: requests made before this number went to the old one.
+        var oldHandleRequests: Int?
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: delay)
@@ -269,6 +271,16 @@ public final class MQTTClient: Sendable {
                 close(sessionTakenOver)
                 return
             }
+            // A handle Paho damaged would resend freed memory on every connection: connect with a fresh one.
+            if core.takeHandleDamage() {
+                do {
+                    try connection.replaceHandle()
+                } catch {
+                    close(error)
+                    return
+                }
+                oldHandleRequests = core.beginNewHandle()
+            }
             do {
                 // Resume the session so queued messages and in-flight publishes survive the outage.
                 let result = try await attemptConnect(
@@ -277,6 +289,11 @@ public final class MQTTClient: Sendable {
                     timeout: configuration.connectTimeout
                 )
                 let number = core.markConnected(result)
+                if let oldHandleRequests {
+                    // What the old handle held will never be answered: send it all again now.
+                    core.settleStalePublishes(before: oldHandleRequests, exactlyOnce: false)
+                    core.settleStalePublishes(before: oldHandleRequests, exactlyOnce: true)
+                }
                 Task {
                     try await Task.sleep(for: Self.redriveGrace)
                     core.settleStalePublishes(before: number, exactlyOnce: false)

@@ -107,6 +107,8 @@ final class Mosquitto: @unchecked Sendable {
         process.signal(signal)
         let deadline = ContinuousClock.now + .seconds(10)
         while process.exitCodeIfExited == nil, ContinuousClock.now < deadline { usleep(5_000) }
+        usleep(50_000)  // the collector's last read
+        stoppedLog = process.stderr
         self.process = nil
     }
 
@@ -122,8 +124,10 @@ final class Mosquitto: @unchecked Sendable {
         throw TestFailure("mosquitto did not save its database")
     }
 
-    /// What the broker printed (errors and warnings only).
-    var log: String { process?.stderr ?? "" }
+    /// What the broker printed: errors, warnings, notices and connections. mosquitto buffers its log, so
+    /// all of it is here only once the broker stopped.
+    var log: String { process?.stderr ?? stoppedLog }
+    private var stoppedLog = ""
 
     deinit {
         stop()

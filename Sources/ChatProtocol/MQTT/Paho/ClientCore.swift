@@ -4,7 +4,8 @@ import Synchronization
 /// The state Paho's callbacks reach, through the context pointers they are given.
 ///
 /// Ownership: `PahoConnection` retains the core once for Paho (`contextPointer`) when it creates the handle
-/// and releases it only after `MQTTAsync_destroy`, so no callback can outlive it. Each request's context is a
+/// and releases it only after `MQTTAsync_destroy`, so no callback can outlive it; a handle it sets aside
+/// (`replaceHandle`) is never destroyed and keeps a retain of its own. Each request's context is a
 /// `RequestContext` owned by `pending`; its entry is removed when Paho calls back, or all at once after destroy.
 final class ClientCore: Sendable {
     /// What a request asks of Paho; it decides how the success data is read.
@@ -48,6 +49,9 @@ final class ClientCore: Sendable {
         var connections = 0
         /// The version the broker accepted; until the first connect, the configured one.
         var version: MQTTVersion
+        /// Paho failed a QoS 1 or 2 publish on a broken write: its handle resends freed memory from now on
+        /// (see `PahoConnection.replaceHandle`).
+        var handleDamaged = false
     }
 
     private let state: Mutex<State>
@@ -88,14 +92,35 @@ final class ClientCore: Sendable {
 
     /// Paho answered: the entry goes, and its completion runs (unless it was settled early).
     func complete(_ id: UInt64, with result: Result<Response, MQTTError>) {
-        guard let entry = state.withLock({ $0.pending.removeValue(forKey: id) }), let completion = entry.completion
-        else { return }
+        let entry = state.withLock { state -> Entry? in
+            let entry = state.pending.removeValue(forKey: id)
+            if let entry, Self.damagesHandle(entry.context.kind, result) { state.handleDamaged = true }
+            return entry
+        }
+        guard let entry, let completion = entry.completion else { return }
         run(completion, with: result, kind: entry.context.kind)
+    }
+
+    /// A QoS 1 or 2 publish that Paho failed with SOCKET_ERROR (-1): the write broke under it, and Paho kept
+    /// the message for resending while freeing its topic and payload (see `PahoConnection.replaceHandle`).
+    private static func damagesHandle(_ kind: RequestKind, _ result: Result<Response, MQTTError>) -> Bool {
+        guard case .publish(let qos) = kind, qos != .atMostOnce, case .failure(let error) = result else { return false }
+        return error.code == .failure
+    }
+
+    /// Whether the handle must be replaced before the next connect; asking clears it.
+    func takeHandleDamage() -> Bool {
+        state.withLock { state in
+            defer { state.handleDamaged = false }
+            return state.handleDamaged
+        }
     }
 
     /// Paho will never answer (the call failed synchronously): forget the entry and report the error.
     func abandon(_ id: UInt64, with error: MQTTError) {
-        complete(id, with: .failure(error))
+        guard let entry = state.withLock({ $0.pending.removeValue(forKey: id) }), let completion = entry.completion
+        else { return }
+        run(completion, with: .failure(error), kind: entry.context.kind)
     }
 
     /// Settles requests early while keeping their contexts for a callback that may still come.
@@ -209,6 +234,15 @@ final class ClientCore: Sendable {
             $0.version = result.version
             $0.connected = true
             $0.lastDisconnectReason = nil
+            return $0.connections
+        }
+    }
+
+    /// After `PahoConnection.replaceHandle`: requests from now on count as made on a later connection than
+    /// those the old handle took. Returns the number that separates them (see `settleStalePublishes`).
+    func beginNewHandle() -> Int {
+        state.withLock {
+            $0.connections += 1
             return $0.connections
         }
     }

@@ -1,4 +1,5 @@
 import CPahoMQTT
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -10,16 +11,25 @@ struct PahoHandle: @unchecked Sendable {
     let raw: MQTTAsync
 }
 
-/// Owns one Paho client handle and makes every C call on it.
+/// Owns the Paho client handle and makes every C call on it.
 ///
 /// Order of destruction (`deinit`): `MQTTAsync_destroy` first, so Paho's threads stop calling back; then the
 /// pending requests are failed and their contexts dropped; last, the retain Paho held on `core` is released.
 /// Whoever may still call into Paho (the client and its reconnect task) holds this object strongly, so the
 /// handle cannot be destroyed under a call. `deinit` never runs on a Paho thread: no callback holds this object.
+///
+/// A handle whose state Paho damaged is replaced by a fresh one (`replaceHandle`) and left alone for good,
+/// never destroyed: see `ClientCore.takeHandleDamage`. Every C call takes the handle under `handles`' lock, so no
+/// request can reach a handle after it was set aside.
 final class PahoConnection: Sendable {
     let core: ClientCore
     let configuration: MQTTConfiguration
-    private let handle: PahoHandle
+    private struct Handles {
+        var current: PahoHandle
+        /// Set aside by `replaceHandle`: disconnected, kept (with a retain on `core` each) and never called again.
+        var abandoned: [PahoHandle] = []
+    }
+    private let handles: Mutex<Handles>
     /// `core`, retained once on Paho's behalf; released in `deinit` after destroy.
     private let retainedCore: Unmanaged<ClientCore>
     private var coreContext: UnsafeMutableRawPointer { retainedCore.toOpaque() }
@@ -27,11 +37,27 @@ final class PahoConnection: Sendable {
     init(configuration: MQTTConfiguration, core: ClientCore) throws(MQTTError) {
         self.configuration = configuration
         self.core = core
-        var createOptions = configuration.version == .v5 ? cpaho_createOptions5() : cpaho_createOptions()
+        Self.openSSLLeftToItself
+        retainedCore = Unmanaged.passRetained(core)
+        do {
+            handles = Mutex(Handles(current: try Self.makeHandle(configuration, configuration.version, retainedCore)))
+        } catch {
+            retainedCore.release()
+            throw error
+        }
+        Self.quietTrace
+    }
+
+    /// A Paho client for `configuration`, calling back into `core`.
+    private static func makeHandle(
+        _ configuration: MQTTConfiguration,
+        _ version: MQTTVersion,
+        _ core: Unmanaged<ClientCore>
+    ) throws(MQTTError) -> PahoHandle {
+        var createOptions = version == .v5 ? cpaho_createOptions5() : cpaho_createOptions()
         createOptions.sendWhileDisconnected = 1
         createOptions.allowDisconnectedSendAtAnyTime = 1
         createOptions.maxBufferedMessages = Int32(clamping: max(configuration.maxBufferedMessages, 1))
-        Self.openSSLLeftToItself
         var raw: MQTTAsync?
         let rc = MQTTAsync_createWithOptions(
             &raw,
@@ -44,15 +70,33 @@ final class PahoConnection: Sendable {
         guard rc == MQTTASYNC_SUCCESS, let raw else {
             throw MQTTError.paho(rc, doing: "create a client for \(configuration.serverURI)")
         }
-        handle = PahoHandle(raw: raw)
-        Self.quietTrace
-        retainedCore = Unmanaged.passRetained(core)
-        let callbacksSet = MQTTAsync_setCallbacks(raw, coreContext, onConnectionLost, onMessageArrived, nil)
-        let disconnectedSet = MQTTAsync_setDisconnected(raw, coreContext, onDisconnected)
+        let context = core.toOpaque()
+        let callbacksSet = MQTTAsync_setCallbacks(raw, context, onConnectionLost, onMessageArrived, nil)
+        let disconnectedSet = MQTTAsync_setDisconnected(raw, context, onDisconnected)
         guard callbacksSet == MQTTASYNC_SUCCESS, disconnectedSet == MQTTASYNC_SUCCESS else {
-            // Every stored property is set, so deinit runs for this failed init and destroys the handle.
+            var destroyed: MQTTAsync? = raw
+            MQTTAsync_destroy(&destroyed)
             throw MQTTError.paho(callbacksSet != 0 ? callbacksSet : disconnectedSet, doing: "set callbacks")
         }
+        return PahoHandle(raw: raw)
+    }
+
+    /// Sets the current handle aside for a fresh one, between connections (after a loss, before reconnecting).
+    ///
+    /// Why: Paho 1.3.12 keeps a QoS 1 or 2 message whose write failed (the connection broke under it) in the
+    /// session for resending, but frees its topic and payload with the failed command (MQTTAsync_processCommand,
+    /// SOCKET_ERROR branch; still so upstream). After the reconnect it resends freed memory: an empty topic and
+    /// a payload overwritten by malloc, which the broker refuses as a protocol error, on every reconnect for
+    /// good. The publishes Paho reported as failed are sent again by the client, on the new handle. The old
+    /// handle is never destroyed: destroying it would free that memory a second time.
+    func replaceHandle() throws(MQTTError) {
+        let fresh = try Self.makeHandle(configuration, core.version, retainedCore)
+        handles.withLock { handles in
+            handles.abandoned.append(handles.current)
+            handles.current = fresh
+        }
+        // The abandoned handle keeps `core` as its callback context for as long as the process lives.
+        _ = retainedCore.retain()
     }
 
     /// Paho's own OpenSSL set-up, done at its first client whether or not TLS is used, is for OpenSSL 1.0: it
@@ -73,17 +117,22 @@ final class PahoConnection: Sendable {
     }()
 
     deinit {
-        var raw: MQTTAsync? = handle.raw
+        var raw: MQTTAsync? = handles.withLock { $0.current.raw }
         MQTTAsync_destroy(&raw)
         core.destroyed()
         retainedCore.release()
     }
 
-    var isConnected: Bool { MQTTAsync_isConnected(handle.raw) != 0 }
+    /// Runs one C call on the current handle, under the lock that `replaceHandle` takes.
+    private func call<Result>(_ body: (MQTTAsync) -> Result) -> Result {
+        handles.withLock { body($0.current.raw) }
+    }
+
+    var isConnected: Bool { call { MQTTAsync_isConnected($0) } != 0 }
 
     /// Sets TCP_NODELAY on this client's own socket (see `TCPNoDelay`); after a connect.
     func setNoDelay() {
-        TCPNoDelay.apply(to: handle.raw, clientID: configuration.clientID, peerPort: configuration.port)
+        _ = call { TCPNoDelay.apply(to: $0, clientID: configuration.clientID, peerPort: configuration.port) }
     }
 
     // MARK: Requests. Each registers with the core first; if the C call fails, no callback will follow.
@@ -158,7 +207,7 @@ final class PahoConnection: Sendable {
                                 sslPointer.pointee.ssl_error_context = coreContext
                                 options.ssl = sslPointer
                             }
-                            return MQTTAsync_connect(handle.raw, &options)
+                            return call { MQTTAsync_connect($0, &options) }
                         }
                     }
                 }
@@ -183,15 +232,17 @@ final class PahoConnection: Sendable {
         let (id, context) = core.register(.publish(qos), completion: completion)
         var options = responseOptions(context, version: core.version)
         // Paho copies topic and payload before returning.
-        let rc = MQTTAsync_send(
-            handle.raw,
-            topic,
-            Int32(clamping: payload.count),
-            payload.baseAddress,
-            qos.rawValue,
-            retain ? 1 : 0,
-            &options
-        )
+        let rc = call { raw in
+            MQTTAsync_send(
+                raw,
+                topic,
+                Int32(clamping: payload.count),
+                payload.baseAddress,
+                qos.rawValue,
+                retain ? 1 : 0,
+                &options
+            )
+        }
         if rc != MQTTASYNC_SUCCESS {
             core.abandon(id, with: MQTTError.paho(rc, doing: "publish to \(topic)"))
         }
@@ -218,7 +269,7 @@ final class PahoConnection: Sendable {
                     options.subscribeOptionsCount = Int32(list.count)
                     options.subscribeOptionsList = list.baseAddress
                 }
-                return MQTTAsync_subscribeMany(handle.raw, Int32(subscriptions.count), &topics, &qos, &options)
+                return call { MQTTAsync_subscribeMany($0, Int32(subscriptions.count), &topics, &qos, &options) }
             }
         }
         if rc != MQTTASYNC_SUCCESS {
@@ -232,7 +283,7 @@ final class PahoConnection: Sendable {
         let rc = CStrings.scope { strings -> Int32 in
             var topics: [UnsafeMutablePointer<CChar>?] = filters.map { strings.make($0) }
             var options = responseOptions(context, version: core.version)
-            return MQTTAsync_unsubscribeMany(handle.raw, Int32(filters.count), &topics, &options)
+            return call { MQTTAsync_unsubscribeMany($0, Int32(filters.count), &topics, &options) }
         }
         if rc != MQTTASYNC_SUCCESS {
             core.abandon(id, with: MQTTError.paho(rc, doing: "unsubscribe"))
@@ -277,7 +328,7 @@ final class PahoConnection: Sendable {
             options.onSuccess = onSuccess
             options.onFailure = onFailure
         }
-        let rc = MQTTAsync_disconnect(handle.raw, &options)
+        let rc = call { MQTTAsync_disconnect($0, &options) }
         if rc != MQTTASYNC_SUCCESS {
             core.abandon(id, with: MQTTError.paho(rc, doing: "disconnect"))
         }
