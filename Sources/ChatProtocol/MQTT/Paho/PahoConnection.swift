@@ -117,10 +117,15 @@ final class PahoConnection: Sendable {
     }()
 
     deinit {
-        var raw: MQTTAsync? = handles.withLock { $0.current.raw }
-        MQTTAsync_destroy(&raw)
+        // A damaged handle (a broken write since the last connect) is left like the replaced ones: destroying it
+        // would free a message's memory a second time. It keeps its retain on `core`.
+        let damaged = core.takeHandleDamage()
+        if !damaged {
+            var raw: MQTTAsync? = handles.withLock { $0.current.raw }
+            MQTTAsync_destroy(&raw)
+        }
         core.destroyed()
-        retainedCore.release()
+        if !damaged { retainedCore.release() }
     }
 
     /// Runs one C call on the current handle, under the lock that `replaceHandle` takes.
