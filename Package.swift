@@ -1,11 +1,29 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// The tools' own `usleep` and `poll` (ChatCLI/PahoWaits.swift) must be visible to libpaho, which calls them:
-/// export them from the executables, whatever the linker would otherwise keep to itself.
-let pahoWaits: [LinkerSetting] = [
-    .unsafeFlags(["-Xlinker", "--export-dynamic-symbol=usleep", "-Xlinker", "--export-dynamic-symbol=poll"])
-]
+#if canImport(Glibc)
+    import Glibc
+
+    /// Packed relative relocations (DT_RELR) need glibc 2.36 (Debian 12) to load; older systems link without.
+    let glibcHasRELR: Bool = {
+        var text = [CChar](repeating: 0, count: 64)  // "glibc 2.36"
+        guard confstr(Int32(_CS_GNU_LIBC_VERSION), &text, text.count) > 0 else { return false }
+        let version = String(cString: text).split(separator: " ").last?.split(separator: ".").compactMap { Int($0) }
+        guard let version, version.count >= 2 else { return false }
+        return (version[0], version[1]) >= (2, 36)
+    }()
+#else
+    let glibcHasRELR = false
+#endif
+
+/// How the tools are linked.
+/// - The tools' own `usleep` and `poll` (ChatCLI/PahoWaits.swift) must be visible to libpaho, which calls them:
+///   export them from the executables, whatever the linker would otherwise keep to itself.
+/// - With lld, relative relocations packed (RELR): the static Swift runtime's 38,000 relocations take 7 KB
+///   instead of 900 KB that every start reads; the listener's peak memory went from 12.2 to 11.3 MiB.
+let toolLinking: [LinkerSetting] =
+    [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=usleep", "-Xlinker", "--export-dynamic-symbol=poll"])]
+    + (glibcHasRELR ? [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"])] : [])
 
 let package = Package(
     name: "mqtt-chat",
@@ -18,11 +36,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
     ],
     targets: [
-        // Debian's libpaho-mqtt-dev ships no pkg-config file, so the module map names the library itself.
-        .systemLibrary(
-            name: "CPahoMQTT",
-            providers: [.apt(["libpaho-mqtt-dev"])]
-        ),
+        // Paho's headers (Debian's libpaho-mqtt-dev) and the loader that opens its library at run time, the
+        // build with TLS or the one without (PahoLoader.c).
+        .target(name: "CPahoMQTT"),
         .target(
             name: "ChatProtocol",
             dependencies: ["CPahoMQTT"]
@@ -35,8 +51,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: pahoWaits),
-        .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: pahoWaits),
+        .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: toolLinking),
+        .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: toolLinking),
         // Fuzz target over the payload decoder and renderer; scripts/fuzz builds it with libFuzzer.
         .executableTarget(name: "ChatFuzzer", dependencies: ["ChatProtocol"]),
         .testTarget(name: "ChatProtocolTests", dependencies: ["ChatProtocol"]),

@@ -121,8 +121,10 @@ public struct ConnectionOptions: ParsableArguments {
 
     public var usesTLS: Bool { tls || cafile != nil || cert != nil || parsedURL?.tls == true }
 
-    /// Builds the connection settings. Reads the password file (warning if others can read it).
+    /// Builds the connection settings. Reads the password file (warning if others can read it). Loads the Paho
+    /// build these settings need: every client of a tool shares them, so one without TLS never loads OpenSSL.
     public func configuration(warn: (String) -> Void) throws -> MQTTConfiguration {
+        try PahoLibrary.load(tls: usesTLS)
         let user = resolvedUsername
         let tlsConfiguration =
             usesTLS

@@ -87,6 +87,20 @@ struct CommandLineTests {
         }
     }
 
+    @Test("without TLS the tools load Paho's build without it, and no OpenSSL")
+    func noTLSNoOpenSSL() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "-C", "1"])
+        let libraries = try mappedLibraries(of: listener.pid)
+        #expect(libraries.contains { $0.hasPrefix("libpaho-mqtt3a.so") }, "\(libraries.sorted())")
+        #expect(!libraries.contains { $0.hasPrefix("libpaho-mqtt3as.so") }, "\(libraries.sorted())")
+        #expect(!libraries.contains { $0.hasPrefix("libcrypto") || $0.hasPrefix("libssl") }, "\(libraries.sorted())")
+        #expect(try await broker.run(.publisher, as: "alice", ["-t", topic, "-m", "plain"]).code == 0)
+        #expect(try await listener.wait() == 0)
+        #expect(withoutTimes(listener.stdout) == ["<alice> plain"])
+    }
+
     @Test("interop: mosquitto_pub payloads in, mosquitto_sub reads what publisher sends")
     func interop() async throws {
         let broker = try Mosquitto()

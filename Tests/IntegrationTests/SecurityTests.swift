@@ -72,6 +72,10 @@ struct SecurityTests {
             stdinIsNull: true
         )
         guard await listener.waitForOutput("subscribed to", onStderr: true) else { throw TestFailure(listener.stderr) }
+        // TLS asks for Paho's build with it, and so OpenSSL (without TLS neither is loaded: CommandLineTests).
+        let libraries = try mappedLibraries(of: listener.pid)
+        #expect(libraries.contains { $0.hasPrefix("libpaho-mqtt3as.so") }, "\(libraries.sorted())")
+        #expect(libraries.contains { $0.hasPrefix("libssl") }, "\(libraries.sorted())")
         let sent = try await tls.publish(port: tls.valid, ["--cafile", ca])
         #expect(sent.exitCodeIfExited == 0, "\(sent.stderr)")
         #expect(sent.stderr == "")

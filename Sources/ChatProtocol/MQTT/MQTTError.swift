@@ -66,6 +66,8 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let connectionClosed = Code(rawValue: -1008)
         /// The chat's state does not allow the action (no such group, not a member, nothing to decide).
         public static let refusedByState = Code(rawValue: -1009)
+        /// The Paho library could not be loaded (libpaho-mqtt1.3 is not installed).
+        public static let libraryUnavailable = Code(rawValue: -1010)
 
         // MARK: MQTT v5 reason codes (3.1.1 CONNACK codes map here)
 

@@ -65,3 +65,18 @@ extension MQTTMessageStream {
         }
     }
 }
+
+/// The file names of the shared libraries a running process has mapped (from /proc/PID/maps).
+func mappedLibraries(of pid: pid_t) throws -> Set<String> {
+    // Read to the end: /proc files report size 0, so a single sized read would stop after the first page.
+    guard let file = FileHandle(forReadingAtPath: "/proc/\(pid)/maps") else { throw TestFailure("no process \(pid)") }
+    defer { try? file.close() }
+    let maps = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+    return Set(
+        maps.split(separator: "\n").compactMap { line in
+            line.split(separator: " ", omittingEmptySubsequences: true).last.flatMap { path in
+                path.contains(".so") ? String(path.split(separator: "/").last ?? "") : nil
+            }
+        }
+    )
+}

@@ -6,14 +6,14 @@ extension MQTTError {
         MQTTError(Code(rawValue: rc), "Could not \(action): \(pahoText(rc)) (Paho error \(rc)).")
     }
 
-    /// Paho's own text for a return code; `MQTTAsync_strerror` can return NULL.
+    /// Paho's own text for a return code; NULL where Paho has none (or none is loaded).
     static func pahoText(_ rc: Int32) -> String {
-        MQTTAsync_strerror(rc).map { String(cString: $0) } ?? "unknown error"
+        cpaho_strerror(rc).map { String(cString: $0) } ?? "unknown error"
     }
 
-    /// The broker's reason text for an MQTT reason code; `MQTTReasonCode_toString` can return NULL.
+    /// The broker's reason text for an MQTT reason code; NULL where Paho has none.
     static func reasonText(_ reason: Int32) -> String {
-        MQTTReasonCode_toString(MQTTReasonCodes(rawValue: UInt32(bitPattern: reason))).map { String(cString: $0) }
+        cpaho_reasonText(MQTTReasonCodes(rawValue: UInt32(bitPattern: reason))).map { String(cString: $0) }
             ?? "reason code \(reason)"
     }
 

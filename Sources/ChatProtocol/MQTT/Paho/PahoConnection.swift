@@ -37,7 +37,7 @@ final class PahoConnection: Sendable {
     init(configuration: MQTTConfiguration, core: ClientCore) throws(MQTTError) {
         self.configuration = configuration
         self.core = core
-        Self.openSSLLeftToItself
+        try PahoLibrary.ready(forTLS: configuration.tls != nil)
         retainedCore = Unmanaged.passRetained(core)
         do {
             handles = Mutex(Handles(current: try Self.makeHandle(configuration, configuration.version, retainedCore)))
@@ -45,7 +45,6 @@ final class PahoConnection: Sendable {
             retainedCore.release()
             throw error
         }
-        Self.quietTrace
     }
 
     /// A Paho client for `configuration`, calling back into `core`.
@@ -59,7 +58,7 @@ final class PahoConnection: Sendable {
         createOptions.allowDisconnectedSendAtAnyTime = 1
         createOptions.maxBufferedMessages = Int32(clamping: max(configuration.maxBufferedMessages, 1))
         var raw: MQTTAsync?
-        let rc = MQTTAsync_createWithOptions(
+        let rc = cpaho_createWithOptions(
             &raw,
             configuration.serverURI,
             configuration.clientID,
@@ -71,11 +70,11 @@ final class PahoConnection: Sendable {
             throw MQTTError.paho(rc, doing: "create a client for \(configuration.serverURI)")
         }
         let context = core.toOpaque()
-        let callbacksSet = MQTTAsync_setCallbacks(raw, context, onConnectionLost, onMessageArrived, nil)
-        let disconnectedSet = MQTTAsync_setDisconnected(raw, context, onDisconnected)
+        let callbacksSet = cpaho_setCallbacks(raw, context, onConnectionLost, onMessageArrived, nil)
+        let disconnectedSet = cpaho_setDisconnected(raw, context, onDisconnected)
         guard callbacksSet == MQTTASYNC_SUCCESS, disconnectedSet == MQTTASYNC_SUCCESS else {
             var destroyed: MQTTAsync? = raw
-            MQTTAsync_destroy(&destroyed)
+            cpaho_destroy(&destroyed)
             throw MQTTError.paho(callbacksSet != 0 ? callbacksSet : disconnectedSet, doing: "set callbacks")
         }
         return PahoHandle(raw: raw)
@@ -99,30 +98,13 @@ final class PahoConnection: Sendable {
         _ = retainedCore.retain()
     }
 
-    /// Paho's own OpenSSL set-up, done at its first client whether or not TLS is used, is for OpenSSL 1.0: it
-    /// loads every error string into a hash table, every algorithm and the config file, and installs locking
-    /// callbacks, about 2 ms of CPU (a tenth of a listener's start-up in `perf`). OpenSSL 1.1 and later
-    /// initialise themselves on first use and need no callbacks, so where `OPENSSL_init_ssl` (1.1.0 on) is
-    /// there, Paho is told to leave it. Once per process, before the first client.
-    private static let openSSLLeftToItself: Void = {
-        guard dlsym(UnsafeMutableRawPointer(bitPattern: 0), "OPENSSL_init_ssl") != nil else { return }
-        var options = MQTTAsync_init_options(struct_id: (77, 81, 84, 71), struct_version: 0, do_openssl_init: 0)
-        MQTTAsync_global_init(&options)
-    }()
-
-    /// Paho formats every packet into its in-memory trace buffer by default (vsnprintf per message, measured
-    /// at 3% of a listener's time); nobody reads it unless MQTT_C_CLIENT_TRACE asks for traces. Once per process.
-    private static let quietTrace: Void = {
-        if getenv("MQTT_C_CLIENT_TRACE") == nil { MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR) }
-    }()
-
     deinit {
         // A damaged handle (a broken write since the last connect) is left like the replaced ones: destroying it
         // would free a message's memory a second time. It keeps its retain on `core`.
         let damaged = core.takeHandleDamage()
         if !damaged {
             var raw: MQTTAsync? = handles.withLock { $0.current.raw }
-            MQTTAsync_destroy(&raw)
+            cpaho_destroy(&raw)
         }
         core.destroyed()
         if !damaged { retainedCore.release() }
@@ -133,7 +115,7 @@ final class PahoConnection: Sendable {
         handles.withLock { body($0.current.raw) }
     }
 
-    var isConnected: Bool { call { MQTTAsync_isConnected($0) } != 0 }
+    var isConnected: Bool { call { cpaho_isConnected($0) } != 0 }
 
     /// Sets TCP_NODELAY on this client's own socket (see `TCPNoDelay`); after a connect.
     func setNoDelay() {
@@ -162,8 +144,8 @@ final class PahoConnection: Sendable {
             var properties = cpaho_properties()
             var willProperties = cpaho_properties()
             defer {
-                MQTTProperties_free(&properties)
-                MQTTProperties_free(&willProperties)
+                cpaho_propertiesFree(&properties)
+                cpaho_propertiesFree(&willProperties)
             }
             if version == .v5 {
                 options.cleanstart = cleanStart ? 1 : 0
@@ -212,7 +194,7 @@ final class PahoConnection: Sendable {
                                 sslPointer.pointee.ssl_error_context = coreContext
                                 options.ssl = sslPointer
                             }
-                            return call { MQTTAsync_connect($0, &options) }
+                            return call { cpaho_connect($0, &options) }
                         }
                     }
                 }
@@ -238,7 +220,7 @@ final class PahoConnection: Sendable {
         var options = responseOptions(context, version: core.version)
         // Paho copies topic and payload before returning.
         let rc = call { raw in
-            MQTTAsync_send(
+            cpaho_send(
                 raw,
                 topic,
                 Int32(clamping: payload.count),
@@ -274,7 +256,7 @@ final class PahoConnection: Sendable {
                     options.subscribeOptionsCount = Int32(list.count)
                     options.subscribeOptionsList = list.baseAddress
                 }
-                return call { MQTTAsync_subscribeMany($0, Int32(subscriptions.count), &topics, &qos, &options) }
+                return call { cpaho_subscribeMany($0, Int32(subscriptions.count), &topics, &qos, &options) }
             }
         }
         if rc != MQTTASYNC_SUCCESS {
@@ -288,7 +270,7 @@ final class PahoConnection: Sendable {
         let rc = CStrings.scope { strings -> Int32 in
             var topics: [UnsafeMutablePointer<CChar>?] = filters.map { strings.make($0) }
             var options = responseOptions(context, version: core.version)
-            return call { MQTTAsync_unsubscribeMany($0, Int32(filters.count), &topics, &options) }
+            return call { cpaho_unsubscribeMany($0, Int32(filters.count), &topics, &options) }
         }
         if rc != MQTTASYNC_SUCCESS {
             core.abandon(id, with: MQTTError.paho(rc, doing: "unsubscribe"))
@@ -320,7 +302,7 @@ final class PahoConnection: Sendable {
         )
         options.context = context.pointer
         var properties = cpaho_properties()
-        defer { MQTTProperties_free(&properties) }
+        defer { cpaho_propertiesFree(&properties) }
         if version == .v5 {
             options.onSuccess5 = onSuccess5
             options.onFailure5 = onFailure5
@@ -333,7 +315,7 @@ final class PahoConnection: Sendable {
             options.onSuccess = onSuccess
             options.onFailure = onFailure
         }
-        let rc = call { MQTTAsync_disconnect($0, &options) }
+        let rc = call { cpaho_disconnect($0, &options) }
         if rc != MQTTASYNC_SUCCESS {
             core.abandon(id, with: MQTTError.paho(rc, doing: "disconnect"))
         }
@@ -352,9 +334,9 @@ private func onSuccess5(_ context: UnsafeMutableRawPointer?, _ data: UnsafeMutab
         var sessionPresent = false
         if let data {
             sessionPresent = data.pointee.alt.connect.sessionPresent != 0
-            if MQTTProperties_hasProperty(&data.pointee.properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM) != 0 {
+            if cpaho_propertiesHas(&data.pointee.properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM) != 0 {
                 receiveMaximum = Int(
-                    MQTTProperties_getNumericValue(&data.pointee.properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM)
+                    cpaho_propertiesNumber(&data.pointee.properties, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM)
                 )
             }
         }
@@ -442,7 +424,7 @@ private func onConnectionLost(_ context: UnsafeMutableRawPointer?, _ cause: Unsa
     guard let context else { return }
     let core = Unmanaged<ClientCore>.fromOpaque(context).takeUnretainedValue()
     let text = cause.map { String(cString: $0) }
-    if let cause { MQTTAsync_free(cause) }
+    if let cause { cpaho_free(cause) }
     core.connectionLost(cause: text)
 }
 
@@ -471,8 +453,8 @@ private func onMessageArrived(
     // Copy what we need, then free Paho's message and topic. Returning 1 tells Paho the message is ours.
     defer {
         var message = message
-        MQTTAsync_freeMessage(&message)
-        MQTTAsync_free(topicName)
+        cpaho_freeMessage(&message)
+        cpaho_free(topicName)
     }
     guard let context, let topicName, let message else { return 1 }
     let topic: String

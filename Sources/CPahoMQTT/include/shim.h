@@ -6,9 +6,45 @@
 #include <MQTTReasonCodes.h>
 #include <MQTTSubscribeOpts.h>
 #include <MQTTClientPersistence.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/time.h>
+
+// Paho is loaded at run time, not linked (PahoLoader.c): a client without TLS does not need OpenSSL, which
+// libpaho-mqtt3as loads at start whether or not it is used (about 2 MiB of memory and 2 ms of CPU per
+// start). Every call into Paho goes through the cpaho_ functions below, which call the loaded build.
+
+/// Loads Paho for this process, unless a build is loaded already: libpaho-mqtt3as (with TLS) when `tls` is
+/// nonzero, else libpaho-mqtt3a. Sets `*hasTLS` to whether the loaded build has TLS. Returns 0, or -1 with a
+/// one-line reason in `error`. A build once loaded stays for the life of the process.
+int cpaho_load(int tls, int *hasTLS, char *error, size_t errorSize);
+
+int cpaho_createWithOptions(MQTTAsync *handle, const char *serverURI, const char *clientId, int persistenceType,
+                            void *persistenceContext, MQTTAsync_createOptions *options);
+int cpaho_setCallbacks(MQTTAsync handle, void *context, MQTTAsync_connectionLost *cl,
+                       MQTTAsync_messageArrived *ma, MQTTAsync_deliveryComplete *dc);
+int cpaho_setDisconnected(MQTTAsync handle, void *context, MQTTAsync_disconnected *co);
+void cpaho_destroy(MQTTAsync *handle);
+int cpaho_isConnected(MQTTAsync handle);
+int cpaho_connect(MQTTAsync handle, const MQTTAsync_connectOptions *options);
+int cpaho_disconnect(MQTTAsync handle, const MQTTAsync_disconnectOptions *options);
+int cpaho_send(MQTTAsync handle, const char *destinationName, int payloadlen, const void *payload, int qos,
+               int retained, MQTTAsync_responseOptions *response);
+int cpaho_subscribeMany(MQTTAsync handle, int count, char *const *topic, const int *qos,
+                        MQTTAsync_responseOptions *response);
+int cpaho_unsubscribeMany(MQTTAsync handle, int count, char *const *topic, MQTTAsync_responseOptions *response);
+void cpaho_freeMessage(MQTTAsync_message **message);
+void cpaho_free(void *memory);
+int cpaho_propertiesAdd(MQTTProperties *props, const MQTTProperty *prop);
+void cpaho_propertiesFree(MQTTProperties *properties);
+int cpaho_propertiesHas(MQTTProperties *props, enum MQTTPropertyCodes propid);
+int cpaho_propertiesNumber(MQTTProperties *props, enum MQTTPropertyCodes propid);
+
+/// Paho's text for a return code or a reason code, and its version table: NULL while no build is loaded.
+const char *cpaho_strerror(int code);
+const char *cpaho_reasonText(enum MQTTReasonCodes value);
+MQTTAsync_nameValue *cpaho_versionInfo(void);
 
 // Paho checks each struct's eyecatcher and version, so zero-filled structs are rejected (-8, -19).
 // Its brace-initializer macros do not import into Swift; each function below stands for one macro.
@@ -90,7 +126,7 @@ static inline int cpaho_addIntProperty(MQTTProperties *props, enum MQTTPropertyC
     MQTTProperty p;
     p.identifier = code;
     p.value.integer4 = value;
-    return MQTTProperties_add(props, &p);
+    return cpaho_propertiesAdd(props, &p);
 }
 
 /// Whether the calling thread carries `name` (Paho names its threads "MQTTAsync_rcv", "MQTTAsync_send").
