@@ -51,8 +51,9 @@ private enum PahoReceiveThread {
     static let versionMatches = PahoLibrary.version == measuredVersion
 
     /// Asked only for the two exact durations above: one `prctl(PR_GET_NAME)`, no allocation, nothing that
-    /// could call back into poll or usleep.
-    static var isCurrent: Bool { versionMatches && PahoLibrary.onReceiveThread }
+    /// could call back into poll or usleep. The thread first: it exists only once Paho is loaded (at run time,
+    /// PahoLibrary), so the version is read from the loaded build, never before.
+    static var isCurrent: Bool { PahoLibrary.onReceiveThread && versionMatches }
 }
 
 private typealias PollFunction = @convention(c) (UnsafeMutablePointer<pollfd>?, nfds_t, Int32) -> Int32
