@@ -5,11 +5,14 @@ import ChatProtocol
 #endif
 
 /// Two libc functions the tools define for libpaho, whose calls bind to an executable's definitions ahead of
-/// libc's (Package.swift exports them). Each changes one exact wait of Paho's MQTTAsync receive thread, and
-/// nothing else: only on the thread Paho names "MQTTAsync_rcv", only for the exact duration Paho asks, and
-/// only with the Paho build it was measured on (Debian 12's 1.3.12-1, which reports itself as 1.3.11). Every
-/// other call, on any other thread or with any other Paho, goes to libc as asked; `MQTTAsync_stop`'s
-/// shutdown bound (100 x 100 ms on the caller's thread) and the tools' own sleeps are not touched.
+/// libc's (Package.swift exports them). They shorten exact waits of Paho's MQTTAsync receive thread while a
+/// client connects, and nothing else: only on the thread Paho names "MQTTAsync_rcv", only for the exact
+/// durations Paho asks, only while a connect is in flight (`PahoLibrary.isConnecting`: from the CONNECT
+/// request to Paho's answer), and only with the Paho build they were measured on (Debian 12's 1.3.12-1, which
+/// reports itself as 1.3.11). Every other call, on any other thread, at any other time or with any other
+/// Paho, goes to libc as asked; `MQTTAsync_stop`'s shutdown bound (100 x 100 ms on the caller's thread) and
+/// the tools' own sleeps are not touched. Outside a connect the receive thread keeps Paho's own pace: a
+/// client waiting to reconnect wakes 10 times a second, not 500 (it did while the cut applied at all times).
 ///
 /// Why it is still here (issue 14 looked for a way without it): Paho's synchronous `MQTTClient` API, the
 /// other candidate, waits 100 ms in `poll` before it sends CONNECT on every connect (strace in
@@ -37,7 +40,9 @@ public func pahoAwareUsleep(_ microseconds: UInt32) -> Int32 {
 
 /// Paho's receive thread sends CONNECT only after its first poll() for incoming data returns, and that poll
 /// waits 10 ms (a TCP connect on loopback is done long before; nothing can arrive until CONNECT is sent).
-/// The same `poll` for the process, cutting exactly that thread's 10 ms wait to 1 ms.
+/// The same `poll` for the process, cutting exactly that thread's 10 ms wait to 1 ms. (Its later polls wait
+/// 1000 ms, so a reconnect's CONNECT goes out up to a second late; left so: a faster reconnect makes a broker
+/// that closes the connection on every resent publish look like a takeover to MQTTClient's quick-loss rule.)
 @_cdecl("poll")
 public func pahoAwarePoll(_ fds: UnsafeMutablePointer<pollfd>?, _ count: nfds_t, _ timeout: Int32) -> Int32 {
     libcPoll(fds, count, timeout == 10 && PahoReceiveThread.isCurrent ? 1 : timeout)
@@ -50,10 +55,10 @@ private enum PahoReceiveThread {
     static let measuredVersion = "1.3.11"
     static let versionMatches = PahoLibrary.version == measuredVersion
 
-    /// Asked only for the two exact durations above: one `prctl(PR_GET_NAME)`, no allocation, nothing that
-    /// could call back into poll or usleep. The thread first: it exists only once Paho is loaded (at run time,
-    /// PahoLibrary), so the version is read from the loaded build, never before.
-    static var isCurrent: Bool { PahoLibrary.onReceiveThread && versionMatches }
+    /// Asked only for the exact durations above: an atomic load and one `prctl(PR_GET_NAME)`, no allocation,
+    /// nothing that could call back into poll or usleep. The thread before the version: the thread exists
+    /// only once Paho is loaded (at run time, PahoLibrary), so the version is read from the loaded build.
+    static var isCurrent: Bool { PahoLibrary.isConnecting && PahoLibrary.onReceiveThread && versionMatches }
 }
 
 private typealias PollFunction = @convention(c) (UnsafeMutablePointer<pollfd>?, nfds_t, Int32) -> Int32

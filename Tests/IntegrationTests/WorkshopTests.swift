@@ -87,8 +87,13 @@ final class Workshop: @unchecked Sendable {
     }
 
     deinit {
-        // Only this workshop's broker, by the PID it wrote.
-        if let pid, kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        // Only this workshop's broker, by the PID it wrote, and only while that PID is still a mosquitto running
+        // this workshop's config (a PID whose process has ended can be reused at once by another test's).
+        if let pid, let argv = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+            argv.contains("mosquitto"), argv.contains(directory)
+        {
+            kill(pid, SIGKILL)
+        }
         try? FileManager.default.removeItem(at: root)
     }
 }

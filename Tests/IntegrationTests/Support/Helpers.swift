@@ -80,3 +80,21 @@ func mappedLibraries(of pid: pid_t) throws -> Set<String> {
         }
     )
 }
+
+/// How many times the thread of `pid` named `name` has gone to sleep and woken (voluntary context switches).
+func voluntarySwitches(of pid: pid_t, thread name: String) throws -> Int {
+    func read(_ path: String) throws -> String {
+        guard let file = FileHandle(forReadingAtPath: path) else { throw TestFailure("cannot read \(path)") }
+        defer { try? file.close() }
+        return String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+    }
+    for task in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
+        guard try read("/proc/\(pid)/task/\(task)/comm").trimmingCharacters(in: .newlines) == name else { continue }
+        let status = try read("/proc/\(pid)/task/\(task)/status")
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("voluntary_ctxt_switches:") }),
+            let count = line.split(separator: "\t").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) })
+        else { throw TestFailure("no switch count in \(status)") }
+        return count
+    }
+    throw TestFailure("process \(pid) has no thread named \(name)")
+}

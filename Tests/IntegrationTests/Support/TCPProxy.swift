@@ -82,6 +82,14 @@ final class TCPProxy: @unchecked Sendable {
             self.upstream = upstream
         }
 
+        /// Writes `bytes` to the client, unless the pair is closed (its descriptor may be someone else's now).
+        func sendToClient(_ bytes: [UInt8]) {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !closed else { return }
+            _ = write(client, bytes, bytes.count)
+        }
+
         /// Stops both directions (the pumps then see end of file or an error).
         func shutDown() {
             lock.lock()
@@ -121,8 +129,7 @@ final class TCPProxy: @unchecked Sendable {
         connections.removeAll()
         lock.unlock()
         for pair in open {
-            let disconnect: [UInt8] = [0xE0, 0x01, reason]
-            _ = write(pair.client, disconnect, disconnect.count)
+            pair.sendToClient([0xE0, 0x01, reason])
             pair.shutDown()
         }
     }
@@ -136,8 +143,11 @@ final class TCPProxy: @unchecked Sendable {
 
     func stop() {
         lock.lock()
+        let already = stopped
         stopped = true
         lock.unlock()
+        // Once only: the accept thread closes the listening socket, and its number may be reused at once.
+        guard !already else { return }
         // shutdown() wakes the accept thread, which closes the socket itself (see acceptLoop).
         shutdown(listenFD, Int32(SHUT_RDWR))
         cut()

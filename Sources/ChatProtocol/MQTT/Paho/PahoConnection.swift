@@ -131,7 +131,7 @@ final class PahoConnection: Sendable {
         timeout: Duration,
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
-        let (id, context) = core.register(.connect, completion: completion)
+        let (id, context) = core.register(.connect, completion: PahoLibrary.countConnect(completion))
         let rc = CStrings.scope { strings -> Int32 in
             var options = version == .v5 ? cpaho_connectOptions5() : cpaho_connectOptions()
             options.keepAliveInterval = Int32(clamping: configuration.keepAlive)

@@ -1,4 +1,5 @@
 import CPahoMQTT
+import Synchronization
 
 /// The Paho build this process loaded, and facts about it.
 ///
@@ -39,6 +40,22 @@ public enum PahoLibrary {
             entry += 1
         }
         return ""
+    }
+
+    /// Whether a client of this process is connecting (from its CONNECT request to Paho's answer): the only
+    /// time Paho's receive thread has a connection to start and no data to wait for, so the only time the
+    /// tools' PahoWaits shorten its waits.
+    public static var isConnecting: Bool { connecting.load(ordering: .relaxed) > 0 }
+
+    private static let connecting = Atomic<Int>(0)
+
+    /// Counts a connect from its request to its completion; returns `completion` wrapped to end the count.
+    static func countConnect(_ completion: @escaping ClientCore.Completion) -> ClientCore.Completion {
+        connecting.add(1, ordering: .relaxed)
+        return { result in
+            connecting.subtract(1, ordering: .relaxed)
+            completion(result)
+        }
     }
 
     /// Whether the calling thread is Paho's MQTTAsync receive thread (by the name Paho gives it at its start,
