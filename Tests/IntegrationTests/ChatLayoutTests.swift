@@ -325,7 +325,7 @@ struct ChatLayoutTests {
             if !online { try await Task.sleep(for: .milliseconds(100)) }
         }
         #expect(online, "the idle prompt did not reconnect")
-        FileManager.default.createFile(atPath: typeQuit.path, contents: nil)
+        #expect(FileManager.default.createFile(atPath: typeQuit.path, contents: nil))
         #expect(try await session.wait() == 0)
     }
 
