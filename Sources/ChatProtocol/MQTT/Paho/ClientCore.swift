@@ -92,9 +92,15 @@ final class ClientCore: Sendable {
 
     /// Paho answered: the entry goes, and its completion runs (unless it was settled early).
     func complete(_ id: UInt64, with result: Result<Response, MQTTError>) {
+        finish(id, with: result, fromPaho: true)
+    }
+
+    /// Removes the entry and runs its completion. Only an answer from Paho can tell of a broken write; a call
+    /// that failed before Paho took the request (`abandon`) cannot have damaged the handle.
+    private func finish(_ id: UInt64, with result: Result<Response, MQTTError>, fromPaho: Bool) {
         let entry = state.withLock { state -> Entry? in
             let entry = state.pending.removeValue(forKey: id)
-            if let entry, Self.damagesHandle(entry.context.kind, result) { state.handleDamaged = true }
+            if fromPaho, let entry, Self.damagesHandle(entry.context.kind, result) { state.handleDamaged = true }
             return entry
         }
         guard let entry, let completion = entry.completion else { return }
@@ -118,9 +124,7 @@ final class ClientCore: Sendable {
 
     /// Paho will never answer (the call failed synchronously): forget the entry and report the error.
     func abandon(_ id: UInt64, with error: MQTTError) {
-        guard let entry = state.withLock({ $0.pending.removeValue(forKey: id) }), let completion = entry.completion
-        else { return }
-        run(completion, with: .failure(error), kind: entry.context.kind)
+        finish(id, with: .failure(error), fromPaho: false)
     }
 
     /// Settles requests early while keeping their contexts for a callback that may still come.

@@ -19,17 +19,13 @@ struct PahoHandle: @unchecked Sendable {
 /// handle cannot be destroyed under a call. `deinit` never runs on a Paho thread: no callback holds this object.
 ///
 /// A handle whose state Paho damaged is replaced by a fresh one (`replaceHandle`) and left alone for good,
-/// never destroyed: see `ClientCore.takeHandleDamage`. Every C call takes the handle under `handles`' lock, so no
-/// request can reach a handle after it was set aside.
+/// never destroyed (Paho keeps it in its own list; nothing here needs it again): see `ClientCore.takeHandleDamage`.
+/// Every C call takes the handle under `handle`'s lock, so no request can reach a handle after it was set aside.
 final class PahoConnection: Sendable {
     let core: ClientCore
     let configuration: MQTTConfiguration
-    private struct Handles {
-        var current: PahoHandle
-        /// Set aside by `replaceHandle`: disconnected, kept (with a retain on `core` each) and never called again.
-        var abandoned: [PahoHandle] = []
-    }
-    private let handles: Mutex<Handles>
+    /// The handle requests go to; `replaceHandle` swaps it.
+    private let handle: Mutex<PahoHandle>
     /// `core`, retained once on Paho's behalf; released in `deinit` after destroy.
     private let retainedCore: Unmanaged<ClientCore>
     private var coreContext: UnsafeMutableRawPointer { retainedCore.toOpaque() }
@@ -40,7 +36,7 @@ final class PahoConnection: Sendable {
         try PahoLibrary.ready(forTLS: configuration.tls != nil)
         retainedCore = Unmanaged.passRetained(core)
         do {
-            handles = Mutex(Handles(current: try Self.makeHandle(configuration, configuration.version, retainedCore)))
+            handle = Mutex(try Self.makeHandle(configuration, configuration.version, retainedCore))
         } catch {
             retainedCore.release()
             throw error
@@ -90,11 +86,8 @@ final class PahoConnection: Sendable {
     /// handle is never destroyed: destroying it would free that memory a second time.
     func replaceHandle() throws(MQTTError) {
         let fresh = try Self.makeHandle(configuration, core.version, retainedCore)
-        handles.withLock { handles in
-            handles.abandoned.append(handles.current)
-            handles.current = fresh
-        }
-        // The abandoned handle keeps `core` as its callback context for as long as the process lives.
+        handle.withLock { $0 = fresh }
+        // The handle set aside keeps `core` as its callback context for as long as the process lives.
         _ = retainedCore.retain()
     }
 
@@ -103,7 +96,7 @@ final class PahoConnection: Sendable {
         // would free a message's memory a second time. It keeps its retain on `core`.
         let damaged = core.takeHandleDamage()
         if !damaged {
-            var raw: MQTTAsync? = handles.withLock { $0.current.raw }
+            var raw: MQTTAsync? = handle.withLock { $0.raw }
             cpaho_destroy(&raw)
         }
         core.destroyed()
@@ -112,7 +105,7 @@ final class PahoConnection: Sendable {
 
     /// Runs one C call on the current handle, under the lock that `replaceHandle` takes.
     private func call<Result>(_ body: (MQTTAsync) -> Result) -> Result {
-        handles.withLock { body($0.current.raw) }
+        handle.withLock { body($0.raw) }
     }
 
     var isConnected: Bool { call { cpaho_isConnected($0) } != 0 }
