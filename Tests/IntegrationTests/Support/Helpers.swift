@@ -66,14 +66,18 @@ extension MQTTMessageStream {
     }
 }
 
+/// A file under /proc, read to the end: /proc files report size 0, so a single sized read would stop after the
+/// first page.
+func readProcFile(_ path: String) throws -> String {
+    guard let file = FileHandle(forReadingAtPath: path) else { throw TestFailure("cannot read \(path)") }
+    defer { try? file.close() }
+    return String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+}
+
 /// The file names of the shared libraries a running process has mapped (from /proc/PID/maps).
 func mappedLibraries(of pid: pid_t) throws -> Set<String> {
-    // Read to the end: /proc files report size 0, so a single sized read would stop after the first page.
-    guard let file = FileHandle(forReadingAtPath: "/proc/\(pid)/maps") else { throw TestFailure("no process \(pid)") }
-    defer { try? file.close() }
-    let maps = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
-    return Set(
-        maps.split(separator: "\n").compactMap { line in
+    Set(
+        try readProcFile("/proc/\(pid)/maps").split(separator: "\n").compactMap { line in
             line.split(separator: " ", omittingEmptySubsequences: true).last.flatMap { path in
                 path.contains(".so") ? String(path.split(separator: "/").last ?? "") : nil
             }
@@ -83,14 +87,10 @@ func mappedLibraries(of pid: pid_t) throws -> Set<String> {
 
 /// How many times the thread of `pid` named `name` has gone to sleep and woken (voluntary context switches).
 func voluntarySwitches(of pid: pid_t, thread name: String) throws -> Int {
-    func read(_ path: String) throws -> String {
-        guard let file = FileHandle(forReadingAtPath: path) else { throw TestFailure("cannot read \(path)") }
-        defer { try? file.close() }
-        return String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
-    }
     for task in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
-        guard try read("/proc/\(pid)/task/\(task)/comm").trimmingCharacters(in: .newlines) == name else { continue }
-        let status = try read("/proc/\(pid)/task/\(task)/status")
+        let thread = "/proc/\(pid)/task/\(task)"
+        guard try readProcFile(thread + "/comm").trimmingCharacters(in: .newlines) == name else { continue }
+        let status = try readProcFile(thread + "/status")
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("voluntary_ctxt_switches:") }),
             let count = line.split(separator: "\t").last.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) })
         else { throw TestFailure("no switch count in \(status)") }
