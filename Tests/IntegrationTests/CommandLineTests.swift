@@ -101,6 +101,39 @@ struct CommandLineTests {
         #expect(withoutTimes(listener.stdout) == ["<alice> plain"])
     }
 
+    /// Runs `tool` in a mount namespace of its own where Paho's build with TLS is an empty file (the machine's
+    /// library is not touched): as if libpaho-mqtt3as were broken or missing.
+    private func withoutTLSBuild(_ tool: Tool, _ arguments: [String]) async throws -> ChildProcess {
+        let script = #"""
+            library="$(ldconfig -p | sed -n 's/.*libpaho-mqtt3as\.so\.1 .*=> //p' | head -1)"
+            mount --bind /dev/null "$library" && exec "$@"
+            """#
+        let child = try ChildProcess(
+            "/usr/bin/unshare",
+            ["--mount", "sh", "-c", script, "sh", tool.path] + arguments,
+            stdinIsNull: true
+        )
+        _ = try await child.wait()
+        return child
+    }
+
+    @Test(
+        "Paho's TLS build broken: a plain publish still works (it is never loaded), a TLS one says so in one line",
+        .enabled(if: getuid() == 0, "a mount namespace needs root")
+    )
+    func tlsBuildMissing() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let plain = try await withoutTLSBuild(.publisher, broker.flags("alice") + ["-t", topic, "-m", "plain"])
+        #expect(plain.exitCodeIfExited == 0, "\(plain.stderr)")
+        #expect(plain.stderr == "")
+        let tls = try await withoutTLSBuild(.publisher, broker.flags("alice") + ["--tls", "-t", topic, "-m", "tls"])
+        #expect(tls.exitCodeIfExited == 1)
+        #expect(tls.stderr.hasPrefix("publisher: Cannot load the Paho MQTT library: "), "\(tls.stderr)")
+        #expect(tls.stderr.hasSuffix("libpaho-mqtt3as.so.1: file too short.\n"), "\(tls.stderr)")
+        #expect(tls.stderr.filter { $0 == "\n" }.count == 1, "\(tls.stderr)")
+    }
+
     @Test("interop: mosquitto_pub payloads in, mosquitto_sub reads what publisher sends")
     func interop() async throws {
         let broker = try Mosquitto()
