@@ -33,9 +33,6 @@ let package = Package(
         .executable(name: "publisher", targets: ["publisher"]),
         .library(name: "ChatProtocol", targets: ["ChatProtocol"]),
     ],
-    dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2")
-    ],
     targets: [
         // Paho's headers (Debian's libpaho-mqtt-dev) and the loader that opens its library at run time, the
         // build with TLS or the one without (PahoLoader.c).
@@ -44,23 +41,15 @@ let package = Package(
             name: "ChatProtocol",
             dependencies: ["CPahoMQTT"]
         ),
-        // Flags, exit codes and error reporting shared by both tools.
-        .target(
-            name: "ChatCLI",
-            dependencies: [
-                "ChatProtocol",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
-        ),
+        // The tools' command lines (declared once: parser, help, man pages, completions, config file), exit
+        // codes and error reporting.
+        .target(name: "ChatCLI", dependencies: ["ChatProtocol"]),
         .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: toolLinking),
         .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: toolLinking),
         // Fuzz target over the payload decoder and renderer; scripts/fuzz builds it with libFuzzer.
         .executableTarget(name: "ChatFuzzer", dependencies: ["ChatProtocol"]),
         .testTarget(name: "ChatProtocolTests", dependencies: ["ChatProtocol"]),
-        .testTarget(
-            name: "ChatCLITests",
-            dependencies: ["ChatCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
-        ),
+        .testTarget(name: "ChatCLITests", dependencies: ["ChatCLI"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["ChatProtocol"],

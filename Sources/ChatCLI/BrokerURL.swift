@@ -1,5 +1,3 @@
-import ArgumentParser
-
 /// `-L mqtt[s]://[user[:pass]@]host[:port][/topic]`, as mosquitto_pub reads it.
 struct BrokerURL: Equatable {
     var tls: Bool
@@ -9,7 +7,7 @@ struct BrokerURL: Equatable {
     var port: Int?
     var topic: String?
 
-    init(parsing text: String) throws {
+    init(parsing text: String) throws(ValidationError) {
         let rest: Substring
         if text.hasPrefix("mqtt://") {
             tls = false

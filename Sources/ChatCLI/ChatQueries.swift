@@ -1,4 +1,3 @@
-import ArgumentParser
 import ChatProtocol
 
 /// The tool's name as invoked (`listener`, `publisher`), for its one-line errors.
@@ -8,7 +7,7 @@ public var toolName: String {
 
 extension ConnectionOptions {
     /// The user name as the layout puts it into topics, refused (exit 64) when it cannot be one level.
-    public func validateLayoutUser() throws {
+    public func validateLayoutUser() throws(ValidationError) {
         do { try ChatName.validate(resolvedUsername, as: "user name") } catch { throw ValidationError(error.message) }
     }
 
@@ -19,8 +18,7 @@ extension ConnectionOptions {
         do {
             configuration = try self.configuration { report(tool, $0) }
         } catch {
-            report(tool, "\(error)")
-            finish(ExitStatus.usage)
+            finish(ExitStatus.usage, tool, saying: "\(error)")
         }
         let client: MQTTClient
         do {
@@ -41,56 +39,67 @@ extension ConnectionOptions {
 }
 
 /// Validates names given to a command (rooms, users), as usage errors.
-public func validateNames(_ names: [(String, String)]) throws {
+public func validateNames(_ names: [(String, String)]) throws(ValidationError) {
     for (name, what) in names {
         do { try ChatName.validate(name, as: what) } catch { throw ValidationError(error.message) }
     }
 }
 
-/// `who [ROOM]`: who is online; with a room, who joined it. A command of both tools.
-public struct WhoCommand: AsyncParsableCommand, ConfigFileOptions {
-    public static let configFileOptions = [.value("room"), .value("format")] + ConnectionOptions.configFileOptions
+/// `--format` of the commands that list things.
+private func formatOption(_ what: String) -> OptionSpec {
+    .value("format", completion: .choices(["text", "json"]), help: "text, or json (one object per \(what)).")
+}
 
-    public static let configuration = CommandConfiguration(
-        commandName: "who",
-        abstract: "Show who is online; with a room, who joined it (online or not)."
+/// `who [ROOM]`: who is online; with a room, who joined it. A command of both tools.
+public struct WhoCommand: ChatCommand {
+    public static let spec = CommandSpec(
+        "who",
+        abstract: "Show who is online; with a room, who joined it (online or not).",
+        options: [.value("room", help: "The room (same as the argument)."), formatOption("user")]
+            + ConnectionOptions.options,
+        arguments: [ArgumentSpec("room", optional: true, help: "A room.")]
     )
 
-    @Argument(help: "A room.") var room: String?
-    @Option(name: .customLong("room"), help: "The room (same as the argument).") var roomOption: String?
-    @Option(name: .long, help: "text, or json (one object per user).") var format: ChatLineRenderer.Format = .text
-    @OptionGroup var connection: ConnectionOptions
+    let room: String?
+    let format: ChatLineRenderer.Format
+    let connection: ConnectionOptions
 
-    public init() {}
+    public init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        room = arguments.argument() ?? arguments.string("room")
+        format = try arguments.choice("format") ?? .text
+        connection = try ConnectionOptions(arguments)
+    }
 
-    var selectedRoom: String? { room ?? roomOption }
-
-    public func validate() throws {
+    public func validate() throws(ValidationError) {
         try connection.validateLayoutUser()
-        if let selectedRoom { try validateNames([(selectedRoom, "room")]) }
+        if let room { try validateNames([(room, "room")]) }
     }
 
     public func run() async throws {
-        let (room, format) = (selectedRoom, format)
+        let (room, format) = (room, format)
         await connection.runQuery { directory in DirectoryReport.who(directory, room: room, format: format) }
     }
 }
 
 /// `rooms`: the rooms you are in, and every room with people in it. A command of both tools.
-public struct RoomsCommand: AsyncParsableCommand, ConfigFileOptions {
-    public static let configFileOptions = [.value("format")] + ConnectionOptions.configFileOptions
-
-    public static let configuration = CommandConfiguration(
-        commandName: "rooms",
-        abstract: "Show the rooms you are in and every room with people in it."
+public struct RoomsCommand: ChatCommand {
+    public static let spec = CommandSpec(
+        "rooms",
+        abstract: "Show the rooms you are in and every room with people in it.",
+        options: [formatOption("room")] + ConnectionOptions.options
     )
 
-    @Option(name: .long, help: "text, or json (one object per room).") var format: ChatLineRenderer.Format = .text
-    @OptionGroup var connection: ConnectionOptions
+    let format: ChatLineRenderer.Format
+    let connection: ConnectionOptions
 
-    public init() {}
+    public init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        format = try arguments.choice("format") ?? .text
+        connection = try ConnectionOptions(arguments)
+    }
 
-    public func validate() throws { try connection.validateLayoutUser() }
+    public func validate() throws(ValidationError) {
+        try connection.validateLayoutUser()
+    }
 
     public func run() async throws {
         let format = format
@@ -99,20 +108,24 @@ public struct RoomsCommand: AsyncParsableCommand, ConfigFileOptions {
 }
 
 /// `groups`: every group, its owner and members; pending requests for the groups you own. Both tools.
-public struct GroupsCommand: AsyncParsableCommand, ConfigFileOptions {
-    public static let configFileOptions = [.value("format")] + ConnectionOptions.configFileOptions
-
-    public static let configuration = CommandConfiguration(
-        commandName: "groups",
-        abstract: "Show every group with its members (and the requests to the groups you own)."
+public struct GroupsCommand: ChatCommand {
+    public static let spec = CommandSpec(
+        "groups",
+        abstract: "Show every group with its members (and the requests to the groups you own).",
+        options: [formatOption("group")] + ConnectionOptions.options
     )
 
-    @Option(name: .long, help: "text, or json (one object per group).") var format: ChatLineRenderer.Format = .text
-    @OptionGroup var connection: ConnectionOptions
+    let format: ChatLineRenderer.Format
+    let connection: ConnectionOptions
 
-    public init() {}
+    public init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        format = try arguments.choice("format") ?? .text
+        connection = try ConnectionOptions(arguments)
+    }
 
-    public func validate() throws { try connection.validateLayoutUser() }
+    public func validate() throws(ValidationError) {
+        try connection.validateLayoutUser()
+    }
 
     public func run() async throws {
         let format = format
@@ -139,8 +152,7 @@ extension ConnectionOptions {
         do {
             configuration = try self.configuration { ChatCLI.report(tool, $0) }
         } catch {
-            ChatCLI.report(tool, "\(error)")
-            finish(ExitStatus.usage)
+            finish(ExitStatus.usage, tool, saying: "\(error)")
         }
         let watcher = DirectoryWatcher(layout: ChatLayout(), me: me, client: configuration.clientID)
         let client: MQTTClient
@@ -163,5 +175,3 @@ extension ConnectionOptions {
         finish()
     }
 }
-
-extension ChatLineRenderer.Format: ExpressibleByArgument {}

@@ -1,5 +1,3 @@
-import ArgumentParser
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -31,8 +29,8 @@ public struct ConfigFile: Sendable {
     }
 
     /// Every long option of the two tools (their subcommands included), so that one file serves both.
-    /// A test checks it against both tools' `--experimental-dump-help`: add new options here.
-    public static let optionsOfEitherTool = Set(ConnectionOptions.configFileOptions.map(\.long)).union([
+    /// A test checks it against both tools' `--experimental-dump-options`: add new options here.
+    public static let optionsOfEitherTool = Set(ConnectionOptions.options.map(\.long)).union([
         // listener, publisher
         "topic", "format", "count", "timeout", "session", "message", "notice", "retain", "wait-for-broker",
         // the rooms layout
@@ -85,22 +83,14 @@ public struct ConfigFile: Sendable {
 
     /// `arguments` (the command line, without the tool's name) with this file's options inserted where
     /// `root` will parse them: first, or right after a leading subcommand name (found from
-    /// `configuration.subcommands`, recursively), as `--name=value`.
-    public func merged(into arguments: [String], root: any ParsableCommand.Type) throws(Problem) -> [String] {
-        // The command that will run, and where its own arguments start.
-        var command = root
-        var start = 0
-        var given = CommandOptions(command).scan(arguments[...])
-        while let (index, subcommand) = CommandOptions(command).subcommand(in: arguments[start...], of: command) {
-            command = subcommand
-            start = index + 1
-            given.merge(CommandOptions(command).scan(arguments[start...])) { $0 + $1 }
-        }
-        // No subcommand word: the options belong to the default subcommand (`publisher -m hi` is `send`).
-        while let fallback = command.configuration.defaultSubcommand {
-            command = fallback
-            given.merge(CommandOptions(command).scan(arguments[start...])) { $0 + $1 }
-        }
+    /// the specs' subcommands, recursively), as `--name=value`.
+    public func merged(into arguments: [String], root: any ChatCommand.Type) throws(Problem) -> [String] {
+        // The command that will run (a default subcommand when the words name none: `publisher -m hi` is
+        // `send`), and where its own arguments start.
+        var (command, words) = root.resolve(arguments)
+        while let fallback = command.spec.defaultSubcommand { command = fallback }
+        let start = words.last.map { $0 + 1 } ?? 0
+        let given = CommandOptions(command).scan(root.removingWords(words, from: arguments)[...])
         let known = CommandOptions(command)
         let dropped = Self.overridden(by: given)
 
@@ -162,7 +152,7 @@ public struct ConfigFile: Sendable {
     /// What `runWithOneLineErrors` parses: the command line with the config file's options, unless the command
     /// line says `--no-config` (removed here) or only asks for help or the version.
     static func arguments(
-        for root: any ParsableCommand.Type,
+        for root: any ChatCommand.Type,
         _ arguments: [String],
         warn: (String) -> Void
     )
@@ -190,43 +180,13 @@ extension ConfigFile {
         arguments.first == "help"
             || arguments.prefix { $0 != "--" }.contains { argument in
                 let name = argument.split(separator: "=", maxSplits: 1).first.map(String.init) ?? argument
-                return ["--help", "--version", "--generate-completion-script"].contains(name)
+                return ["--help", "--version", "--generate-completion-script", "--generate-manual-page"].contains(name)
                     || name.hasPrefix("--experimental-")
             }
     }
 }
 
-extension ParsableCommand {
-    /// The subcommand `name` (or one of its aliases) names, if any.
-    static func subcommand(named name: String) -> (any ParsableCommand.Type)? {
-        configuration.subcommands.first { $0._commandName == name || $0.configuration.aliases.contains(name) }
-    }
-}
-
-/// One option as the config file needs to know it: its names, and whether it takes a value.
-public struct CommandOption: Sendable, Equatable {
-    public var long: String
-    public var short: Character?
-    public var takesValue: Bool
-
-    public static func value(_ long: String, _ short: Character? = nil) -> CommandOption {
-        CommandOption(long: long, short: short, takesValue: true)
-    }
-
-    public static func flag(_ long: String, _ short: Character? = nil) -> CommandOption {
-        CommandOption(long: long, short: short, takesValue: false)
-    }
-}
-
-/// A command that takes more options than the connection's, or none at all (a command with subcommands).
-/// Declared beside the command's own options: asking ArgumentParser at run time (`_dumpHelp()`, the tree
-/// as JSON) cost a participant's publisher 47 ms of CPU at every start. A test holds each list to the dump.
-public protocol ConfigFileOptions {
-    static var configFileOptions: [CommandOption] { get }
-}
-
-/// The options of one command: its declared list, or else, for a command without subcommands, the
-/// connection's (`publisher join ROOM`).
+/// The options of one command, as the config file needs to know them: their names, and whether they take a value.
 struct CommandOptions {
     struct Option {
         /// The preferred long name, without dashes.
@@ -237,33 +197,28 @@ struct CommandOptions {
     var long: [String: Option] = [:]
     var short: [Character: Option] = [:]
 
-    init(_ command: any ParsableCommand.Type) {
-        for option in Self.declared(by: command) {
+    init(_ command: any ChatCommand.Type) {
+        for option in command.spec.options {
             let entry = Option(name: option.long, takesValue: option.takesValue)
             long[option.long] = entry
             if let character = option.short { short[character] = entry }
         }
     }
 
-    private static func declared(by command: any ParsableCommand.Type) -> [CommandOption] {
-        (command as? any ConfigFileOptions.Type)?.configFileOptions
-            ?? (command.configuration.subcommands.isEmpty ? ConnectionOptions.configFileOptions : [])
-    }
-
     /// Every command of the tree, one line each: `listener listen: --count/-C= --debug/-d --format= ...`
     /// (sorted; `=` for an option that takes a value).
-    static func describeTree(_ root: any ParsableCommand.Type) -> String {
+    static func describeTree(_ root: any ChatCommand.Type) -> String {
         var lines: [String] = []
-        func visit(_ command: any ParsableCommand.Type, _ path: String) {
-            let described = declared(by: command).map { option in
+        func visit(_ command: any ChatCommand.Type, _ path: String) {
+            let described = command.spec.options.map { option in
                 "--" + option.long + (option.short.map { "/-\($0)" } ?? "") + (option.takesValue ? "=" : "")
             }
             lines.append(path + ":" + described.sorted().map { " " + $0 }.joined())
-            for subcommand in command.configuration.subcommands {
-                visit(subcommand, path + " " + subcommand._commandName)
+            for subcommand in command.spec.subcommands {
+                visit(subcommand, path + " " + subcommand.spec.name)
             }
         }
-        visit(root, root._commandName)
+        visit(root, root.spec.name)
         return lines.map { $0 + "\n" }.joined()
     }
 
@@ -289,11 +244,11 @@ struct CommandOptions {
     /// The first subcommand name among `arguments` (skipping options and their values) and its command.
     func subcommand(
         in arguments: ArraySlice<String>,
-        of command: any ParsableCommand.Type
+        of command: any ChatCommand.Type
     )
-        -> (Int, any ParsableCommand.Type)?
+        -> (Int, any ChatCommand.Type)?
     {
-        guard !command.configuration.subcommands.isEmpty else { return nil }
+        guard !command.spec.subcommands.isEmpty else { return nil }
         var index = arguments.startIndex
         while index < arguments.endIndex {
             let token = arguments[index]
@@ -306,7 +261,7 @@ struct CommandOptions {
                 index += 1
                 continue
             }
-            return command.subcommand(named: token).map { (index, $0) }
+            return command.spec.subcommand(named: token).map { (index, $0) }
         }
         return nil
     }

@@ -1,85 +1,96 @@
-import ArgumentParser
 import ChatProtocol
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// The flags both tools take, spelled like mosquitto_pub/mosquitto_sub so habits carry over.
-public struct ConnectionOptions: ParsableArguments {
-    /// The options below, as the config file reads them (`ConfigFileOptions`).
-    public static let configFileOptions: [CommandOption] = [
-        .value("host", "h"), .value("port", "p"), .value("username", "u"), .value("password", "P"),
-        .value("password-file"), .value("id", "i"), .value("qos", "q"), .value("keepalive", "k"),
-        .value("mqtt-version", "V"), .value("url", "L"), .flag("tls"), .value("cafile"), .value("cert"),
-        .value("key"), .flag("insecure"), .flag("debug", "d"),
+/// The flags both too/// The flags both tools take, spelled like mosquitto_pub/mosquitto_sub so habits carry over.
+public struct ConnectionOptions: Sendable {
+    public static let options: [OptionSpec] = [
+        .value("host", "h", help: "Broker host (default: localhost)."),
+        .value("port", "p", help: "Broker port (default 1883, or 8883 with TLS)."),
+        .value("username", "u", help: "User name; also your name in chat (default: your login name)."),
+        .value("password", "P", help: "Password (visible in ps; prefer --password-file or MQTT_PASSWORD)."),
+        .value(
+            "password-file",
+            valueName: "file",
+            completion: .file,
+            help: "Read the password from the first line of FILE."
+        ),
+        .value("id", "i", help: "Client id (default: user name plus a random suffix)."),
+        .value("qos", "q", completion: .choices(["0", "1", "2"]), help: "Quality of service: 0, 1 or 2 (default: 1)."),
+        .value("keepalive", "k", help: "Seconds between keepalive pings (default: 60)."),
+        .value(
+            "mqtt-version",
+            "V",
+            completion: .choices(["5", "311"]),
+            help: "MQTT version: 5 or 311 (default: 5, falling back to 311 if the broker needs it; -V 5: never)."
+        ),
+        .value("url", "L", help: "Broker as a URL: mqtt[s]://[user[:pass]@]host[:port][/topic]."),
+        .flag("tls", help: "Use TLS (implied by mqtts:// and by --cafile, --cert)."),
+        .value(
+            "cafile",
+            valueName: "file",
+            completion: .file,
+            help: "PEM file of CAs to trust (default: the system's)."
+        ),
+        .value(
+            "cert",
+            valueName: "file",
+            completion: .file,
+            help: "PEM client certificate, for brokers that require one."
+        ),
+        .value("key", valueName: "file", completion: .file, help: "PEM private key for --cert."),
+        .flag("insecure", help: "Do not check that the certificate names the host (the chain is still checked)."),
+        .flag("debug", "d", help: "Print what happens on the connection to stderr (never the password)."),
     ]
 
-    @Option(name: [.customShort("h"), .long], help: "Broker host.")
     public var host: String?
-
-    @Option(name: [.short, .long], help: "Broker port (default 1883, or 8883 with TLS).")
     public var port: Int?
-
-    @Option(name: [.short, .long], help: "User name; also your name in chat (default: your login name).")
     public var username: String?
-
-    @Option(
-        name: [.customShort("P"), .long],
-        help: "Password (visible in ps; prefer --password-file or MQTT_PASSWORD)."
-    )
     public var password: String?
-
-    @Option(name: .long, help: ArgumentHelp("Read the password from the first line of FILE.", valueName: "file"))
     public var passwordFile: String?
-
-    @Option(name: [.customShort("i"), .long], help: "Client id (default: user name plus a random suffix).")
     public var id: String?
-
-    @Option(name: [.short, .long], help: "Quality of service: 0, 1 or 2.")
-    public var qos: Int = 1
-
-    @Option(name: [.short, .long], help: "Seconds between keepalive pings.")
-    public var keepalive: Int = 60
-
-    @Option(
-        name: [.customShort("V"), .long],
-        help: "MQTT version: 5 or 311 (default: 5, falling back to 311 if the broker needs it; -V 5: never)."
-    )
+    public var qos = 1
+    public var keepalive = 60
     public var mqttVersion: String?
-
-    @Option(
-        name: [.customShort("L"), .long],
-        help: ArgumentHelp("Broker as a URL: mqtt[s]://[user[:pass]@]host[:port][/topic].", valueName: "url")
-    )
     public var url: String?
-
-    @Flag(name: .long, help: "Use TLS (implied by mqtts:// and by --cafile, --cert).")
     public var tls = false
-
-    @Option(name: .long, help: ArgumentHelp("PEM file of CAs to trust (default: the system's).", valueName: "file"))
     public var cafile: String?
-
-    @Option(name: .long, help: ArgumentHelp("PEM client certificate, for brokers that require one.", valueName: "file"))
     public var cert: String?
-
-    @Option(name: .long, help: ArgumentHelp("PEM private key for --cert.", valueName: "file"))
     public var key: String?
-
-    @Flag(name: .long, help: "Do not check that the certificate names the host (the chain is still checked).")
     public var insecure = false
-
-    @Flag(name: [.short, .long], help: "Print what happens on the connection to stderr (never the password).")
     public var debug = false
 
     public init() {}
+
+    /// The options above as the command line gave them, checked (every command that connects builds one).
+    public init(_ arguments: ParsedArguments) throws(ValidationError) {
+        host = arguments.string("host")
+        port = try arguments.int("port")
+        username = arguments.string("username")
+        password = arguments.string("password")
+        passwordFile = arguments.string("password-file")
+        id = arguments.string("id")
+        qos = try arguments.int("qos") ?? 1
+        keepalive = try arguments.int("keepalive") ?? 60
+        mqttVersion = arguments.string("mqtt-version")
+        url = arguments.string("url")
+        tls = arguments.flag("tls")
+        cafile = arguments.string("cafile")
+        cert = arguments.string("cert")
+        key = arguments.string("key")
+        insecure = arguments.flag("insecure")
+        debug = arguments.flag("debug")
+        try validate()
+    }
 
     /// The URL's parts, parsed once by `validate()`.
     private var parsedURL: BrokerURL? {
         url.flatMap { try? BrokerURL(parsing: $0) }
     }
 
-    public mutating func validate() throws {
+    public func validate() throws(ValidationError) {
         if let url { _ = try BrokerURL(parsing: url) }
         if let port, !(1...65_535).contains(port) {
             throw ValidationError("Invalid port \(port): it must be between 1 and 65535.")

@@ -1,5 +1,5 @@
-import ArgumentParser
 import ChatProtocol
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -11,7 +11,7 @@ public enum ExitStatus {
     public static let ok: Int32 = 0
     /// Anything not listed below.
     public static let failure: Int32 = 1
-    /// Bad flag, bad topic, bad port (EX_USAGE; ArgumentParser's validation code too).
+    /// Bad flag, bad topic, bad port (EX_USAGE).
     public static let usage: Int32 = 64
     /// Broker unreachable: refused, DNS, timeout, TLS (EX_UNAVAILABLE).
     public static let unavailable: Int32 = 69
@@ -34,15 +34,25 @@ public enum ExitStatus {
 }
 
 /// Writes one line to stderr, prefixed with the tool's name.
+/// Whether the tool is exiting. Set under the lock by the thread that exits, which keeps it through `exit`: a
+/// connection-lost notice from another thread can then neither follow the verdict line nor start a second exit.
+private let exiting = Mutex(false)
+
+/// Writes one line to stderr, prefixed with the tool's name; nothing once the tool is exiting.
 public func report(_ tool: String, _ message: String) {
+    exiting.withLock { exiting in
+        if !exiting { writeLine(tool, message) }
+    }
+}
+
+private func writeLine(_ tool: String, _ message: String) {
     let line = Array("\(tool): \(message)\n".utf8)
     _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
 }
 
 /// Reports `error` as one line and exits with its documented code.
 public func fail(_ tool: String, _ error: MQTTError, hint: String? = nil) -> Never {
-    report(tool, error.message + (hint.map { " " + $0 } ?? ""))
-    Glibc.exit(ExitStatus.code(for: error))
+    finish(ExitStatus.code(for: error), tool, saying: error.message + (hint.map { " " + $0 } ?? ""))
 }
 
 /// What to add to "cannot connect" so a newcomer knows the next step.
@@ -114,7 +124,12 @@ public func reportConnectionEvents(
 
 /// Ends the process after a clean run, without tearing down the client first: destroying Paho's last client
 /// waits for its threads in 100 ms sleeps (MQTTAsync_stop), which would double what a one-shot publish costs.
-/// Everything was flushed and disconnected already; the kernel releases the rest.
-public func finish(_ code: Int32 = ExitStatus.ok) -> Never {
-    Glibc.exit(code)
+/// Everything was flushed and disconnected already; the kernel releases the rest. `line`, if any, is the last
+/// one on stderr: no other thread's report comes after it.
+public func finish(_ code: Int32 = ExitStatus.ok, _ tool: String = "", saying line: String? = nil) -> Never {
+    exiting.withLock { exiting -> Never in
+        if !exiting, let line { writeLine(tool, line) }
+        exiting = true
+        Glibc.exit(code)
+    }
 }

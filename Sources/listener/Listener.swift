@@ -1,4 +1,3 @@
-import ArgumentParser
 import ChatCLI
 import ChatProtocol
 import Synchronization
@@ -8,9 +7,9 @@ import Synchronization
 #endif
 
 @main
-struct Listener: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "listener",
+struct Listener: CommandGroup {
+    static let spec = CommandSpec(
+        "listener",
         abstract: "Show the chat: your rooms, your private messages and invitations, who comes and goes.",
         discussion: """
             With no room flags it follows the room "general", every room you joined (live: `publisher join rust` in another terminal shows #rust here at once), your groups, your private messages and invitations (kept for you while you are away), and people in your rooms coming online and leaving. Lines look like `12:01:02 #rust <bob> hi`; the sender is the one the broker proves, never what the message claims. Anything received is shown escaped, so nobody can take over your terminal.
@@ -27,67 +26,69 @@ struct Listener: AsyncParsableCommand {
             """,
         version: chatVersion,
         subcommands: [Listen.self, WhoCommand.self, RoomsCommand.self, GroupsCommand.self],
-        defaultSubcommand: Listen.self,
-        helpNames: [.long]
+        defaultSubcommand: Listen.self
     )
 
     static func main() async {
-        await runWithOneLineErrors("listener")
+        await runTool("listener")
     }
 }
 
-struct Listen: AsyncParsableCommand, ConfigFileOptions {
-    static let configFileOptions =
-        ConnectionOptions.configFileOptions + [
-            .value("topic", "t"), .value("room"), .value("group"), .flag("all"), .value("format"),
-            .value("count", "C"), .value("timeout", "W"), .flag("session"), .flag("quiet"),
+struct Listen: ChatCommand {
+    static let spec = CommandSpec(
+        "listen",
+        abstract: "Show messages as they arrive (the default command).",
+        options: ConnectionOptions.options + [
+            .value(
+                "topic",
+                "t",
+                repeatable: true,
+                help: "A raw topic filter instead of the chat's rooms; repeat for several; + and # allowed."
+            ),
+            .value("room", repeatable: true, help: "Follow just this room; repeat for several."),
+            .value("group", repeatable: true, help: "Follow just this group (OWNER/NAME); repeat for several."),
+            .flag(
+                "all",
+                help: "Every room, with the room on each line (the workshop host's projector; needs admin rights)."
+            ),
+            .value(
+                "format",
+                completion: .choices(["text", "json"]),
+                help: "Output: text for people, json (one object per line) for scripts (default: text)."
+            ),
+            .value("count", "C", help: "Exit after this many messages."),
+            .value("timeout", "W", help: "Exit after this many seconds."),
+            .flag(
+                "session",
+                help: "Keep a persistent session (needs -i) on raw topics (-t); the chat's own listener always has one."
+            ),
+            .flag("quiet", help: "Do not say on stderr when listening starts."),
         ]
-
-    static let configuration = CommandConfiguration(
-        commandName: "listen",
-        abstract: "Show messages as they arrive (the default command)."
-    ).parsedAlone(under: "listener")
-
-    @OptionGroup var connection: ConnectionOptions
-
-    @Option(
-        name: [.short, .long],
-        help: "A raw topic filter instead of the chat's rooms; repeat for several; + and # allowed."
     )
-    var topic: [String] = []
 
-    @Option(name: .long, help: "Follow just this room; repeat for several.")
-    var room: [String] = []
+    let connection: ConnectionOptions
+    let topic: [String]
+    let room: [String]
+    let group: [String]
+    let all: Bool
+    let format: ChatLineRenderer.Format
+    let count: Int?
+    let timeout: Double?
+    let session: Bool
+    let quiet: Bool
 
-    @Option(
-        name: .long,
-        help: ArgumentHelp("Follow just this group (OWNER/NAME); repeat for several.", valueName: "group")
-    )
-    var group: [String] = []
-
-    @Flag(
-        name: .long,
-        help: "Every room, with the room on each line (the workshop host's projector; needs admin rights)."
-    )
-    var all = false
-
-    @Option(name: .long, help: "Output: text for people, json (one object per line) for scripts.")
-    var format: ChatLineRenderer.Format = .text
-
-    @Option(name: [.customShort("C"), .long], help: "Exit after this many messages.")
-    var count: Int?
-
-    @Option(name: [.customShort("W"), .long], help: "Exit after this many seconds.")
-    var timeout: Double?
-
-    @Flag(
-        name: .long,
-        help: "Keep a persistent session (needs -i) on raw topics (-t); the chat's own listener always has one."
-    )
-    var session = false
-
-    @Flag(name: .long, help: "Do not say on stderr when listening starts.")
-    var quiet = false
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        connection = try ConnectionOptions(arguments)
+        topic = arguments.strings("topic")
+        room = arguments.strings("room")
+        group = arguments.strings("group")
+        all = arguments.flag("all")
+        format = try arguments.choice("format") ?? .text
+        count = try arguments.int("count")
+        timeout = try arguments.double("timeout")
+        session = arguments.flag("session")
+        quiet = arguments.flag("quiet")
+    }
 
     /// How long the broker keeps a persistent session while the listener is away.
     static let sessionExpiry: UInt32 = 7 * 24 * 3600
@@ -107,7 +108,7 @@ struct Listen: AsyncParsableCommand, ConfigFileOptions {
         return .selected(rooms: room, groups: group.compactMap { try? GroupID(parsing: $0) })
     }
 
-    func validate() throws {
+    func validate() throws(ValidationError) {
         for filter in rawTopics {
             do { try MQTTClient.validateTopicFilter(filter) } catch { throw ValidationError(error.message) }
         }
@@ -279,8 +280,7 @@ struct Listen: AsyncParsableCommand, ConfigFileOptions {
 
         if let failure { fail(tool, failure) }
         if stop.reason == .timedOut, let count, received < count {
-            report(tool, "timed out after \(received) of \(count) messages.")
-            finish(ExitStatus.undelivered)
+            finish(ExitStatus.undelivered, tool, saying: "timed out after \(received) of \(count) messages.")
         }
         finish()
     }

@@ -1,11 +1,10 @@
-import ArgumentParser
 import ChatCLI
 import ChatProtocol
 
 /// `publisher group create|join|approve|reject|remove|leave`: groups with an owner who approves members.
-struct GroupCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "group",
+struct GroupCommand: CommandGroup {
+    static let spec = CommandSpec(
+        "group",
         abstract: "Create a group, ask to join one, approve or reject requests, remove members, leave.",
         discussion: """
             A group is named OWNER/NAME, so two people can each have a group "robots". Members talk with
@@ -21,20 +20,40 @@ struct GroupCommand: AsyncParsableCommand {
     )
 
     struct Create: OneShotCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a group you own.")
-        @Argument(help: "The group's name.") var name: String
-        @OptionGroup var connection: ConnectionOptions
+        static let spec = CommandSpec(
+            "create",
+            abstract: "Create a group you own.",
+            options: ConnectionOptions.options,
+            arguments: [ArgumentSpec("name", help: "The group's name.")]
+        )
+        let name: String
+        let connection: ConnectionOptions
+
+        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+            name = arguments.requiredArgument()
+            connection = try ConnectionOptions(arguments)
+        }
 
         var names: [(String, String)] { [(name, "group name")] }
         func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.createGroup(name) }
     }
 
-    struct Join: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Ask to join a group; its owner decides.")
-        @Argument(help: "OWNER/NAME.") var group: String
-        @OptionGroup var connection: ConnectionOptions
+    struct Join: ChatCommand {
+        static let spec = CommandSpec(
+            "join",
+            abstract: "Ask to join a group; its owner decides.",
+            options: ConnectionOptions.options,
+            arguments: [ArgumentSpec("group", help: "OWNER/NAME.")]
+        )
+        let group: String
+        let connection: ConnectionOptions
 
-        func validate() throws { try validateGroup(group, connection) }
+        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+            group = arguments.requiredArgument()
+            connection = try ConnectionOptions(arguments)
+        }
+
+        func validate() throws(ValidationError) { try validateGroup(group, connection) }
 
         func run() async throws {
             let group = try GroupID(parsing: group)
@@ -50,38 +69,81 @@ struct GroupCommand: AsyncParsableCommand {
     }
 
     struct Approve: DecisionCommand {
-        static let configuration = CommandConfiguration(abstract: "Approve a request to join your group.")
-        @Argument(help: "OWNER/NAME.") var group: String
-        @Argument(help: "Who asked.") var user: String
-        @OptionGroup var connection: ConnectionOptions
+        static let spec = CommandSpec(
+            "approve",
+            abstract: "Approve a request to join your group.",
+            options: ConnectionOptions.options,
+            arguments: [ArgumentSpec("group", help: "OWNER/NAME."), ArgumentSpec("user", help: "Who asked.")]
+        )
+        let group: String
+        let user: String
+        let connection: ConnectionOptions
+
+        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+            group = arguments.requiredArgument()
+            user = arguments.requiredArgument()
+            connection = try ConnectionOptions(arguments)
+        }
 
         var decision: ChatState.GroupDecision { .approved }
     }
 
     struct Reject: DecisionCommand {
-        static let configuration = CommandConfiguration(abstract: "Reject a request to join your group.")
-        @Argument(help: "OWNER/NAME.") var group: String
-        @Argument(help: "Who asked.") var user: String
-        @OptionGroup var connection: ConnectionOptions
+        static let spec = CommandSpec(
+            "reject",
+            abstract: "Reject a request to join your group.",
+            options: ConnectionOptions.options,
+            arguments: [ArgumentSpec("group", help: "OWNER/NAME."), ArgumentSpec("user", help: "Who asked.")]
+        )
+        let group: String
+        let user: String
+        let connection: ConnectionOptions
+
+        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+            group = arguments.requiredArgument()
+            user = arguments.requiredArgument()
+            connection = try ConnectionOptions(arguments)
+        }
 
         var decision: ChatState.GroupDecision { .rejected }
     }
 
     struct Remove: DecisionCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a member from your group.")
-        @Argument(help: "OWNER/NAME.") var group: String
-        @Argument(help: "The member.") var user: String
-        @OptionGroup var connection: ConnectionOptions
+        static let spec = CommandSpec(
+            "remove",
+            abstract: "Remove a member from your group.",
+            options: ConnectionOptions.options,
+            arguments: [ArgumentSpec("group", help: "OWNER/NAME."), ArgumentSpec("user", help: "The member.")]
+        )
+        let group: String
+        let user: String
+        let connection: ConnectionOptions
+
+        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+            group = arguments.requiredArgument()
+            user = arguments.requiredArgument()
+            connection = try ConnectionOptions(arguments)
+        }
 
         var decision: ChatState.GroupDecision { .removed }
     }
 
-    struct Leave: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Leave a group (or withdraw your request).")
-        @Argument(help: "OWNER/NAME.") var group: String
-        @OptionGroup var connection: ConnectionOptions
+    struct Leave: ChatCommand {
+        static let spec = CommandSpec(
+            "leave",
+            abstract: "Leave a group (or withdraw your request).",
+            options: ConnectionOptions.options,
+            arguments: [ArgumentSpec("group", help: "OWNER/NAME.")]
+        )
+        let group: String
+        let connection: ConnectionOptions
 
-        func validate() throws { try validateGroup(group, connection) }
+        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+            group = arguments.requiredArgument()
+            connection = try ConnectionOptions(arguments)
+        }
+
+        func validate() throws(ValidationError) { try validateGroup(group, connection) }
 
         func run() async throws {
             let group = try GroupID(parsing: group)
@@ -100,7 +162,7 @@ struct GroupCommand: AsyncParsableCommand {
 }
 
 /// approve, reject, remove: the owner's decision on one user of one group.
-protocol DecisionCommand: AsyncParsableCommand {
+protocol DecisionCommand: ChatCommand {
     var group: String { get }
     var user: String { get }
     var connection: ConnectionOptions { get }
@@ -108,12 +170,16 @@ protocol DecisionCommand: AsyncParsableCommand {
 }
 
 extension DecisionCommand {
-    func validate() throws { try validateGroup(group, connection, user: user) }
+    func validate() throws(ValidationError) { try validateGroup(group, connection, user: user) }
 
     func run() async throws { await decide(group, user, decision, connection) }
 }
 
-private func validateGroup(_ group: String, _ connection: ConnectionOptions, user: String? = nil) throws {
+private func validateGroup(
+    _ group: String,
+    _ connection: ConnectionOptions,
+    user: String? = nil
+) throws(ValidationError) {
     try connection.validateLayoutUser()
     do { _ = try GroupID(parsing: group) } catch { throw ValidationError(error.message) }
     if let user { try validateNames([(user, "user name")]) }

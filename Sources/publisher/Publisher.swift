@@ -1,4 +1,3 @@
-import ArgumentParser
 import ChatCLI
 import ChatProtocol
 
@@ -7,9 +6,9 @@ import ChatProtocol
 #endif
 
 @main
-struct Publisher: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "publisher",
+struct Publisher: CommandGroup {
+    static let spec = CommandSpec(
+        "publisher",
         abstract: "Send chat messages: to a room, to one person, or to a raw MQTT topic.",
         discussion: """
             With -m, sends one message. With input from a pipe, sends each line as one message and exits once the broker has acknowledged them all. On a terminal, it is a chat prompt: type and press Enter; /help lists the commands (/join, /msg, /who...), /quit leaves. Without -t, --room, --to or --group, messages go to the room "general". `publisher send --help` lists every flag of sending.
@@ -31,62 +30,66 @@ struct Publisher: AsyncParsableCommand {
             Send.self, JoinCommand.self, LeaveCommand.self, RoomsCommand.self, WhoCommand.self, InviteCommand.self,
             MsgCommand.self, AcceptCommand.self, BlockCommand.self, GroupCommand.self, GroupsCommand.self,
         ],
-        defaultSubcommand: Send.self,
-        helpNames: [.long]
+        defaultSubcommand: Send.self
     )
 
     static func main() async {
-        await runWithOneLineErrors("publisher")
+        await runTool("publisher")
     }
 }
 
 /// Sending: one message, lines from a pipe, or the prompt.
-struct Send: AsyncParsableCommand, ConfigFileOptions {
-    static let configFileOptions =
-        ConnectionOptions.configFileOptions + [
-            .value("topic", "t"), .value("room"), .value("to"), .value("group"), .value("message", "m"),
-            .value("notice"), .flag("retain", "r"), .value("timeout", "W"), .flag("quiet"), .flag("wait-for-broker"),
+struct Send: ChatCommand {
+    static let spec = CommandSpec(
+        "send",
+        abstract: "Send to a room (default), one person (--to) or a raw topic (-t).",
+        options: ConnectionOptions.options + [
+            .value("topic", "t", help: "A raw MQTT topic to publish to (no wildcards), instead of a room."),
+            .value("room", help: "The room to talk in (default: general)."),
+            .value("to", valueName: "user", help: "Send privately to this user (QoS 2)."),
+            .value("group", help: "Send to this group (OWNER/NAME; QoS 2)."),
+            .value("message", "m", help: "Send this one message and exit."),
+            .value("notice", help: "Send this one notice (shown as `* name text`) and exit."),
+            .flag("retain", "r", help: "Ask the broker to retain the message for later subscribers."),
+            .value(
+                "timeout",
+                "W",
+                help: "Seconds to wait for acknowledgements (and for the broker, with --wait-for-broker) before giving "
+                    + "up (default: 30)."
+            ),
+            .flag("quiet", help: "At a terminal, do not say on stderr where you are talking."),
+            .flag(
+                "wait-for-broker",
+                help: "If the broker is not up yet, keep trying (up to --timeout) instead of failing."
+            ),
         ]
-
-    static let configuration = CommandConfiguration(
-        commandName: "send",
-        abstract: "Send to a room (default), one person (--to) or a raw topic (-t)."
-    ).parsedAlone(under: "publisher")
-
-    @OptionGroup var connection: ConnectionOptions
-
-    @Option(name: [.short, .long], help: "A raw MQTT topic to publish to (no wildcards), instead of a room.")
-    var topic: String?
-
-    @Option(name: .long, help: "The room to talk in (default: general).")
-    var room: String?
-
-    @Option(name: .long, help: ArgumentHelp("Send privately to this user (QoS 2).", valueName: "user"))
-    var to: String?
-
-    @Option(name: .long, help: ArgumentHelp("Send to this group (OWNER/NAME; QoS 2).", valueName: "group"))
-    var group: String?
-
-    @Option(name: [.short, .long], help: "Send this one message and exit.")
-    var message: String?
-
-    @Option(name: .long, help: "Send this one notice (shown as `* name text`) and exit.")
-    var notice: String?
-
-    @Flag(name: [.short, .long], help: "Ask the broker to retain the message for later subscribers.")
-    var retain = false
-
-    @Option(
-        name: [.customShort("W"), .long],
-        help: "Seconds to wait for acknowledgements (and for the broker, with --wait-for-broker) before giving up."
     )
-    var timeout: Double = 30
 
-    @Flag(name: .long, help: "At a terminal, do not say on stderr where you are talking.")
-    var quiet = false
+    let connection: ConnectionOptions
+    let topic: String?
+    let room: String?
+    let to: String?
+    let group: String?
+    let message: String?
+    let notice: String?
+    let retain: Bool
+    let timeout: Double
+    let quiet: Bool
+    let waitForBroker: Bool
 
-    @Flag(name: .long, help: "If the broker is not up yet, keep trying (up to --timeout) instead of failing.")
-    var waitForBroker = false
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        connection = try ConnectionOptions(arguments)
+        topic = arguments.string("topic")
+        room = arguments.string("room")
+        to = arguments.string("to")
+        group = arguments.string("group")
+        message = arguments.string("message")
+        notice = arguments.string("notice")
+        retain = arguments.flag("retain")
+        timeout = try arguments.double("timeout") ?? 30
+        quiet = arguments.flag("quiet")
+        waitForBroker = arguments.flag("wait-for-broker")
+    }
 
     /// Cap on unacknowledged publishes, below the broker's receive maximum (see LinePublisher).
     static let windowCap = 1_000
@@ -107,7 +110,7 @@ struct Send: AsyncParsableCommand, ConfigFileOptions {
         return layout.room(resolvedRoom, sender: me)
     }
 
-    func validate() throws {
+    func validate() throws(ValidationError) {
         if rawTopic != nil && (room != nil || to != nil || group != nil) {
             throw ValidationError("Give either -t (a raw topic) or --room/--to/--group, not both.")
         }
@@ -248,8 +251,11 @@ struct Send: AsyncParsableCommand, ConfigFileOptions {
         }
         await client.disconnect(endSession: true)
         if undelivered > 0 {
-            report(tool, Self.notDelivered(undelivered) + ": no acknowledgement from the broker within \(timeout) s.")
-            finish(ExitStatus.undelivered)
+            finish(
+                ExitStatus.undelivered,
+                tool,
+                saying: Self.notDelivered(undelivered) + ": no acknowledgement from the broker within \(timeout) s."
+            )
         }
         finish()
     }
@@ -264,8 +270,11 @@ struct Send: AsyncParsableCommand, ConfigFileOptions {
     static func interrupted(_ client: MQTTClient, presence: Presence?, patience: Double) async {
         let pending = client.unacknowledgedPublishes
         guard pending == 0 else {
-            report("publisher", "interrupted: " + notDelivered(pending) + " (not acknowledged by the broker).")
-            finish(ExitStatus.undelivered)
+            finish(
+                ExitStatus.undelivered,
+                "publisher",
+                saying: "interrupted: " + notDelivered(pending) + " (not acknowledged by the broker)."
+            )
         }
         presence?.withdraw()
         await client.disconnect(timeout: .seconds(1), endSession: true)

@@ -1,4 +1,3 @@
-import ArgumentParser
 import ChatCLI
 import ChatProtocol
 
@@ -6,7 +5,7 @@ import ChatProtocol
 // it (77 when the broker refuses it). The same actions back the prompt's /commands.
 
 /// A one-shot command: the names it takes (validated before connecting) and the one action it does.
-protocol OneShotCommand: AsyncParsableCommand {
+protocol OneShotCommand: ChatCommand {
     var connection: ConnectionOptions { get }
     /// Each name with what it is (`room`, `user name`), for the usage error.
     var names: [(String, String)] { get }
@@ -14,7 +13,7 @@ protocol OneShotCommand: AsyncParsableCommand {
 }
 
 extension OneShotCommand {
-    func validate() throws {
+    func validate() throws(ValidationError) {
         try connection.validateLayoutUser()
         try validateNames(names)
     }
@@ -25,74 +24,118 @@ extension OneShotCommand {
 }
 
 struct JoinCommand: OneShotCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "join",
-        abstract: "Join a room: every listener of yours follows it from now on."
+    static let spec = CommandSpec(
+        "join",
+        abstract: "Join a room: every listener of yours follows it from now on.",
+        options: ConnectionOptions.options,
+        arguments: [ArgumentSpec("room", help: "The room.")]
     )
-    @Argument(help: "The room.") var room: String
-    @OptionGroup var connection: ConnectionOptions
+    let room: String
+    let connection: ConnectionOptions
+
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        room = arguments.requiredArgument()
+        connection = try ConnectionOptions(arguments)
+    }
 
     var names: [(String, String)] { [(room, "room")] }
     func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.join(room) }
 }
 
 struct LeaveCommand: OneShotCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "leave",
-        abstract: "Leave a room: your listeners stop following it."
+    static let spec = CommandSpec(
+        "leave",
+        abstract: "Leave a room: your listeners stop following it.",
+        options: ConnectionOptions.options,
+        arguments: [ArgumentSpec("room", help: "The room.")]
     )
-    @Argument(help: "The room.") var room: String
-    @OptionGroup var connection: ConnectionOptions
+    let room: String
+    let connection: ConnectionOptions
+
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        room = arguments.requiredArgument()
+        connection = try ConnectionOptions(arguments)
+    }
 
     var names: [(String, String)] { [(room, "room")] }
     func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.leave(room) }
 }
 
 struct InviteCommand: OneShotCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "invite",
-        abstract: "Invite someone to a room (they see it even if they never accepted you)."
+    static let spec = CommandSpec(
+        "invite",
+        abstract: "Invite someone to a room (they see it even if they never accepted you).",
+        options: ConnectionOptions.options,
+        arguments: [ArgumentSpec("user", help: "Who to invite."), ArgumentSpec("room", help: "The room.")]
     )
-    @Argument(help: "Who to invite.") var user: String
-    @Argument(help: "The room.") var room: String
-    @OptionGroup var connection: ConnectionOptions
+    let user: String
+    let room: String
+    let connection: ConnectionOptions
+
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        user = arguments.requiredArgument()
+        room = arguments.requiredArgument()
+        connection = try ConnectionOptions(arguments)
+    }
 
     var names: [(String, String)] { [(user, "user name"), (room, "room")] }
     func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.invite(user, to: room) }
 }
 
 struct MsgCommand: OneShotCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "msg",
-        abstract: "Send one private message (QoS 2; it waits for them if they are away)."
+    static let spec = CommandSpec(
+        "msg",
+        abstract: "Send one private message (QoS 2; it waits for them if they are away).",
+        options: ConnectionOptions.options,
+        arguments: [ArgumentSpec("user", help: "To whom."), ArgumentSpec("text", help: "The message.")]
     )
-    @Argument(help: "To whom.") var user: String
-    @Argument(help: "The message.") var text: String
-    @OptionGroup var connection: ConnectionOptions
+    let user: String
+    let text: String
+    let connection: ConnectionOptions
+
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        user = arguments.requiredArgument()
+        text = arguments.requiredArgument()
+        connection = try ConnectionOptions(arguments)
+    }
 
     var names: [(String, String)] { [(user, "user name")] }
     func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.message(user, text) }
 }
 
 struct AcceptCommand: OneShotCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "accept",
-        abstract: "Accept someone's private messages (shown plainly, not as requests)."
+    static let spec = CommandSpec(
+        "accept",
+        abstract: "Accept someone's private messages (shown plainly, not as requests).",
+        options: ConnectionOptions.options,
+        arguments: [ArgumentSpec("user", help: "Whom to accept.")]
     )
-    @Argument(help: "Whom to accept.") var user: String
-    @OptionGroup var connection: ConnectionOptions
+    let user: String
+    let connection: ConnectionOptions
+
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        user = arguments.requiredArgument()
+        connection = try ConnectionOptions(arguments)
+    }
 
     var names: [(String, String)] { [(user, "user name")] }
     func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.setContact(user, .accepted) }
 }
 
 struct BlockCommand: OneShotCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "block",
-        abstract: "Hide everything from someone: messages, invitations, notices."
+    static let spec = CommandSpec(
+        "block",
+        abstract: "Hide everything from someone: messages, invitations, notices.",
+        options: ConnectionOptions.options,
+        arguments: [ArgumentSpec("user", help: "Whom to block.")]
     )
-    @Argument(help: "Whom to block.") var user: String
-    @OptionGroup var connection: ConnectionOptions
+    let user: String
+    let connection: ConnectionOptions
+
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        user = arguments.requiredArgument()
+        connection = try ConnectionOptions(arguments)
+    }
 
     var names: [(String, String)] { [(user, "user name")] }
     func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.setContact(user, .blocked) }

@@ -1,30 +1,39 @@
-import ArgumentParser
 import Testing
 
 @testable import ChatCLI
 
 /// A tool shaped like ours: the connection flags, a repeatable option, a flag, and a subcommand.
-struct Tool: ParsableCommand, ConfigFileOptions {
-    static let configFileOptions =
-        ConnectionOptions.configFileOptions + [
-            .value("topic", "t"), .value("room"), .flag("session"), .value("message", "m"),
-        ]
-
-    static let configuration = CommandConfiguration(
-        commandName: "tool",
-        subcommands: [Join.self],
-        helpNames: [.long]
+struct Tool: ChatCommand {
+    static let spec = CommandSpec(
+        "tool",
+        abstract: "A tool.",
+        options: ConnectionOptions.options + [
+            .value("topic", "t", repeatable: true, help: "A topic."), .value("room", repeatable: true, help: "A room."),
+            .flag("session", help: "A session."), .value("message", "m", help: "A message."),
+        ],
+        subcommands: [Join.self]
     )
-    @OptionGroup var connection: ConnectionOptions
-    @Option(name: [.short, .long]) var topic: [String] = []
-    @Option var room: [String] = []
-    @Flag var session = false
-    @Option(name: [.short, .long]) var message: String?
+
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {}
+    func run() async throws {}
 }
 
-struct Join: ParsableCommand {
-    @OptionGroup var connection: ConnectionOptions
-    @Argument var name: String
+struct Join: ChatCommand {
+    static let spec = CommandSpec(
+        "join",
+        abstract: "Join.",
+        options: ConnectionOptions.options,
+        arguments: [ArgumentSpec("name", help: "A name.")]
+    )
+    let connection: ConnectionOptions
+    let name: String
+
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        name = arguments.requiredArgument()
+        connection = try ConnectionOptions(arguments)
+    }
+
+    func run() async throws {}
 }
 
 @Suite("config file")
@@ -82,7 +91,7 @@ struct ConfigFileTests {
             ]
         )
         // The merged line parses: the subcommand got the file's host.
-        let parsed = try Tool.parseAsRoot(try config.merged(into: ["join", "rust"], root: Tool.self)) as? Join
+        let parsed = try Tool.parse(try config.merged(into: ["join", "rust"], root: Tool.self)) as? Join
         #expect(parsed?.connection.host == "10.0.0.5")
         #expect(parsed?.name == "rust")
     }

@@ -264,6 +264,52 @@ struct CommandLineTests {
         }
     }
 
+    @Test("bash completes subcommands, options and their values from the declarations the parser reads")
+    func bashCompletion() async throws {
+        var script = ""
+        for tool in [Tool.listener, .publisher] {
+            let generated = try ChildProcess(tool.path, ["--generate-completion-script", "bash"], stdinIsNull: true)
+            #expect(try await generated.wait() == 0)
+            script += generated.stdout
+        }
+        // What bash does on TAB: the line's words, the cursor's word, then the function `complete` names.
+        let driver =
+            script + """
+                complete -p listener publisher
+                comp() {
+                    read -ra COMP_WORDS <<<"$1"
+                    [[ $1 == *' ' ]] && COMP_WORDS+=('')
+                    COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) COMP_LINE=$1 COMP_POINT=${#1} COMPREPLY=()
+                    "_${COMP_WORDS[0]}" "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+                    echo "${COMPREPLY[*]}"
+                }
+                comp 'listener --for'
+                comp 'listener --format '
+                comp 'listener -q '
+                comp 'listener w'
+                comp 'publisher group ap'
+                comp 'publisher join --ca'
+                comp 'publisher -u bob gr'
+                """
+        let bash = try ChildProcess("/bin/bash", ["-c", driver], stdinIsNull: true)
+        #expect(try await bash.wait() == 0)
+        #expect(bash.stderr == "")
+        #expect(
+            bash.stdout == """
+                complete -o filenames -F _listener listener
+                complete -o filenames -F _publisher publisher
+                --format
+                text json
+                0 1 2
+                who
+                approve
+                --cafile
+                group groups
+
+                """
+        )
+    }
+
     @Test("a wrong password exits 77; a publish the ACL refuses exits 77")
     func notAuthorized() async throws {
         let broker = try Mosquitto()

@@ -1,0 +1,129 @@
+import Testing
+
+@testable import ChatCLI
+
+/// A command with one of each kind: flags (one with a short name), a value option, a repeatable one, a
+/// number, a choice, and a required and an optional argument.
+struct Sample: ChatCommand {
+    static let spec = CommandSpec(
+        "sample",
+        abstract: "A sample.",
+        options: [
+            .flag("debug", "d", help: "Debug."), .flag("retain", "r", help: "Retain."),
+            .value("message", "m", help: "A message."), .value("room", repeatable: true, help: "A room."),
+            .value("port", "p", help: "A port."), .value("timeout", "W", help: "Seconds."),
+            .value("format", completion: .choices(["text", "json"]), help: "text or json."),
+        ],
+        arguments: [ArgumentSpec("user", help: "Who."), ArgumentSpec("room", optional: true, help: "Where.")]
+    )
+
+    var debug, retain: Bool
+    var message: String?
+    var rooms: [String]
+    var port: Int?
+    var timeout: Double?
+    var format: Format?
+    var user: String
+    var room: String?
+
+    enum Format: String { case text, json }
+
+    init(_ arguments: inout ParsedArguments) throws(ValidationError) {
+        debug = arguments.flag("debug")
+        retain = arguments.flag("retain")
+        message = arguments.string("message")
+        rooms = arguments.strings("room")
+        port = try arguments.int("port")
+        timeout = try arguments.double("timeout")
+        format = try arguments.choice("format")
+        user = arguments.requiredArgument()
+        room = arguments.argument()
+    }
+
+    func run() async throws {}
+}
+
+@Suite("command line parsing")
+struct CommandLineParsingTests {
+    func parse(_ arguments: [String]) throws(ValidationError) -> Sample {
+        var parsed = try ParsedArguments(arguments, for: Sample.spec)
+        return try Sample(&parsed)
+    }
+
+    @Test("long and short forms, inline values, flags together, options among arguments")
+    func forms() throws {
+        let sample = try parse(["bob", "-dr", "--message=a=b", "-p1883", "--room", "x", "general", "--room", "y"])
+        #expect(sample.debug && sample.retain)
+        #expect(sample.message == "a=b")
+        #expect(sample.port == 1883)
+        #expect(sample.rooms == ["x", "y"])
+        #expect(sample.user == "bob" && sample.room == "general")
+        #expect(try parse(["bob", "-m", "first", "-m", "last"]).message == "last")
+        #expect(try parse(["bob", "-W", "0.5", "--format", "json"]).timeout == 0.5)
+        #expect(try parse(["bob", "--format", "json"]).format == .json)
+        #expect(try parse(["bob"]).room == nil)
+    }
+
+    @Test("a value is the next argument whatever it looks like, as in the mosquitto clients; -- ends options")
+    func values() throws {
+        #expect(try parse(["bob", "-m", "-d"]).message == "-d")
+        #expect(try parse(["bob", "-m", "--room"]).rooms == [])
+        let after = try parse(["--", "-bob", "--debug"])
+        #expect(after.user == "-bob" && after.room == "--debug" && !after.debug)
+        #expect(try parse(["-"]).user == "-")
+    }
+
+    @Test(
+        "every mistake is one sentence naming what was wrong",
+        arguments: [
+            (["bob", "--bogus"], "Unknown option --bogus."),
+            (["bob", "-x"], "Unknown option -x."),
+            (["bob", "-dx"], "Unknown option -x."),
+            (["bob", "-m"], "Missing value for --message <message>."),
+            (["bob", "--debug=yes"], "--debug takes no value."),
+            ([], "Missing argument <user>."),
+            (["bob", "general", "extra"], "Unexpected argument extra."),
+            (["bob", "-p", "80x"], "Invalid value 80x for --port <port>: a whole number is needed."),
+            (["bob", "-W", "nan"], "Invalid value nan for --timeout <timeout>: a number is needed."),
+            (["bob", "--format", "xml"], "Invalid value xml for --format <format>: use text or json."),
+        ]
+    )
+    func mistakes(arguments: [String], message: String) {
+        #expect(throws: ValidationError(message)) { try parse(arguments) }
+    }
+
+    @Test("help: overview, usage, arguments, options with short names, wrapped at 80 columns")
+    func help() {
+        let text = HelpText.text(for: Sample.spec, path: ["tool", "sample"], isRoot: false)
+        #expect(text.hasPrefix("OVERVIEW: A sample.\n\nUSAGE: tool sample [<options>] <user> [<room>]\n"))
+        #expect(text.contains("\n  <user>                  Who.\n"))
+        #expect(text.contains("\n  -p, --port <port>       A port.\n"))
+        // Names that leave no two spaces before the description's column put it on the next line.
+        #expect(text.contains("\n  -m, --message <message>\n" + String(repeating: " ", count: 26) + "A message.\n"))
+        #expect(text.contains("\n  --format <format>       text or json.\n"))
+        #expect(text.hasSuffix("  --help                  Show help information.\n"))
+        #expect(!text.contains("--version"))
+        let long = HelpText.entry("-x, --a-very-long-option <value>", String(repeating: "word ", count: 30))
+        #expect(long.split(separator: "\n").allSatisfy { $0.count <= 80 })
+        #expect(long.hasPrefix("  -x, --a-very-long-option <value>\n" + String(repeating: " ", count: 26) + "word"))
+    }
+
+    @Test("subcommand words are found after options and their values; the rest goes to the command")
+    func subcommands() throws {
+        let (command, words) = Tool.resolve(["-h", "join", "join", "rust"])
+        #expect(command.spec.name == "join")
+        #expect(words == [2])
+        #expect(Tool.removingWords(words, from: ["-h", "join", "join", "rust"]) == ["-h", "join", "rust"])
+        let join = try Tool.parse(["-u", "p07", "join", "rust"]) as? Join
+        #expect(join?.name == "rust" && join?.connection.username == "p07")
+        #expect(throws: ValidationError("tool needs a subcommand: join.")) { try Tool.parse(["-u", "p07"]) }
+    }
+
+    @Test("the connection options are checked as they are read")
+    func connection() throws {
+        #expect(throws: ValidationError("Invalid QoS 3: it must be 0, 1 or 2.")) {
+            try Tool.parse(["join", "x", "-q", "3"])
+        }
+        #expect(throws: ValidationError("--key needs --cert.")) { try Tool.parse(["join", "x", "--key", "/dev/null"]) }
+    }
+}
