@@ -38,14 +38,35 @@ public func pahoAwareUsleep(_ microseconds: UInt32) -> Int32 {
     return 0
 }
 
-/// Paho's receive thread sends CONNECT only after its first poll() for incoming data returns, and that poll
-/// waits 10 ms (a TCP connect on loopback is done long before; nothing can arrive until CONNECT is sent).
-/// The same `poll` for the process, cutting exactly that thread's 10 ms wait to 1 ms. (Its later polls wait
-/// 1000 ms, so a reconnect's CONNECT goes out up to a second late; left so: a faster reconnect makes a broker
-/// that closes the connection on every resent publish look like a takeover to MQTTClient's quick-loss rule.)
+/// Paho's receive thread sends CONNECT only after the first poll() of its life for incoming data returns, and
+/// that poll waits 10 ms; nothing can arrive before CONNECT is sent, and CONNECT can go once the TCP connect is
+/// done (Paho checks that with a zero-timeout poll for writing just before). This `poll` makes exactly that wait
+/// of that thread end as soon as the connection is writable, still at most Paho's 10 ms, and reports only
+/// what Paho asked for: on loopback the connect is done by then and the wait is gone (it was cut to 1 ms until
+/// a one-shot publish was measured spending a seventh of its time in it); a broker farther away gets what
+/// Paho itself gives. (Later polls wait 1000 ms, so a reconnect's CONNECT goes out up to a second late; left
+/// so: a faster reconnect makes a broker that closes the connection on every resent publish look like a
+/// takeover to MQTTClient's quick-loss rule.)
 @_cdecl("poll")
 public func pahoAwarePoll(_ fds: UnsafeMutablePointer<pollfd>?, _ count: nfds_t, _ timeout: Int32) -> Int32 {
-    libcPoll(fds, count, timeout == 10 && PahoReceiveThread.isCurrent ? 1 : timeout)
+    guard timeout == 10, count > 0, let fds, PahoReceiveThread.isCurrent else { return libcPoll(fds, count, timeout) }
+    let asked = UnsafeMutableBufferPointer(start: fds, count: Int(count))
+    return withUnsafeTemporaryAllocation(of: pollfd.self, capacity: asked.count) { watched in
+        for index in asked.indices {
+            watched[index] = asked[index]
+            watched[index].events |= Int16(POLLOUT)
+        }
+        let ready = libcPoll(watched.baseAddress, count, timeout)
+        guard ready > 0 else { return ready }
+        // Only the events Paho asked for, and the errors poll always reports; writable is not news to it.
+        let always = Int16(POLLERR | POLLHUP | POLLNVAL)
+        var reported: Int32 = 0
+        for index in asked.indices {
+            asked[index].revents = watched[index].revents & (asked[index].events | always)
+            if asked[index].revents != 0 { reported += 1 }
+        }
+        return reported
+    }
 }
 
 /// The thread these waits belong to, recognised by the name Paho gives it (`Thread_set_name` at the top of
