@@ -38,15 +38,16 @@ public func pahoAwareUsleep(_ microseconds: UInt32) -> Int32 {
     return 0
 }
 
-/// Paho's receive thread sends CONNECT only after the first poll() of its life for incoming data returns, and
-/// that poll waits 10 ms; nothing can arrive before CONNECT is sent, and CONNECT can go once the TCP connect is
-/// done (Paho checks that with a zero-timeout poll for writing just before). This `poll` makes exactly that wait
-/// of that thread end as soon as the connection is writable, still at most Paho's 10 ms, and reports only
-/// what Paho asked for: on loopback the connect is done by then and the wait is gone (it was cut to 1 ms until
-/// a one-shot publish was measured spending a seventh of its time in it); a broker farther away gets what
-/// Paho itself gives. (Later polls wait 1000 ms, so a reconnect's CONNECT goes out up to a second late; left
-/// so: a faster reconnect makes a broker that closes the connection on every resent publish look like a
-/// takeover to MQTTClient's quick-loss rule.)
+/// Paho's receive thread sends CONNECT only after a poll() for incoming data returns, and until its first
+/// connection is ready those polls wait 10 ms; nothing can arrive before CONNECT is sent, and CONNECT can go
+/// once the TCP connect is done (Paho checks that with a zero-timeout poll for writing just before). This
+/// `poll` makes exactly those waits of that thread end as soon as a watched socket is writable, still at most
+/// Paho's 10 ms, and reports only the events Paho asked for: on loopback the connect is done by then and the
+/// wait is gone (it was cut to 1 ms until a one-shot publish was measured spending a seventh of its time in
+/// it); a broker farther away is waited for as Paho itself would, with at most one early return before the
+/// writable socket makes Paho send CONNECT and switch to 1000 ms polls. (Those later polls are left alone: a
+/// reconnect's CONNECT goes out up to a second late, and a faster reconnect makes a broker that closes the
+/// connection on every resent publish look like a takeover to MQTTClient's quick-loss rule.)
 @_cdecl("poll")
 public func pahoAwarePoll(_ fds: UnsafeMutablePointer<pollfd>?, _ count: nfds_t, _ timeout: Int32) -> Int32 {
     guard timeout == 10, count > 0, let fds, PahoReceiveThread.isCurrent else { return libcPoll(fds, count, timeout) }
