@@ -216,3 +216,15 @@ public struct ConnectionOptions: Sendable {
         return String(String.UnicodeScalarView(user.unicodeScalars.prefix(12))) + "-" + suffix
     }
 }
+
+extension CommandSpec {
+    /// A command that connects: its own options and arguments, then the connection's options.
+    public static func connecting(
+        _ name: String,
+        abstract: String,
+        options: [OptionSpec] = [],
+        arguments: [ArgumentSpec] = []
+    ) -> CommandSpec {
+        CommandSpec(name, abstract: abstract, options: options + ConnectionOptions.options, arguments: arguments)
+    }
+}

@@ -20,38 +20,28 @@ struct GroupCommand: CommandGroup {
     )
 
     struct Create: OneShotCommand {
-        static let spec = CommandSpec(
+        static let spec = CommandSpec.connecting(
             "create",
             abstract: "Create a group you own.",
-            options: ConnectionOptions.options,
             arguments: [ArgumentSpec("name", help: "The group's name.")]
         )
-        let name: String
+        let values: [String]
         let connection: ConnectionOptions
-
-        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-            name = arguments.requiredArgument()
-            connection = try ConnectionOptions(arguments)
-        }
+        var name: String { values[0] }
 
         var names: [(String, String)] { [(name, "group name")] }
         func act(_ actions: ChatActions) async throws(MQTTError) { try await actions.createGroup(name) }
     }
 
-    struct Join: ChatCommand {
-        static let spec = CommandSpec(
+    struct Join: ArgumentCommand {
+        static let spec = CommandSpec.connecting(
             "join",
             abstract: "Ask to join a group; its owner decides.",
-            options: ConnectionOptions.options,
             arguments: [ArgumentSpec("group", help: "OWNER/NAME.")]
         )
-        let group: String
+        let values: [String]
         let connection: ConnectionOptions
-
-        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-            group = arguments.requiredArgument()
-            connection = try ConnectionOptions(arguments)
-        }
+        var group: String { values[0] }
 
         func validate() throws(ValidationError) { try validateGroup(group, connection) }
 
@@ -69,79 +59,50 @@ struct GroupCommand: CommandGroup {
     }
 
     struct Approve: DecisionCommand {
-        static let spec = CommandSpec(
+        static let spec = CommandSpec.connecting(
             "approve",
             abstract: "Approve a request to join your group.",
-            options: ConnectionOptions.options,
             arguments: [ArgumentSpec("group", help: "OWNER/NAME."), ArgumentSpec("user", help: "Who asked.")]
         )
-        let group: String
-        let user: String
+        let values: [String]
         let connection: ConnectionOptions
-
-        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-            group = arguments.requiredArgument()
-            user = arguments.requiredArgument()
-            connection = try ConnectionOptions(arguments)
-        }
 
         var decision: ChatState.GroupDecision { .approved }
     }
 
     struct Reject: DecisionCommand {
-        static let spec = CommandSpec(
+        static let spec = CommandSpec.connecting(
             "reject",
             abstract: "Reject a request to join your group.",
-            options: ConnectionOptions.options,
             arguments: [ArgumentSpec("group", help: "OWNER/NAME."), ArgumentSpec("user", help: "Who asked.")]
         )
-        let group: String
-        let user: String
+        let values: [String]
         let connection: ConnectionOptions
-
-        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-            group = arguments.requiredArgument()
-            user = arguments.requiredArgument()
-            connection = try ConnectionOptions(arguments)
-        }
 
         var decision: ChatState.GroupDecision { .rejected }
     }
 
     struct Remove: DecisionCommand {
-        static let spec = CommandSpec(
+        static let spec = CommandSpec.connecting(
             "remove",
             abstract: "Remove a member from your group.",
-            options: ConnectionOptions.options,
             arguments: [ArgumentSpec("group", help: "OWNER/NAME."), ArgumentSpec("user", help: "The member.")]
         )
-        let group: String
-        let user: String
+        let values: [String]
         let connection: ConnectionOptions
-
-        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-            group = arguments.requiredArgument()
-            user = arguments.requiredArgument()
-            connection = try ConnectionOptions(arguments)
-        }
 
         var decision: ChatState.GroupDecision { .removed }
     }
 
-    struct Leave: ChatCommand {
-        static let spec = CommandSpec(
+    struct Leave: ArgumentCommand {
+        static let spec = CommandSpec.connecting(
             "leave",
             abstract: "Leave a group (or withdraw your request).",
-            options: ConnectionOptions.options,
             arguments: [ArgumentSpec("group", help: "OWNER/NAME.")]
         )
-        let group: String
+        let values: [String]
         let connection: ConnectionOptions
-
-        init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-            group = arguments.requiredArgument()
-            connection = try ConnectionOptions(arguments)
-        }
+        var group: String { values[0] }
 
         func validate() throws(ValidationError) { try validateGroup(group, connection) }
 
@@ -162,14 +123,15 @@ struct GroupCommand: CommandGroup {
 }
 
 /// approve, reject, remove: the owner's decision on one user of one group.
-protocol DecisionCommand: ChatCommand {
-    var group: String { get }
-    var user: String { get }
-    var connection: ConnectionOptions { get }
+protocol DecisionCommand: ArgumentCommand {
     var decision: ChatState.GroupDecision { get }
 }
 
 extension DecisionCommand {
+    /// OWNER/NAME and the user, the two arguments every decision declares.
+    var group: String { values[0] }
+    var user: String { values[1] }
+
     func validate() throws(ValidationError) { try validateGroup(group, connection, user: user) }
 
     func run() async throws { await decide(group, user, decision, connection) }
