@@ -52,11 +52,10 @@ private func formatOption(_ what: String) -> OptionSpec {
 
 /// `who [ROOM]`: who is online; with a room, who joined it. A command of both tools.
 public struct WhoCommand: ChatCommand {
-    public static let spec = CommandSpec(
+    public static let spec = CommandSpec.connecting(
         "who",
         abstract: "Show who is online; with a room, who joined it (online or not).",
-        options: [.value("room", help: "The room (same as the argument)."), formatOption("user")]
-            + ConnectionOptions.options,
+        options: [.value("room", help: "The room (same as the argument)."), formatOption("user")],
         arguments: [ArgumentSpec("room", optional: true, help: "A room.")]
     )
 
@@ -81,55 +80,64 @@ public struct WhoCommand: ChatCommand {
     }
 }
 
-/// `rooms`: the rooms you are in, and every room with people in it. A command of both tools.
-public struct RoomsCommand: ChatCommand {
-    public static let spec = CommandSpec(
-        "rooms",
-        abstract: "Show the rooms you are in and every room with people in it.",
-        options: [formatOption("room")] + ConnectionOptions.options
-    )
+/// A command that prints one report of the broker's state (`rooms`, `groups`), as text or JSON.
+public protocol DirectoryListing: ChatCommand {
+    static func report(_ directory: ChatDirectory, format: ChatLineRenderer.Format) -> [UInt8]
+    var format: ChatLineRenderer.Format { get }
+    var connection: ConnectionOptions { get }
+    init(format: ChatLineRenderer.Format, connection: ConnectionOptions)
+}
 
-    let format: ChatLineRenderer.Format
-    let connection: ConnectionOptions
-
+extension DirectoryListing {
     public init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-        format = try arguments.choice("format") ?? .text
-        connection = try ConnectionOptions(arguments)
+        self.init(format: try arguments.choice("format") ?? .text, connection: try ConnectionOptions(arguments))
     }
 
-    public func validate() throws(ValidationError) {
-        try connection.validateLayoutUser()
-    }
+    public func validate() throws(ValidationError) { try connection.validateLayoutUser() }
 
     public func run() async throws {
         let format = format
-        await connection.runQuery { directory in DirectoryReport.rooms(directory, format: format) }
+        await connection.runQuery { directory in Self.report(directory, format: format) }
+    }
+}
+
+/// `rooms`: the rooms you are in, and every room with people in it. A command of both tools.
+public struct RoomsCommand: DirectoryListing {
+    public static let spec = CommandSpec.connecting(
+        "rooms",
+        abstract: "Show the rooms you are in and every room with people in it.",
+        options: [formatOption("room")]
+    )
+
+    public let format: ChatLineRenderer.Format
+    public let connection: ConnectionOptions
+
+    public init(format: ChatLineRenderer.Format, connection: ConnectionOptions) {
+        (self.format, self.connection) = (format, connection)
+    }
+
+    public static func report(_ directory: ChatDirectory, format: ChatLineRenderer.Format) -> [UInt8] {
+        DirectoryReport.rooms(directory, format: format)
     }
 }
 
 /// `groups`: every group, its owner and members; pending requests for the groups you own. Both tools.
-public struct GroupsCommand: ChatCommand {
-    public static let spec = CommandSpec(
+public struct GroupsCommand: DirectoryListing {
+    public static let spec = CommandSpec.connecting(
         "groups",
         abstract: "Show every group with its members (and the requests to the groups you own).",
-        options: [formatOption("group")] + ConnectionOptions.options
+        options: [formatOption("group")]
     )
 
-    let format: ChatLineRenderer.Format
-    let connection: ConnectionOptions
+    public let format: ChatLineRenderer.Format
+    public let connection: ConnectionOptions
 
-    public init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-        format = try arguments.choice("format") ?? .text
-        connection = try ConnectionOptions(arguments)
+    public init(format: ChatLineRenderer.Format, connection: ConnectionOptions) {
+        (self.format, self.connection) = (format, connection)
     }
 
-    public func validate() throws(ValidationError) {
-        try connection.validateLayoutUser()
-    }
-
-    public func run() async throws {
-        let format = format
-        await connection.runQuery { directory in DirectoryReport.groups(directory, format: format) }
+    public static func report(_ directory: ChatDirectory, format: ChatLineRenderer.Format) -> [UInt8] {
+        DirectoryReport.groups(directory, format: format)
     }
 }
 
