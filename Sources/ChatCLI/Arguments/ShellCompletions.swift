@@ -318,21 +318,19 @@ extension ShellCompletions {
     /// Text inside a spec's `[...]` (`inBrackets`), where colons, brackets and backslashes take a backslash; or a
     /// `:message:`, where only colons do (a message would show any other backslash).
     static func zshEscaped(_ text: String, inBrackets: Bool = false) -> String {
-        var escaped = ""
-        for character in text {
-            if character == ":" || inBrackets && (character == "\\" || character == "[" || character == "]") {
-                escaped.append("\\")
-            }
-            escaped.append(character)
-        }
-        return escaped
+        backslashed(text) { $0 == ":" || inBrackets && "\\[]".contains($0) }
     }
 
     /// A word of a `(a b c)` action, where the shell's special characters need a backslash.
     static func zshChoice(_ word: String) -> String {
+        backslashed(word) { !isPlain(String($0)) }
+    }
+
+    /// `text` with a backslash before each character that `needsOne`.
+    static func backslashed(_ text: String, where needsOne: (Character) -> Bool) -> String {
         var escaped = ""
-        for character in word {
-            if !isPlain(String(character)) { escaped.append(#"\"#) }
+        for character in text {
+            if needsOne(character) { escaped.append("\\") }
             escaped.append(character)
         }
         return escaped
