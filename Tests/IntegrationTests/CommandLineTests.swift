@@ -233,6 +233,21 @@ struct CommandLineTests {
                 "listener: --session needs a fixed client id (-i), so the broker knows it is you again. (see listener --help)\n"
             ),
             (Tool.listener, ["-q", "3"], "listener: Invalid QoS 3: it must be 0, 1 or 2. (see listener --help)\n"),
+            // The command line itself, as the tools' parser reads it.
+            (Tool.listener, ["--colour"], "listener: Unknown option --colour. (see listener --help)\n"),
+            (
+                Tool.listener, ["-C", "ten"],
+                "listener: Invalid value ten for --count <count>: a whole number is needed. (see listener --help)\n"
+            ),
+            (Tool.publisher, ["-u", "p07", "join"], "publisher: Missing argument <room>. (see publisher --help)\n"),
+            (
+                Tool.publisher, ["group"],
+                "publisher: group needs a subcommand: create, join, approve, reject, remove, leave. (see publisher --help)\n"
+            ),
+            (
+                Tool.publisher, ["--generate-completion-script", "tcsh"],
+                "publisher: Unknown shell tcsh: use bash, zsh or fish.\n"
+            ),
         ]
     )
     func usage(tool: Tool, arguments: [String], expected: String) async throws {
