@@ -2,9 +2,9 @@ import ChatCLI
 import ChatProtocol
 import Synchronization
 
-/// The listener over the chat layout: finds out whether the broker proves senders, subscribes to the state
-/// and the followed rooms, says it is online, and follows rooms as the router asks (a `join` typed in another
-/// terminal reaches it as a retained membership message).
+/// The listener over the chat layout: finds out whether the broker proves senders, subscribes once to the
+/// state and to everything it may show (the router filters: see `ChatRouter`), says it is online, and reads
+/// the state again after every reconnect.
 final class ChatListener: Sendable {
     private let client: MQTTClient
     private let sink: MessageSink
@@ -13,28 +13,28 @@ final class ChatListener: Sendable {
     private let follow: ChatRouter.Follow
     private let presence: Presence
     private let persistent: Bool
-    private struct State {
-        var roomQoS: MQTTQoS = .atLeastOnce
-        var rooms: Set<String> = []
-        var left = false
-    }
-    private let state = Mutex(State())
+    private let left = Atomic<Bool>(false)
+    /// The router's subscriptions and the ones a persistent session drops while away.
+    private let filtersDroppedWhileAway: [String]
+    private let stateFilters: [String]
 
     /// How long the snapshot of the broker's state may take before the listener shows what it has.
     static let snapshotPatience: Duration = .seconds(5)
 
-    init(client: MQTTClient, sink: MessageSink, layout: ChatLayout, me: String, follow: ChatRouter.Follow) {
+    init(client: MQTTClient, sink: MessageSink, router: ChatRouter) {
         self.client = client
         self.sink = sink
-        self.layout = layout
-        self.me = me
-        self.follow = follow
+        layout = router.layout
+        me = router.me
+        follow = router.follow
+        filtersDroppedWhileAway = router.filtersDroppedWhileAway
+        stateFilters = layout.stateFilters(of: router.me)
         presence = Presence(client: client, layout: layout, me: me, tool: "listener")
         persistent = !client.configuration.cleanStart
     }
 
-    /// Returns the filters subscribed at first.
-    func start(qos: MQTTQoS) async throws(MQTTError) -> [String] {
+    /// Subscribes to `subscriptions` (the router's); returns their filters.
+    func start(_ subscriptions: [MQTTSubscription]) async throws(MQTTError) -> [String] {
         // A probe connection takes Paho a second or two to open: it runs beside the rest, and the router holds
         // every chat line until its answer is in.
         let probe = Task { await brokerProvesSenders() }
@@ -50,55 +50,14 @@ final class ChatListener: Sendable {
             let verified = await probe.value
             sink.updateRouter { $0.setVerified(verified) }
         }
-        var rooms: [String]
-        switch follow {
-        case .joined: rooms = [ChatLayout.defaultRoom]
-        case .selected(let list, _): rooms = list
-        case .all: rooms = []
-        }
-        var subscriptions =
-            ([layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)]
-            + layout.groupStateFilters).map { MQTTSubscription($0, qos: .atLeastOnce) }
-        if follow == .joined { subscriptions.append(MQTTSubscription(layout.inboxFilter(of: me), qos: .exactlyOnce)) }
-        if follow == .all { subscriptions.append(MQTTSubscription(layout.allRoomsFilter, qos: qos)) }
-        subscriptions += rooms.map { MQTTSubscription(layout.roomFilter($0), qos: qos) }
-        state.withLock {
-            $0.roomQoS = qos
-            $0.rooms = Set(rooms)
-        }
         try await client.subscribe(subscriptions)
         try await presence.announce()
-        Task { [self] in await runActions() }
         try await client.publish(topic: layout.sync(of: me, client: client.configuration.clientID), payload: [])
         Task { [sink] in
             try await Task.sleep(for: Self.snapshotPatience)
             sink.updateRouter { $0.finishSnapshot() }
         }
         return subscriptions.map(\.filter)
-    }
-
-    /// Follows and leaves rooms as the router asks, in order, off the writer thread.
-    private func runActions() async {
-        for await action in sink.actions {
-            switch action {
-            case .follow(let room):
-                let (qos, new) = state.withLock { ($0.roomQoS, $0.rooms.insert(room).inserted) }
-                if new { _ = try? await client.subscribe([MQTTSubscription(layout.roomFilter(room), qos: qos)]) }
-            case .unfollow(let room):
-                if state.withLock({ $0.rooms.remove(room) }) != nil {
-                    try? await client.unsubscribe([layout.roomFilter(room)])
-                }
-            case .followGroup(let group):
-                // QoS 2, in the session: a member gets what was said while away, exactly once.
-                _ = try? await client.subscribe([MQTTSubscription(layout.groupMessagesFilter(group), qos: .exactlyOnce)]
-                )
-            case .unfollowGroup(let group):
-                try? await client.unsubscribe([layout.groupMessagesFilter(group)])
-            case .synced:
-                // Said by the sink itself (`listeningLine`), before any line it shows.
-                continue
-            }
-        }
     }
 
     /// `listening on #general, #rust, alice/robots and your private messages at HOST:PORT as bob.`, for the
@@ -149,29 +108,29 @@ final class ChatListener: Sendable {
         return verified
     }
 
-    /// Back after a lost connection: the will cleared the presence.
+    /// Back after a lost connection: says it is online again (the will cleared the presence) and reads the
+    /// state again, as the broker holds it now (it may have lost or changed some while the listener was away).
     func reconnected() async {
+        sink.updateRouter { router in
+            router.beginResync()
+            return ([], [])
+        }
+        let subscriptions = stateFilters.map { MQTTSubscription($0, qos: .atLeastOnce) }
+        _ = try? await client.subscribe(subscriptions)
         try? await presence.announce()
+        _ = try? await client.publish(topic: layout.sync(of: me, client: client.configuration.clientID), payload: [])
     }
 
     /// Before disconnecting: clears the presence, and leaves in a persistent session only the inbox and the
     /// groups, so the broker keeps private and group messages, not the rooms' traffic, while the user is
     /// away. Once.
     func leave() async {
-        guard
-            let rooms = state.withLock({ state -> Set<String>? in
-                defer { state.left = true }
-                return state.left ? nil : state.rooms
-            })
-        else { return }
+        guard !left.exchange(true, ordering: .relaxed) else { return }
         presence.withdraw()
         guard persistent else { return }
-        let filters =
-            rooms.sorted().map(layout.roomFilter) + [
-                layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me),
-            ]
-            + layout.groupStateFilters
-        let unsubscribe = Task { [client] in try? await client.unsubscribe(filters) }
+        let unsubscribe = Task { [client, filtersDroppedWhileAway] in
+            try? await client.unsubscribe(filtersDroppedWhileAway)
+        }
         let bound = Task {
             try? await Task.sleep(for: .seconds(1))
             unsubscribe.cancel()

@@ -199,11 +199,11 @@ struct Listen: ChatCommand {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
         connection.reportConnected(tool, client)
-        let chat = layoutMode ? ChatListener(client: client, sink: sink, layout: layout, me: me, follow: follow) : nil
+        let chat = layoutMode ? ChatListener(client: client, sink: sink, router: router) : nil
         let subscribed: [String]
         do {
             if let chat {
-                subscribed = try await chat.start(qos: connection.qosLevel)
+                subscribed = try await chat.start(router.subscriptions(roomQoS: connection.qosLevel))
             } else {
                 try await client.subscribe(topics.map { ($0, connection.qosLevel) })
                 subscribed = topics

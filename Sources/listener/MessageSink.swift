@@ -64,9 +64,6 @@ final class MessageSink: Sendable {
     /// stuck writing to an output nobody reads (a paused terminal) while Paho's lock is needed to disconnect.
     private let stopping = Atomic<Bool>(false)
     private let doneContinuation: AsyncStream<Void>.Continuation
-    /// What the router asks for (rooms to follow or leave), in order; run by the listener, off this thread.
-    private let actionsContinuation: AsyncStream<ChatRouter.Action>.Continuation
-    let actions: AsyncStream<ChatRouter.Action>
     /// Yields once when the sink wants no more messages (count reached, or nobody reads the output).
     let done: AsyncStream<Void>
 
@@ -89,7 +86,6 @@ final class MessageSink: Sendable {
         self.count = count
         self.stop = stop
         (done, doneContinuation) = AsyncStream<Void>.makeStream()
-        (actions, actionsContinuation) = AsyncStream<ChatRouter.Action>.makeStream()
         Terminal.startDetachedThread { [self] in
             while true {
                 waiting.wait()
@@ -180,7 +176,6 @@ final class MessageSink: Sendable {
 
     private func act(on actions: [ChatRouter.Action], _ router: ChatRouter) {
         if actions.contains(.synced) { onSynced?(router) }
-        actions.forEach { actionsContinuation.yield($0) }
     }
 
     /// Renders lines; chat lines count towards `-C`, notices the listener makes up from state do not. Writes
@@ -242,7 +237,6 @@ final class MessageSink: Sendable {
     private func finish() {
         doneContinuation.yield()
         doneContinuation.finish()
-        actionsContinuation.finish()
     }
 }
 

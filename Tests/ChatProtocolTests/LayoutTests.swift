@@ -112,7 +112,7 @@ struct LayoutTests {
         _ = router.route(message(layout.sync(of: "alice", client: "c1"), []))
         #expect(router.synced == false)  // the verification result is still missing
         let (_, actions) = router.setVerified(true)
-        #expect(actions == [.follow(room: "general"), .synced] || follow != .joined)
+        #expect(actions == [.synced])
         return router
     }
 
@@ -125,7 +125,7 @@ struct LayoutTests {
         )
         #expect(joined.lines == [])  // nothing is announced from the snapshot
         let (lines, actions) = router.route(message(layout.sync(of: "alice", client: "c1"), []))
-        #expect(actions == [.follow(room: "general"), .follow(room: "rust"), .synced])
+        #expect(actions == [.synced])
         #expect(lines.count == 1)
         #expect(lines.first?.from == "bob")
         #expect(lines.first?.room == "rust")
@@ -147,17 +147,129 @@ struct LayoutTests {
         )
     }
 
-    @Test("rooms not followed are not shown; a live join follows, a leave unfollows")
+    @Test("rooms not followed are not shown; the message right after a live join is, none after a leave")
     func liveJoin() {
         var router = syncedRouter()
         #expect(router.route(message("chat/rooms/rust/bob", chat("bob", "hi"))).lines == [])
         let joined = router.route(message("chat/users/alice/rooms/rust", ChatState.membership(joined: true)))
-        #expect(joined.actions == [.follow(room: "rust")])
+        #expect(joined.actions == [])  // nothing to subscribe: every room is subscribed already
         #expect(joined.lines.map(\.body) == [.event(user: "alice", .joined(room: "rust"))])
-        #expect(router.route(message("chat/rooms/rust/bob", chat("bob", "hi"))).lines.count == 1)
+        #expect(router.route(message("chat/rooms/rust/bob", chat("bob", "hi"))).lines.map(\.from) == ["bob"])
         let left = router.route(message("chat/users/alice/rooms/rust", []))
-        #expect(left.actions == [.unfollow(room: "rust")])
+        #expect(left.lines.map(\.body) == [.event(user: "alice", .left(room: "rust"))])
         #expect(router.route(message("chat/rooms/rust/bob", chat("bob", "late"))).lines == [])
+    }
+
+    @Test("subscriptions never depend on state: a participant's cover every room and group, --room just its own")
+    func subscriptions() {
+        let joined = ChatRouter(layout: layout, me: "alice", client: "c1", follow: .joined, verified: nil)
+        #expect(
+            joined.subscriptions(roomQoS: .atMostOnce).map { "\($0.filter) \($0.qos.rawValue)" } == [
+                "chat/users/+/rooms/+ 1", "chat/users/+/online/+ 1", "chat/users/alice/private/# 1",
+                "chat/groups/+/+/info 1", "chat/groups/+/+/members/+ 1", "chat/groups/+/+/requests/+ 1",
+                "chat/users/alice/inbox/+ 2", "chat/rooms/+/+ 0", "chat/groups/+/+/messages/+ 2",
+            ]
+        )
+        // Away, a persistent session keeps only what is private or a group's.
+        #expect(!joined.filtersDroppedWhileAway.contains("chat/users/alice/inbox/+"))
+        #expect(!joined.filtersDroppedWhileAway.contains("chat/groups/+/+/messages/+"))
+        #expect(joined.filtersDroppedWhileAway.contains("chat/rooms/+/+"))
+        let robots = GroupID(owner: "bob", name: "robots")
+        let selected = ChatRouter(
+            layout: layout,
+            me: "alice",
+            client: "c1",
+            follow: .selected(rooms: ["go"], groups: [robots]),
+            verified: nil
+        )
+        #expect(
+            selected.subscriptions(roomQoS: .atLeastOnce).suffix(2).map(\.filter) == [
+                "chat/rooms/go/+", "chat/groups/bob/robots/messages/+",
+            ]
+        )
+    }
+
+    @Test("retained state is the snapshot (silent); live state is an event, also during the snapshot")
+    func snapshotAgainstLive() {
+        // Every order of a live change, a chat line and the end of the snapshot.
+        let join = message("chat/users/bob/rooms/general", ChatState.membership(joined: true))
+        let request = message(
+            "chat/groups/alice/robots/requests/carol",
+            ChatState.groupRequest(.requested, id: "c1")
+        )
+        let info = message("chat/groups/alice/robots/info", ChatState.groupCreated, retained: true)
+        let hello = message("chat/rooms/general/bob", chat("bob", "hello"))
+        let sync = message(layout.sync(of: "alice", client: "c1"), [])
+        var router = ChatRouter(layout: layout, me: "alice", client: "c1", follow: .joined, verified: true)
+        var shown: [ChatLine.Body] = []
+        for input in [info, request, hello, sync] { shown += router.route(input).lines.map(\.body) }
+        #expect(
+            shown == [
+                .event(user: "carol", .groupRequest(GroupID(owner: "alice", name: "robots"))),
+                .chat(.message(from: "bob", "hello")),
+            ]
+        )
+        // The same request as a retained copy (the broker answering a SUBSCRIBE) is not announced.
+        var quiet = ChatRouter(layout: layout, me: "alice", client: "c1", follow: .joined, verified: true)
+        var retainedRequest = request
+        retainedRequest.retained = true
+        shown = []
+        for input in [info, retainedRequest, sync] { shown += quiet.route(input).lines.map(\.body) }
+        #expect(shown == [])
+        #expect(quiet.directory.pendingRequests(of: GroupID(owner: "alice", name: "robots")) == ["carol"])
+        // Joining the default room is no change, so nothing to announce.
+        var live = ChatRouter(layout: layout, me: "alice", client: "c1", follow: .joined, verified: true)
+        shown = []
+        for input in [sync, join] { shown += live.route(input).lines.map(\.body) }
+        #expect(shown == [])  // general is bob's by default: joining it again changes nothing
+    }
+
+    @Test("a membership and the next message, in every order against the snapshot's end")
+    func joinRacesSnapshot() {
+        let join = message("chat/users/alice/rooms/rust", ChatState.membership(joined: true))
+        let post = message("chat/rooms/rust/bob", chat("bob", "first"))
+        let sync = message(layout.sync(of: "alice", client: "c1"), [])
+        for order in [[sync, join, post], [join, sync, post], [join, post, sync]] {
+            var router = ChatRouter(layout: layout, me: "alice", client: "c1", follow: .joined, verified: true)
+            var shown: [ChatLine.Body] = []
+            for input in order { shown += router.route(input).lines.map(\.body) }
+            #expect(
+                shown == [.event(user: "alice", .joined(room: "rust")), .chat(.message(from: "bob", "first"))],
+                "\(order.map(\.topic))"
+            )
+        }
+        // Rapid joins and leaves: what is shown follows the last one.
+        var router = syncedRouter()
+        for joined in [true, false, true, false, true] {
+            _ = router.route(message("chat/users/alice/rooms/go", joined ? ChatState.membership(joined: true) : []))
+        }
+        #expect(router.followedRooms == ["general", "go"])
+        _ = router.route(message("chat/users/alice/rooms/go", []))
+        #expect(router.followedRooms == ["general"])
+        #expect(router.route(message("chat/rooms/go/bob", chat("bob", "gone"))).lines == [])
+    }
+
+    @Test("after a reconnect the state is read again: what the broker lost is forgotten, live changes kept")
+    func resync() {
+        var router = syncedRouter()
+        let online = ChatState.presence(tool: "listener", since: .now())
+        _ = router.route(message("chat/users/bob/online/b1", online, retained: true))
+        _ = router.route(message("chat/users/alice/rooms/rust", ChatState.membership(joined: true), retained: true))
+        #expect(router.directory.isOnline("bob"))
+        #expect(router.ownState.keys.sorted() == ["chat/users/alice/rooms/rust"])
+        router.beginResync()
+        // The broker came back without rust and without bob's presence (he never returned); carol joins live.
+        _ = router.route(message("chat/users/carol/online/c9", online, retained: true))
+        let live = router.route(message("chat/users/dave/online/d1", online))
+        #expect(live.lines.map(\.body) == [.event(user: "dave", .online)])  // both are in general
+        // Until the marker, the old view serves.
+        #expect(router.directory.isOnline("bob"))
+        let done = router.route(message(layout.sync(of: "alice", client: "c1"), []))
+        #expect(done.actions == [.resynced])
+        #expect(!router.directory.isOnline("bob"))
+        #expect(router.directory.onlineUsers == ["carol", "dave"])
+        #expect(router.followedRooms == ["general"])
+        #expect(router.ownState.isEmpty)
     }
 
     @Test("private messages: a request until accepted, plain after, nothing once blocked; invitations always")
@@ -356,7 +468,7 @@ struct GroupTests {
         let removed = bob.route(
             message(layout.groupDecision(robots, for: "bob"), ChatState.groupDecision(.removed, request: "r1"))
         )
-        #expect(removed.actions == [.unfollowGroup(robots)])
+        #expect(removed.actions == [])
         #expect(
             removed.lines.map(\.body) == [
                 .event(user: "alice", .groupDecision(robots, .removed, about: "bob")),

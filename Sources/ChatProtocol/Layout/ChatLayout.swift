@@ -54,9 +54,16 @@ public struct ChatLayout: Sendable, Hashable {
         "\(root)/groups/\(group)/messages/\(sender)"
     }
     public func groupMessagesFilter(_ group: GroupID) -> String { "\(root)/groups/\(group)/messages/+" }
+    public var allGroupMessagesFilter: String { "\(root)/groups/+/+/messages/+" }
     /// Every group's retained state: creation, decisions, requests.
     public var groupStateFilters: [String] {
         ["\(root)/groups/+/+/info", "\(root)/groups/+/+/members/+", "\(root)/groups/+/+/requests/+"]
+    }
+
+    /// The retained state a listener of `user` reads: everyone's memberships, presence and groups, and the
+    /// user's own private state.
+    public func stateFilters(of user: String) -> [String] {
+        [membershipsFilter, presenceFilter, privateFilter(of: user)] + groupStateFilters
     }
 
     /// What a topic of this layout is; nil for any other topic (a raw `-t` topic, a malformed level).

@@ -1,10 +1,21 @@
-/// Decides what the listener shows for each message of the layout, and which rooms it must follow.
+/// Decides what the listener shows for each message of the layout. Pure: no broker, no I/O, so every rule
+/// here is unit-tested.
 ///
-/// State messages (memberships, presence, contacts, focus) go to the `ChatDirectory`; chat messages are
-/// shown with the sender their topic proves. Until the snapshot of retained state is complete (the listener's
-/// own sync marker comes back), chat messages are held: a persistent session delivers queued messages before
-/// any SUBSCRIBE is answered, and whether they show depends on memberships and contacts not yet read.
-/// Pure: no broker, no I/O, so every rule here is unit-tested.
+/// The rules for state against live events:
+/// - **Subscriptions never depend on state.** A listener subscribes once, at start, to everything it may ever
+///   show (every room and every group for a participant) and filters here. A subscription made when a
+///   `join` arrives would miss what is posted before its SUBACK: the broker delivers the membership and a
+///   message posted right after it in that order on one connection, so filtering never misses one.
+/// - **Retained copies are the snapshot, live copies are events.** A state message delivered with the
+///   retained flag answers a SUBSCRIBE: it updates the directory silently. One without it was published
+///   while the listener was subscribed: it is announced, also during the snapshot (then shown once the
+///   snapshot is complete, in order with the chat lines held until then).
+/// - **The snapshot ends with the listener's own sync marker** (and the verification result): a persistent
+///   session delivers queued messages before any SUBACK, and whether they show depends on state not yet read,
+///   so chat lines are held until then.
+/// - **After a reconnect the directory is read again** (`beginResync`): retained copies go to a fresh
+///   directory that replaces the old one when the marker comes back, so state the broker lost or changed
+///   while the listener was away is not remembered; live changes go to both.
 public struct ChatRouter: Sendable {
     /// What the listener follows.
     public enum Follow: Sendable, Hashable {
@@ -18,12 +29,10 @@ public struct ChatRouter: Sendable {
 
     /// Something the listener must do for the router.
     public enum Action: Sendable, Hashable {
-        case follow(room: String)
-        case unfollow(room: String)
-        case followGroup(GroupID)
-        case unfollowGroup(GroupID)
-        /// The snapshot is complete.
+        /// The snapshot is complete: the listener is listening.
         case synced
+        /// The state was read again after a reconnect.
+        case resynced
     }
 
     public let layout: ChatLayout
@@ -36,7 +45,18 @@ public struct ChatRouter: Sendable {
     public let client: String
     public private(set) var synced = false
     private var markerSeen = false
-    private var held: [MQTTMessage] = []
+    /// What waits for the end of the snapshot, in arrival order.
+    private enum Held {
+        case message(MQTTMessage)
+        case notices([ChatLine])
+    }
+    private var held: [Held] = []
+    /// The directory being read again after a reconnect.
+    private var rereading: ChatDirectory?
+    /// The retained state this user owns, as the broker holds it now (topic -> payload): what a journal of
+    /// the user's own changes is compared with after each snapshot (`StateJournal`).
+    public private(set) var ownState: [String: [UInt8]] = [:]
+    private var ownStateRereading: [String: [UInt8]]?
 
     public init(layout: ChatLayout, me: String, client: String, follow: Follow, verified: Bool?) {
         self.layout = layout
@@ -48,7 +68,34 @@ public struct ChatRouter: Sendable {
 
     public var me: String { directory.me }
 
-    /// The rooms to follow now.
+    /// Everything the listener subscribes to, once, at start: the state, and whatever it may ever show.
+    public func subscriptions(roomQoS: MQTTQoS) -> [MQTTSubscription] {
+        var subscriptions = layout.stateFilters(of: me).map { MQTTSubscription($0, qos: .atLeastOnce) }
+        // QoS 2, in the session: private and group messages reach a listener that was away, exactly once.
+        switch follow {
+        case .joined:
+            subscriptions += [
+                MQTTSubscription(layout.inboxFilter(of: me), qos: .exactlyOnce),
+                MQTTSubscription(layout.allRoomsFilter, qos: roomQoS),
+                MQTTSubscription(layout.allGroupMessagesFilter, qos: .exactlyOnce),
+            ]
+        case .selected(let rooms, let groups):
+            subscriptions += rooms.map { MQTTSubscription(layout.roomFilter($0), qos: roomQoS) }
+            subscriptions += groups.map { MQTTSubscription(layout.groupMessagesFilter($0), qos: .exactlyOnce) }
+        case .all:
+            subscriptions.append(MQTTSubscription(layout.allRoomsFilter, qos: roomQoS))
+        }
+        return subscriptions
+    }
+
+    /// What a persistent session drops while the listener is away: all but private and group messages, so
+    /// the broker keeps those, not the rooms' traffic.
+    public var filtersDroppedWhileAway: [String] {
+        let kept: Set = [layout.inboxFilter(of: me), layout.allGroupMessagesFilter]
+        return subscriptions(roomQoS: .atMostOnce).map(\.filter).filter { !kept.contains($0) }
+    }
+
+    /// The rooms shown now.
     public var followedRooms: [String] {
         switch follow {
         case .joined: directory.rooms(of: me)
@@ -57,7 +104,7 @@ public struct ChatRouter: Sendable {
         }
     }
 
-    /// The groups to follow now: those this user is a member of (and, with `--group`, asked for).
+    /// The groups shown now: those this user is a member of (and, with `--group`, asked for).
     public var followedGroups: [GroupID] {
         switch follow {
         case .joined: directory.groups(of: me)
@@ -89,23 +136,49 @@ public struct ChatRouter: Sendable {
         switch topic {
         case .room, .inbox, .groupMessage:
             guard synced else {
-                held.append(message)
+                held.append(.message(message))
                 return ([], [])
             }
             return (line(for: message, topic).map { [$0] } ?? [], [])
         case .sync(let user, let client):
-            guard user == me, client == self.client, !synced else { return ([], []) }
+            guard user == me, client == self.client else { return ([], []) }
+            if rereading != nil { return ([], finishRereading()) }
+            guard !synced else { return ([], []) }
             markerSeen = true
             return verified == nil ? ([], []) : finishSnapshot()
         default:
-            let (roomsBefore, groupsBefore) = (followedRooms, followedGroups)
-            let changes = directory.apply(topic, payload: message.payload)
-            var actions = followChanges(from: roomsBefore, groupsBefore)
-            guard synced else {
-                actions.removeAll()
-                return ([], actions)
+            if owns(topic) {
+                if message.retained, ownStateRereading != nil {
+                    ownStateRereading![message.topic] = message.payload.isEmpty ? nil : message.payload
+                } else {
+                    ownState[message.topic] = message.payload.isEmpty ? nil : message.payload
+                    ownStateRereading?[message.topic] = message.payload.isEmpty ? nil : message.payload
+                }
             }
-            return (changes.compactMap { notice(for: $0, topic: message.topic) }, actions)
+            if message.retained, rereading != nil {
+                _ = rereading!.apply(topic, payload: message.payload)
+                return ([], [])
+            }
+            _ = rereading?.apply(topic, payload: message.payload)
+            let changes = directory.apply(topic, payload: message.payload)
+            // A retained copy is the snapshot: known already, or state read at start; never announced.
+            guard !message.retained else { return ([], []) }
+            let notices = changes.compactMap { notice(for: $0, topic: message.topic) }
+            guard synced else {
+                if !notices.isEmpty { held.append(.notices(notices)) }
+                return ([], [])
+            }
+            return (notices, [])
+        }
+    }
+
+    /// Whether `topic` is state this user writes (and so may have to restore after a broker lost it).
+    private func owns(_ topic: ChatTopic) -> Bool {
+        switch topic {
+        case .membership(let user, _), .focus(let user), .groupRequest(_, let user): user == me
+        case .contact(let owner, _): owner == me
+        case .groupInfo(let group), .groupDecision(let group, _): group.owner == me
+        default: false
         }
     }
 
@@ -120,21 +193,34 @@ public struct ChatRouter: Sendable {
         guard !synced else { return ([], []) }
         synced = true
         if verified == nil { verified = false }
-        let messages = held
+        let entries = held
         held = []
         var lines: [ChatLine] = []
-        for message in messages {
-            if let topic = layout.parse(message.topic), let line = line(for: message, topic) { lines.append(line) }
+        for entry in entries {
+            switch entry {
+            case .message(let message):
+                if let topic = layout.parse(message.topic), let line = line(for: message, topic) { lines.append(line) }
+            case .notices(let notices):
+                lines += notices
+            }
         }
-        return (lines, followedRooms.map { .follow(room: $0) } + followedGroups.map { .followGroup($0) } + [.synced])
+        return (lines, [.synced])
     }
 
-    private func followChanges(from rooms: [String], _ groups: [GroupID]) -> [Action] {
-        let (roomsNow, groupsNow) = (followedRooms, followedGroups)
-        return roomsNow.filter { !rooms.contains($0) }.map { .follow(room: $0) }
-            + rooms.filter { !roomsNow.contains($0) }.map { .unfollow(room: $0) }
-            + groupsNow.filter { !groups.contains($0) }.map { .followGroup($0) }
-            + groups.filter { !groupsNow.contains($0) }.map { .unfollowGroup($0) }
+    /// After a reconnect: reads the state again, from the retained copies the listener asks for next, up to
+    /// its next sync marker. Until then the old directory serves.
+    public mutating func beginResync() {
+        rereading = ChatDirectory(me: me)
+        ownStateRereading = [:]
+    }
+
+    private mutating func finishRereading() -> [Action] {
+        guard let fresh = rereading else { return [] }
+        directory = fresh
+        ownState = ownStateRereading ?? ownState
+        rereading = nil
+        ownStateRereading = nil
+        return synced ? [.resynced] : []
     }
 
     private func notice(for change: ChatDirectory.Change, topic: String) -> ChatLine? {
