@@ -8,10 +8,13 @@ public struct ChatActions: Sendable {
     public let layout: ChatLayout
     public let me: String
 
+    let journal: StateJournalFile
+
     public init(client: MQTTClient, layout: ChatLayout, me: String) {
         self.client = client
         self.layout = layout
         self.me = me
+        journal = StateJournalFile(client.configuration, user: me)
     }
 
     public func join(_ room: String) async throws(MQTTError) {
@@ -83,10 +86,15 @@ public struct ChatActions: Sendable {
         }
     }
 
+    /// Writes retained state, stamped with its time, and notes it in the journal once the broker has it, so
+    /// that a broker which crashes before saving it gets it back (`StateJournal`).
     private func put(_ topic: String, _ state: [UInt8]) async throws(MQTTError) {
+        let now = ChatTimestamp.now()
+        let payload = state.isEmpty ? state : ChatState.stamped(state, at: now)
         try await refusalNamed(topic) { () throws(MQTTError) in
-            try await client.publish(topic: topic, payload: state, qos: .atLeastOnce, retain: true)
+            try await client.publish(topic: topic, payload: payload, qos: .atLeastOnce, retain: true)
         }
+        journal.record(topic, state, at: now)
     }
 
     private func refusalNamed(_ topic: String, _ body: () async throws(MQTTError) -> Void) async throws(MQTTError) {

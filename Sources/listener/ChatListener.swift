@@ -139,3 +139,32 @@ final class ChatListener: Sendable {
         bound.cancel()
     }
 }
+
+/// Writes again the state this user's tools wrote that the broker no longer holds (`StateJournal`), after
+/// each snapshot: at start and after every reconnect, so a broker that crashed and came back with an old
+/// save gets the user's joins, contacts and group decisions back within seconds of the listener's return.
+final class StateRestorer: Sendable {
+    private let journal: StateJournalFile
+    private let client = Mutex<MQTTClient?>(nil)
+
+    init(journal: StateJournalFile) {
+        self.journal = journal
+    }
+
+    func attach(_ client: MQTTClient) {
+        self.client.withLock { $0 = client }
+    }
+
+    /// Called with the router when a snapshot is complete (on the sink's thread: returns at once).
+    func restore(_ router: ChatRouter) {
+        guard let client = client.withLock({ $0 }) else { return }
+        let broker = router.ownState
+        Terminal.startDetachedThread { [journal] in
+            // The journal is a local folder: read on a thread of our own, not on Paho's nor the pool's.
+            let publishes = StateJournal.restorations(journal: journal.load(), broker: broker)
+            for (topic, payload) in publishes {
+                client.startPublish(topic: topic, payload: payload, qos: .atLeastOnce, retain: true) { _ in }
+            }
+        }
+    }
+}

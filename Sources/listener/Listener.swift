@@ -180,6 +180,12 @@ struct Listen: ChatCommand {
         // Whether the broker proves senders is unknown until the listener's probe answers (ChatListener).
         let router = ChatRouter(layout: layout, me: me, client: configuration.clientID, follow: follow, verified: nil)
         let target = "\(configuration.host):\(configuration.port)"
+        let restorer = StateRestorer(journal: StateJournalFile(configuration, user: me))
+        let debug = connection.debug
+        let stateRead: @Sendable (ChatRouter, Bool) -> Void = { router, again in
+            restorer.restore(router)
+            if debug && again { report("listener", "read the broker's state again after the reconnect.") }
+        }
         var onSynced: (@Sendable (ChatRouter) -> Void)?
         if !quiet {
             onSynced = { router in report("listener", ChatListener.listeningLine(router, target: target)) }
@@ -189,7 +195,8 @@ struct Listen: ChatCommand {
             renderer: renderer,
             count: count,
             stop: stop,
-            onSynced: onSynced
+            onSynced: onSynced,
+            onStateRead: layoutMode ? stateRead : nil
         )
         let client: MQTTClient
         do {
@@ -199,6 +206,7 @@ struct Listen: ChatCommand {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
         connection.reportConnected(tool, client)
+        restorer.attach(client)
         let chat = layoutMode ? ChatListener(client: client, sink: sink, router: router) : nil
         let subscribed: [String]
         do {

@@ -69,14 +69,18 @@ final class MessageSink: Sendable {
 
     /// Called on the writer thread when the layout's snapshot is complete, before any line is shown.
     private let onSynced: (@Sendable (ChatRouter) -> Void)?
+    /// Called when the state was read, at start and again after a reconnect (`true`); returns at once.
+    private let onStateRead: (@Sendable (ChatRouter, Bool) -> Void)?
 
     init(
         view: View,
         renderer: ChatLineRenderer,
         count: Int?,
         stop: StopReason,
-        onSynced: (@Sendable (ChatRouter) -> Void)? = nil
+        onSynced: (@Sendable (ChatRouter) -> Void)? = nil,
+        onStateRead: (@Sendable (ChatRouter, Bool) -> Void)? = nil
     ) {
+        self.onStateRead = onStateRead
         switch view {
         case .raw: state = Mutex(State(router: nil))
         case .layout(let router): state = Mutex(State(router: router))
@@ -176,6 +180,9 @@ final class MessageSink: Sendable {
 
     private func act(on actions: [ChatRouter.Action], _ router: ChatRouter) {
         if actions.contains(.synced) { onSynced?(router) }
+        if actions.contains(.synced) || actions.contains(.resynced) {
+            onStateRead?(router, actions.contains(.resynced))
+        }
     }
 
     /// Renders lines; chat lines count towards `-C`, notices the listener makes up from state do not. Writes

@@ -43,6 +43,19 @@ public enum ChatState {
         String(UInt64.random(in: 0...UInt64.max), radix: 36)
     }
 
+    /// What a journal records for state that was removed (`StateJournal`).
+    static let cleared: [UInt8] = object(["cleared": "true"])
+
+    /// `payload` (a state object of string members) with the time it was written, `at`, which says which of
+    /// two values is newer (`StateJournal`); a payload that is not such an object is returned as it is.
+    public static func stamped(_ payload: [UInt8], at: ChatTimestamp) -> [UInt8] {
+        guard var members = members(payload) else { return payload }
+        members["at"] = at.rfc3339
+        var writer = JSONWriter()
+        for key in members.keys.sorted() { writer.add(member: key, members[key]!) }
+        return writer.finish()
+    }
+
     /// The string members of a state payload, or nil when it is not a JSON object.
     public static func members(_ payload: [UInt8]) -> [String: String]? {
         payload.withUnsafeBufferPointer { bytes in JSONScanner.topLevelObject(bytes)?.strings }

@@ -29,6 +29,15 @@ struct JSONWriter {
         Self.appendQuoted(value, to: &bytes)
     }
 
+    /// A member whose key is read from input (a state object written again), escaped as values are.
+    mutating func add(member key: String, _ value: String) {
+        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        needsComma = true
+        Self.appendQuoted(key, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        Self.appendQuoted(value, to: &bytes)
+    }
+
     mutating func add(_ key: StaticString, _ value: Bool) {
         startMember(key)
         append(value ? "true" : "false")

@@ -32,8 +32,12 @@ extension Mosquitto {
         environment: [String: String] = [:],
         stdinIsNull: Bool = false
     ) throws -> ChildProcess {
-        // Each broker is another "machine": the listener's per-machine session lock lives in its folder.
-        let machine = ["XDG_RUNTIME_DIR": directory.appendingPathComponent("run").path]
+        // Each broker is another "machine": the listener's per-machine session lock and the journal of the
+        // state its tools wrote live in its folder.
+        let machine = [
+            "XDG_RUNTIME_DIR": directory.appendingPathComponent("run").path,
+            "XDG_STATE_HOME": directory.appendingPathComponent("state").path,
+        ]
         return try ChildProcess(
             tool.path,
             command + flags(user) + arguments,
