@@ -43,7 +43,9 @@ public struct StateJournalFile: Sendable {
         defer { closedir(folder) }
         var journal: [String: [UInt8]] = [:]
         while let item = readdir(folder) {
-            let name = withUnsafeBytes(of: item.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: item.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             guard !name.hasPrefix("."), !name.hasSuffix(".new"), let bytes = read(directory + "/" + name),
                 let newline = bytes.firstIndex(of: 0x0A)
             else { continue }
