@@ -43,26 +43,7 @@ struct Send: ChatCommand {
     static let spec = CommandSpec(
         "send",
         abstract: "Send to a room (default), one person (--to) or a raw topic (-t).",
-        options: ConnectionOptions.options + [
-            .value("topic", "t", help: "A raw MQTT topic to publish to (no wildcards), instead of a room."),
-            .value("room", help: "The room to talk in (default: general)."),
-            .value("to", valueName: "user", help: "Send privately to this user (QoS 2)."),
-            .value("group", help: "Send to this group (OWNER/NAME; QoS 2)."),
-            .value("message", "m", help: "Send this one message and exit."),
-            .value("notice", help: "Send this one notice (shown as `* name text`) and exit."),
-            .flag("retain", "r", help: "Ask the broker to retain the message for later subscribers."),
-            .value(
-                "timeout",
-                "W",
-                help: "Seconds to wait for acknowledgements (and for the broker, with --wait-for-broker) before giving "
-                    + "up (default: 30)."
-            ),
-            .flag("quiet", help: "At a terminal, do not say on stderr where you are talking."),
-            .flag(
-                "wait-for-broker",
-                help: "If the broker is not up yet, keep trying (up to --timeout) instead of failing."
-            ),
-        ]
+        options: SendOptions.options
     )
 
     let connection: ConnectionOptions
@@ -79,16 +60,16 @@ struct Send: ChatCommand {
 
     init(_ arguments: inout ParsedArguments) throws(ValidationError) {
         connection = try ConnectionOptions(arguments)
-        topic = arguments.string("topic")
-        room = arguments.string("room")
-        to = arguments.string("to")
-        group = arguments.string("group")
-        message = arguments.string("message")
-        notice = arguments.string("notice")
-        retain = arguments.flag("retain")
-        timeout = try arguments.double("timeout") ?? 30
-        quiet = arguments.flag("quiet")
-        waitForBroker = arguments.flag("wait-for-broker")
+        topic = try arguments[SendOptions.topic]
+        room = try arguments[SendOptions.room]
+        to = try arguments[SendOptions.to]
+        group = try arguments[SendOptions.group]
+        message = try arguments[SendOptions.message]
+        notice = try arguments[SendOptions.notice]
+        retain = try arguments[SendOptions.retain]
+        timeout = try arguments[SendOptions.timeout] ?? 30
+        quiet = try arguments[SendOptions.quiet]
+        waitForBroker = try arguments[SendOptions.waitForBroker]
     }
 
     /// Cap on unacknowledged publishes, below the broker's receive maximum (see LinePublisher).

@@ -5,14 +5,24 @@ import Testing
 /// A command with one of each kind: flags (one with a short name), a value option, a repeatable one, a
 /// number, a choice, and a required and an optional argument.
 struct Sample: ChatCommand {
+    enum Format: String, CaseIterable, Sendable { case text, json }
+
+    enum Key {
+        static let debug = OptionKey.flag("debug", "d", help: "Debug.")
+        static let retain = OptionKey.flag("retain", "r", help: "Retain.")
+        static let message = OptionKey.value("message", "m", help: "A message.")
+        static let room = OptionKey.repeatable("room", help: "A room.")
+        static let port = OptionKey.integer("port", "p", help: "A port.")
+        static let timeout = OptionKey.number("timeout", "W", help: "Seconds.")
+        static let format = OptionKey.choice("format", as: Format.self, help: "text or json.")
+    }
+
     static let spec = CommandSpec(
         "sample",
         abstract: "A sample.",
         options: [
-            .flag("debug", "d", help: "Debug."), .flag("retain", "r", help: "Retain."),
-            .value("message", "m", help: "A message."), .value("room", repeatable: true, help: "A room."),
-            .value("port", "p", help: "A port."), .value("timeout", "W", help: "Seconds."),
-            .value("format", completion: .choices(["text", "json"]), help: "text or json."),
+            Key.debug.spec, Key.retain.spec, Key.message.spec, Key.room.spec, Key.port.spec, Key.timeout.spec,
+            Key.format.spec,
         ],
         arguments: [ArgumentSpec("user", help: "Who."), ArgumentSpec("room", optional: true, help: "Where.")]
     )
@@ -26,16 +36,14 @@ struct Sample: ChatCommand {
     var user: String
     var room: String?
 
-    enum Format: String { case text, json }
-
     init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-        debug = arguments.flag("debug")
-        retain = arguments.flag("retain")
-        message = arguments.string("message")
-        rooms = arguments.strings("room")
-        port = try arguments.int("port")
-        timeout = try arguments.double("timeout")
-        format = try arguments.choice("format")
+        debug = try arguments[Key.debug]
+        retain = try arguments[Key.retain]
+        message = try arguments[Key.message]
+        rooms = try arguments[Key.room]
+        port = try arguments[Key.port]
+        timeout = try arguments[Key.timeout]
+        format = try arguments[Key.format]
         user = arguments.requiredArgument()
         room = arguments.argument()
     }
@@ -71,6 +79,9 @@ struct CommandLineParsingTests {
         let after = try parse(["--", "-bob", "--debug"])
         #expect(after.user == "-bob" && after.room == "--debug" && !after.debug)
         #expect(try parse(["-"]).user == "-")
+        // A short option that takes a value may end a group of flags; its value is the next word.
+        let grouped = try parse(["-dp", "1883", "bob", "-drm-5"])
+        #expect(grouped.debug && grouped.retain && grouped.port == 1883 && grouped.message == "-5")
     }
 
     @Test(
@@ -114,6 +125,12 @@ struct CommandLineParsingTests {
         #expect(command.spec.name == "join")
         #expect(words == [2])
         #expect(Tool.removingWords(words, from: ["-h", "join", "join", "rust"]) == ["-h", "join", "rust"])
+        // Flags grouped with an option that takes a value (-dp 1883): the value is skipped, not taken for a
+        // subcommand (the parser and the lookup read the words alike).
+        #expect(Tool.resolve(["-dp", "1883", "join", "rust"]).1 == [2])
+        #expect(Tool.resolve(["-d", "-p", "1883", "join", "rust"]).1 == [3])
+        #expect(Tool.resolve(["--", "join", "rust"]).1 == [])
+        #expect((try Tool.parse(["-dp", "1883", "join", "rust"]) as? Join)?.connection.port == 1883)
         let join = try Tool.parse(["-u", "p07", "join", "rust"]) as? Join
         #expect(join?.name == "rust" && join?.connection.username == "p07")
         #expect(throws: ValidationError("tool needs a subcommand: join.")) { try Tool.parse(["-u", "p07"]) }

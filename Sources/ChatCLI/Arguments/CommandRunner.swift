@@ -60,15 +60,30 @@ extension ChatCommand {
     static func resolve(_ arguments: [String]) -> (any ChatCommand.Type, [Int]) {
         var command: any ChatCommand.Type = self
         var words: [Int] = []
-        var start = 0
-        while let (index, subcommand) = CommandOptions(command.spec.defaultSubcommand ?? command)
-            .subcommand(in: arguments[start...], of: command)
-        {
+        while let (index, subcommand) = subcommand(of: command, in: arguments[(words.last.map { $0 + 1 } ?? 0)...]) {
             command = subcommand
             words.append(index)
-            start = index + 1
         }
         return (command, words)
+    }
+
+    /// The subcommand of `command` the first argument among `arguments` names, and its index; nil when that
+    /// argument names none, or comes after `--`. Options are read as the command (or its default subcommand)
+    /// declares them, so a value is never taken for a subcommand's name.
+    private static func subcommand(
+        of command: any ChatCommand.Type,
+        in arguments: ArraySlice<String>
+    ) -> (Int, any ChatCommand.Type)? {
+        guard !command.spec.subcommands.isEmpty else { return nil }
+        let options = (command.spec.defaultSubcommand ?? command).spec.options
+        for token in CommandLineTokens(arguments, options: options) {
+            switch token {
+            case .argument(let word, let index): return command.spec.subcommand(named: word).map { (index, $0) }
+            case .endOfOptions: return nil
+            default: continue
+            }
+        }
+        return nil
     }
 
     /// `arguments` without the subcommand words at `positions`: what the command they name parses.
@@ -98,7 +113,7 @@ extension ChatCommand {
             return script
         }
         if let date = value(of: "--generate-manual-page") { return ManualPage.page(for: spec, date: date) }
-        if options.contains("--experimental-dump-options") { return CommandOptions.describeTree(self) }
+        if options.contains("--experimental-dump-options") { return describeTree() }
         if arguments.first == "help" || options.contains("--help") {
             let named = arguments.first == "help" ? Array(arguments.dropFirst()) : arguments
             let (command, words) = resolve(named)
@@ -106,5 +121,22 @@ extension ChatCommand {
         }
         if options.contains("--version") { return (spec.version ?? "") + "\n" }
         return nil
+    }
+
+    /// Every command of the tree, one line each: `listener listen: --count/-C= --debug/-d --format= ...`
+    /// (sorted; `=` for an option that takes a value).
+    static func describeTree() -> String {
+        var lines: [String] = []
+        func visit(_ command: any ChatCommand.Type, _ path: String) {
+            let described = command.spec.options.map { option in
+                "--" + option.long + (option.short.map { "/-\($0)" } ?? "") + (option.takesValue ? "=" : "")
+            }
+            lines.append(path + ":" + described.sorted().map { " " + $0 }.joined())
+            for subcommand in command.spec.subcommands {
+                visit(subcommand, path + " " + subcommand.spec.name)
+            }
+        }
+        visit(self, spec.name)
+        return lines.map { $0 + "\n" }.joined()
     }
 }

@@ -23,8 +23,9 @@ public struct OptionSpec: Sendable, Equatable {
 
     public var takesValue: Bool { valueName != nil }
 
-    /// An option that takes a value; the placeholder defaults to the long name.
-    public static func value(
+    /// An option that takes a value; the placeholder defaults to the long name. Commands declare theirs as
+    /// `OptionKey`s, which say what the values mean.
+    static func value(
         _ long: String,
         _ short: Character? = nil,
         valueName: String? = nil,
@@ -42,7 +43,7 @@ public struct OptionSpec: Sendable, Equatable {
         )
     }
 
-    public static func flag(_ long: String, _ short: Character? = nil, help: String) -> OptionSpec {
+    static func flag(_ long: String, _ short: Character? = nil, help: String) -> OptionSpec {
         OptionSpec(long: long, short: short, valueName: nil, help: help, repeatable: false, completion: .none)
     }
 }
@@ -134,7 +135,7 @@ extension CommandSpec {
 /// A command of the tools: declared by its `spec`, built from what the command line gave, checked, run.
 public protocol ChatCommand: Sendable {
     static var spec: CommandSpec { get }
-    /// Reads the values this command's spec declares (`arguments.string("host")`, `arguments.flag("tls")`).
+    /// Reads the values this command's spec declares (`try arguments[ConnectionOptions.Key.host]`).
     init(_ arguments: inout ParsedArguments) throws(ValidationError)
     /// Checks that only needs the values (names, ranges, combinations), before anything connects.
     func validate() throws(ValidationError)
