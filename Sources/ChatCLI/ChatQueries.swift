@@ -50,18 +50,14 @@ private func formatOption(_ what: String) -> OptionKey<ChatLineRenderer.Format?>
     .choice("format", as: ChatLineRenderer.Format.self, help: "text, or json (one object per \(what)).")
 }
 
-/// `who [ROOM]`: who is online; with a room, who joined it. A command of both tools.
+/// `who [ROOM]`: who is online; with a room, who joined it. A command of both tools, declared with the chat
+/// commands (`ChatOperations.who`, also the prompt's `/who`) and given `--format` here.
 public struct WhoCommand: ChatCommand {
     enum Key {
         static let room = OptionKey.value("room", help: "The room (same as the argument).")
         static let format = formatOption("user")
     }
-    public static let spec = CommandSpec.connecting(
-        "who",
-        abstract: "Show who is online; with a room, who joined it (online or not).",
-        options: [Key.room.spec, Key.format.spec],
-        arguments: [ArgumentSpec("room", optional: true, help: "A room.")]
-    )
+    public static let spec = ChatOperations.who.spec(options: [Key.room.spec, Key.format.spec])
 
     let room: String?
     let format: ChatLineRenderer.Format
@@ -111,11 +107,7 @@ extension DirectoryListing {
 /// `rooms`: the rooms you are in, and every room with people in it. A command of both tools.
 public struct RoomsCommand: DirectoryListing {
     public static let formatKey = formatOption("room")
-    public static let spec = CommandSpec.connecting(
-        "rooms",
-        abstract: "Show the rooms you are in and every room with people in it.",
-        options: [formatKey.spec]
-    )
+    public static let spec = ChatOperations.rooms.spec(options: [formatKey.spec])
 
     public let format: ChatLineRenderer.Format
     public let connection: ConnectionOptions
@@ -132,11 +124,7 @@ public struct RoomsCommand: DirectoryListing {
 /// `groups`: every group, its owner and members; pending requests for the groups you own. Both tools.
 public struct GroupsCommand: DirectoryListing {
     public static let formatKey = formatOption("group")
-    public static let spec = CommandSpec.connecting(
-        "groups",
-        abstract: "Show every group with its members (and the requests to the groups you own).",
-        options: [formatKey.spec]
-    )
+    public static let spec = ChatOperations.groups.spec(options: [formatKey.spec])
 
     public let format: ChatLineRenderer.Format
     public let connection: ConnectionOptions

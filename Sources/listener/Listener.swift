@@ -25,8 +25,11 @@ struct Listener: CommandGroup {
             Exit codes: 0 ok, 64 usage, 69 broker unreachable, 75 fewer than --count messages before --timeout, 77 not authorized, 1 anything else.
             """,
         version: chatVersion,
-        subcommands: [Listen.self, WhoCommand.self, RoomsCommand.self, GroupsCommand.self],
-        defaultSubcommand: Listen.self
+        subcommands: [
+            CommandNode(Listen.self), CommandNode(WhoCommand.self), CommandNode(RoomsCommand.self),
+            CommandNode(GroupsCommand.self),
+        ],
+        defaultSubcommand: "listen"
     )
 
     static func main() async {

@@ -26,11 +26,9 @@ struct Publisher: CommandGroup {
             Exit codes: 0 ok, 64 usage, 69 broker unreachable, 75 messages left undelivered (after --timeout, or interrupted), 77 not authorized (credentials, or the broker refused a publish), 1 anything else.
             """,
         version: chatVersion,
-        subcommands: [
-            Send.self, JoinCommand.self, LeaveCommand.self, RoomsCommand.self, WhoCommand.self, InviteCommand.self,
-            MsgCommand.self, AcceptCommand.self, BlockCommand.self, GroupCommand.self, GroupsCommand.self,
-        ],
-        defaultSubcommand: Send.self
+        // Sending, then the chat commands (ChatOperations).
+        subcommands: [CommandNode(Send.self)] + CommandNode.chatCommands(),
+        defaultSubcommand: "send"
     )
 
     static func main() async {
@@ -190,14 +188,11 @@ struct Send: ChatCommand {
             }
         }
         if interactive && rawTopic == nil {
-            var prompt = ChatPrompt(
-                client: client,
-                watcher: watcher,
-                me: user,
-                room: to == nil && group == nil ? resolvedRoom : nil,
-                to: to,
-                group: group.flatMap { try? GroupID(parsing: $0) }
-            )
+            let place: ChatPlace =
+                if let to { .user(to) } else if let group = group.flatMap({ try? GroupID(parsing: $0) }) {
+                    .group(group)
+                } else { .room(resolvedRoom) }
+            var prompt = ChatPrompt(client: client, watcher: watcher, me: user, place: place)
             await prompt.run(publisher, patience: patience)
         } else if let text = message ?? notice {
             if await !publisher.send(text, kind: message != nil ? .message : .notice, patience: patience) {

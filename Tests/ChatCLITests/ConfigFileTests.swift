@@ -13,7 +13,7 @@ struct Tool: ChatCommand {
             OptionKey.flag("session", help: "A session.").spec,
             OptionKey.value("message", "m", help: "A message.").spec,
         ],
-        subcommands: [Join.self]
+        subcommands: [CommandNode(Join.self)]
     )
 
     init(_ arguments: inout ParsedArguments) throws(ValidationError) {}
