@@ -1,3 +1,4 @@
+import ChatProtocol
 import Testing
 
 @testable import ChatCLI
@@ -142,5 +143,63 @@ struct CommandLineParsingTests {
             try Tool.parse(["join", "x", "-q", "3"])
         }
         #expect(throws: ValidationError("--key needs --cert.")) { try Tool.parse(["join", "x", "--key", "/dev/null"]) }
+    }
+}
+
+@Suite("the chat commands as the publisher's")
+struct ChatCommandsTests {
+    @Test("the prompt's /help lists every chat command with its help, in 80 columns")
+    func promptHelp() {
+        let help = ChatOperation.promptHelp
+        for operation in ChatOperations.all {
+            #expect(help.contains(operation.promptUsage) && help.contains(operation.abstract.prefix(30)))
+        }
+        #expect(help.split(separator: "\n").allSatisfy { $0.count <= 80 })
+        let expected = """
+              /join <room>            Join a room: every listener of yours follows it from
+                                      now on.
+              /leave [<room>]         Leave a room: your listeners stop following it.
+              /rooms                  Show the rooms you are in and every room with people
+                                      in it.
+              /who [<room>]           Show who is online; with a room, who joined it (online
+                                      or not).
+              /invite <user> [<room>]
+                                      Invite someone to a room (they see it even if they
+                                      never accepted you).
+              /msg <user> <text>      Send one private message (QoS 2; it waits for them if
+                                      they are away).
+              /accept <user>          Accept someone's private messages (shown plainly, not
+                                      as requests).
+              /block <user>           Hide everything from someone: messages, invitations,
+                                      notices.
+              /group create <name>    Create a group you own.
+              /group join <group>     Ask to join a group; its owner decides.
+              /group approve <group> <user>
+                                      Approve a request to join your group.
+              /group reject <group> <user>
+                                      Reject a request to join your group.
+              /group remove <group> <user>
+                                      Remove a member from your group.
+              /group leave <group>    Leave a group (or withdraw your request).
+              /group talk <group>     Talk in a group you are a member of.
+              /groups                 Show every group with its members (and the requests to
+                                      the groups you own).
+              /help                   This list.
+              /quit                   Leave (exit works too); //text sends "/text".
+
+            """
+        #expect(help == expected)
+    }
+
+    @Test("the one-shot commands are the table's, in its order, those under `group` in a node of their own")
+    func oneShots() {
+        let nodes = CommandNode.chatCommands()
+        #expect(
+            nodes.map(\.spec.name) == [
+                "join", "leave", "rooms", "who", "invite", "msg", "accept", "block", "group", "groups",
+            ]
+        )
+        let group = nodes.first { $0.spec.name == "group" }?.spec
+        #expect(group?.subcommands.map(\.spec.name) == ["create", "join", "approve", "reject", "remove", "leave"])
     }
 }
