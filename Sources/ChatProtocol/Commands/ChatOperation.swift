@@ -159,8 +159,7 @@ extension ChatOperation {
 
         /// The group at `index`, already checked to be OWNER/NAME.
         func group(_ index: Int) -> GroupID {
-            let parts = self[index].split(separator: "/", maxSplits: 1).map(String.init)
-            return GroupID(owner: parts.first ?? "", name: parts.count > 1 ? parts[1] : "")
+            (try? GroupID(parsing: self[index])) ?? GroupID(owner: "", name: "")
         }
     }
 
