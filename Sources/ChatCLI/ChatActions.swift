@@ -1,8 +1,9 @@
 import ChatProtocol
 import Synchronization
 
-/// What a user does to the chat's shared state, one publish each (awaited: the broker acknowledged it or
-/// refused it). The same actions serve the publisher's one-shot commands and its prompt.
+/// Publishes what a user does to the chat's shared state, one publish at a time, each awaited (the broker
+/// acknowledged it or refused it). What to publish is decided by the chat commands (`ChatOperations`) and the
+/// layout; this only sends it.
 public struct ChatActions: Sendable {
     public let client: MQTTClient
     public let layout: ChatLayout
@@ -17,92 +18,33 @@ public struct ChatActions: Sendable {
         journal = StateJournalFile(client.configuration, user: me)
     }
 
-    public func join(_ room: String) async throws(MQTTError) {
-        try await put(layout.membership(of: me, in: room), ChatState.membership(joined: true))
-    }
-
-    /// Leaving the default room is remembered ("left"); any other membership is simply removed.
-    public func leave(_ room: String) async throws(MQTTError) {
-        let leftDefault = room == ChatLayout.defaultRoom
-        try await put(layout.membership(of: me, in: room), leftDefault ? ChatState.membership(joined: false) : [])
-    }
-
-    public func invite(_ user: String, to room: String) async throws(MQTTError) {
-        try await send(layout.inbox(of: user, from: me), ChatMessage(kind: .invite, from: me, text: room, time: .now()))
-    }
-
-    /// A private message. Writing to someone accepts them: their answers are not shown as requests.
-    public func message(_ user: String, _ text: String) async throws(MQTTError) {
-        try await setContact(user, .accepted)
-        try await send(layout.inbox(of: user, from: me), .message(from: me, text, time: .now()))
+    /// Sends `publishes` in order: state retained at QoS 1, messages at QoS 2 (exactly once, also to a listener
+    /// that was away).
+    public func perform(_ publishes: [ChatPublish]) async throws(MQTTError) {
+        for publish in publishes {
+            do {
+                switch publish.kind {
+                case .state:
+                    // Stamped with its time, and noted in the journal once the broker has it, so that a broker
+                    // which crashes before saving it gets it back (`StateJournal`).
+                    let now = ChatTimestamp.now()
+                    let payload = publish.payload.isEmpty ? [] : ChatState.stamped(publish.payload, at: now)
+                    try await client.publish(topic: publish.topic, payload: payload, qos: .atLeastOnce, retain: true)
+                    journal.record(publish.topic, publish.payload, at: now)
+                case .message:
+                    try await client.publish(topic: publish.topic, payload: publish.payload, qos: .exactlyOnce)
+                }
+            } catch  where error.code == .notAuthorized {
+                throw MQTTError(
+                    error.code,
+                    "The broker refused \(me)'s publish to \(publish.topic): not authorized by its ACL."
+                )
+            }
+        }
     }
 
     public func setContact(_ user: String, _ status: ChatState.Contact) async throws(MQTTError) {
-        try await put(layout.contact(of: me, for: user), ChatState.contact(status))
-    }
-
-    public func createGroup(_ name: String) async throws(MQTTError) {
-        try await put(layout.groupInfo(GroupID(owner: me, name: name)), ChatState.groupCreated)
-    }
-
-    /// Asks to join (a new request each time); the owner sees it live and decides.
-    public func requestGroup(_ group: GroupID) async throws(MQTTError) {
-        try await put(
-            layout.groupRequest(group, by: me),
-            ChatState.groupRequest(.requested, id: ChatState.newRequestID())
-        )
-    }
-
-    public func leaveGroup(_ group: GroupID) async throws(MQTTError) {
-        try await put(layout.groupRequest(group, by: me), ChatState.groupRequest(.left, id: ChatState.newRequestID()))
-    }
-
-    /// The owner's decision on `user`'s current request (`request`, read from the broker's state).
-    public func decide(
-        _ group: GroupID,
-        _ user: String,
-        _ decision: ChatState.GroupDecision,
-        request: String
-    )
-        async throws(MQTTError)
-    {
-        try await put(layout.groupDecision(group, for: user), ChatState.groupDecision(decision, request: request))
-    }
-
-    /// A group message: QoS 2, so members who are away get it exactly once.
-    public func sendToGroup(_ group: GroupID, _ text: String) async throws(MQTTError) {
-        try await send(layout.groupMessage(group, sender: me), .message(from: me, text, time: .now()))
-    }
-
-    /// The room the user talks in, so listeners in other terminals leave its name off their lines.
-    public func focus(_ room: String) async throws(MQTTError) {
-        try await put(layout.focus(of: me), ChatState.focus(room: room))
-    }
-
-    /// Private messages and invitations go at QoS 2: exactly once, also to a listener that was away.
-    private func send(_ topic: String, _ message: ChatMessage) async throws(MQTTError) {
-        try await refusalNamed(topic) { () throws(MQTTError) in
-            try await client.publish(topic: topic, payload: message.encoded(), qos: .exactlyOnce)
-        }
-    }
-
-    /// Writes retained state, stamped with its time, and notes it in the journal once the broker has it, so
-    /// that a broker which crashes before saving it gets it back (`StateJournal`).
-    private func put(_ topic: String, _ state: [UInt8]) async throws(MQTTError) {
-        let now = ChatTimestamp.now()
-        let payload = state.isEmpty ? state : ChatState.stamped(state, at: now)
-        try await refusalNamed(topic) { () throws(MQTTError) in
-            try await client.publish(topic: topic, payload: payload, qos: .atLeastOnce, retain: true)
-        }
-        journal.record(topic, state, at: now)
-    }
-
-    private func refusalNamed(_ topic: String, _ body: () async throws(MQTTError) -> Void) async throws(MQTTError) {
-        do {
-            try await body()
-        } catch  where error.code == .notAuthorized {
-            throw MQTTError(error.code, "The broker refused \(me)'s publish to \(topic): not authorized by its ACL.")
-        }
+        try await perform([layout.contactPublish(of: me, for: user, status)])
     }
 }
 

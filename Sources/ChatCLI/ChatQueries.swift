@@ -46,26 +46,27 @@ public func validateNames(_ names: [(String, String)]) throws(ValidationError) {
 }
 
 /// `--format` of the commands that list things.
-private func formatOption(_ what: String) -> OptionSpec {
-    .value("format", completion: .choices(["text", "json"]), help: "text, or json (one object per \(what)).")
+private func formatOption(_ what: String) -> OptionKey<ChatLineRenderer.Format?> {
+    .choice("format", as: ChatLineRenderer.Format.self, help: "text, or json (one object per \(what)).")
 }
 
-/// `who [ROOM]`: who is online; with a room, who joined it. A command of both tools.
+/// `who [ROOM]`: who is online; with a room, who joined it. A command of both tools, declared with the chat
+/// commands (`ChatOperations.who`, also the prompt's `/who`) and given `--format` here.
 public struct WhoCommand: ChatCommand {
-    public static let spec = CommandSpec.connecting(
-        "who",
-        abstract: "Show who is online; with a room, who joined it (online or not).",
-        options: [.value("room", help: "The room (same as the argument)."), formatOption("user")],
-        arguments: [ArgumentSpec("room", optional: true, help: "A room.")]
-    )
+    enum Key {
+        static let room = OptionKey.value("room", help: "The room (same as the argument).")
+        static let format = formatOption("user")
+    }
+    public static let spec = ChatOperations.who.spec(options: [Key.room.spec, Key.format.spec])
 
     let room: String?
     let format: ChatLineRenderer.Format
     let connection: ConnectionOptions
 
     public init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-        room = arguments.argument() ?? arguments.string("room")
-        format = try arguments.choice("format") ?? .text
+        let option = try arguments[Key.room]
+        room = arguments.argument() ?? option
+        format = try arguments[Key.format] ?? .text
         connection = try ConnectionOptions(arguments)
     }
 
@@ -82,6 +83,8 @@ public struct WhoCommand: ChatCommand {
 
 /// A command that prints one report of the broker's state (`rooms`, `groups`), as text or JSON.
 public protocol DirectoryListing: ChatCommand {
+    /// Its `--format`, whose help names what one JSON object is.
+    static var formatKey: OptionKey<ChatLineRenderer.Format?> { get }
     static func report(_ directory: ChatDirectory, format: ChatLineRenderer.Format) -> [UInt8]
     var format: ChatLineRenderer.Format { get }
     var connection: ConnectionOptions { get }
@@ -90,7 +93,7 @@ public protocol DirectoryListing: ChatCommand {
 
 extension DirectoryListing {
     public init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-        self.init(format: try arguments.choice("format") ?? .text, connection: try ConnectionOptions(arguments))
+        self.init(format: try arguments[Self.formatKey] ?? .text, connection: try ConnectionOptions(arguments))
     }
 
     public func validate() throws(ValidationError) { try connection.validateLayoutUser() }
@@ -103,11 +106,8 @@ extension DirectoryListing {
 
 /// `rooms`: the rooms you are in, and every room with people in it. A command of both tools.
 public struct RoomsCommand: DirectoryListing {
-    public static let spec = CommandSpec.connecting(
-        "rooms",
-        abstract: "Show the rooms you are in and every room with people in it.",
-        options: [formatOption("room")]
-    )
+    public static let formatKey = formatOption("room")
+    public static let spec = ChatOperations.rooms.spec(options: [formatKey.spec])
 
     public let format: ChatLineRenderer.Format
     public let connection: ConnectionOptions
@@ -123,11 +123,8 @@ public struct RoomsCommand: DirectoryListing {
 
 /// `groups`: every group, its owner and members; pending requests for the groups you own. Both tools.
 public struct GroupsCommand: DirectoryListing {
-    public static let spec = CommandSpec.connecting(
-        "groups",
-        abstract: "Show every group with its members (and the requests to the groups you own).",
-        options: [formatOption("group")]
-    )
+    public static let formatKey = formatOption("group")
+    public static let spec = ChatOperations.groups.spec(options: [formatKey.spec])
 
     public let format: ChatLineRenderer.Format
     public let connection: ConnectionOptions

@@ -28,14 +28,13 @@ public struct ConfigFile: Sendable {
         init(_ description: String) { self.description = description }
     }
 
-    /// Every long option of the two tools (their subcommands included), so that one file serves both.
-    /// A test checks it against both tools' `--experimental-dump-options`: add new options here.
-    public static let optionsOfEitherTool = Set(ConnectionOptions.options.map(\.long)).union([
-        // listener, publisher
-        "topic", "format", "count", "timeout", "session", "message", "notice", "retain", "wait-for-broker",
-        // the rooms layout
-        "room", "to", "all", "quiet", "group",
-    ])
+    /// Every long option of the two tools (their subcommands included), so that one file serves both: the
+    /// commands' own declarations, which live in this module for that reason. A test checks it against both
+    /// tools' `--experimental-dump-options`.
+    public static let optionsOfEitherTool = Set(
+        (SendOptions.options + ListenOptions.options + WhoCommand.spec.options + RoomsCommand.spec.options
+            + GroupsCommand.spec.options).map(\.long)
+    )
 
     /// Options that stand for one setting: any of them on the command line drops all of them from the file.
     static let groups: [Set<String>] = [["password", "password-file"], ["topic", "room", "to", "all", "group"]]
@@ -90,13 +89,11 @@ public struct ConfigFile: Sendable {
         var (command, words) = root.resolve(arguments)
         while let fallback = command.spec.defaultSubcommand { command = fallback }
         let start = words.last.map { $0 + 1 } ?? 0
-        let given = CommandOptions(command).scan(root.removingWords(words, from: arguments)[...])
-        let known = CommandOptions(command)
-        let dropped = Self.overridden(by: given)
+        let dropped = Self.overridden(by: Self.given(root.removingWords(words, from: arguments), to: command.spec))
 
         var inserted: [String] = []
         for entry in entries {
-            guard let option = known.long[entry.name] else {
+            guard let option = command.spec.option(entry.name) else {
                 if Self.optionsOfEitherTool.contains(entry.name) { continue }
                 throw Problem("\(path):\(entry.line): unknown option --\(entry.name)")
             }
@@ -105,10 +102,20 @@ public struct ConfigFile: Sendable {
             case (false, .some): throw Problem("\(path):\(entry.line): --\(entry.name) takes no value")
             default: break
             }
-            if dropped.contains(option.name) { continue }
-            inserted.append(entry.value.map { "--\(option.name)=\($0)" } ?? "--\(option.name)")
+            if dropped.contains(option.long) { continue }
+            inserted.append(entry.value.map { "--\(option.long)=\($0)" } ?? "--\(option.long)")
         }
         return Array(arguments[..<start]) + inserted + Array(arguments[start...])
+    }
+
+    /// The options `arguments` gives `command` (by long name, with their values), up to a `--`.
+    static func given(_ arguments: [String], to command: CommandSpec) -> [String: [String]] {
+        var given: [String: [String]] = [:]
+        for token in CommandLineTokens(arguments[...], options: command.options) {
+            if case .option(let option, let value) = token { given[option.long, default: []].append(value ?? "") }
+            if token == .endOfOptions { break }
+        }
+        return given
     }
 
     /// The file's options that the command line's `given` options replace.
@@ -183,102 +190,6 @@ extension ConfigFile {
                 return ["--help", "--version", "--generate-completion-script", "--generate-manual-page"].contains(name)
                     || name.hasPrefix("--experimental-")
             }
-    }
-}
-
-/// The options of one command, as the config file needs to know them: their names, and whether they take a value.
-struct CommandOptions {
-    struct Option {
-        /// The preferred long name, without dashes.
-        var name: String
-        var takesValue: Bool
-    }
-
-    var long: [String: Option] = [:]
-    var short: [Character: Option] = [:]
-
-    init(_ command: any ChatCommand.Type) {
-        for option in command.spec.options {
-            let entry = Option(name: option.long, takesValue: option.takesValue)
-            long[option.long] = entry
-            if let character = option.short { short[character] = entry }
-        }
-    }
-
-    /// Every command of the tree, one line each: `listener listen: --count/-C= --debug/-d --format= ...`
-    /// (sorted; `=` for an option that takes a value).
-    static func describeTree(_ root: any ChatCommand.Type) -> String {
-        var lines: [String] = []
-        func visit(_ command: any ChatCommand.Type, _ path: String) {
-            let described = command.spec.options.map { option in
-                "--" + option.long + (option.short.map { "/-\($0)" } ?? "") + (option.takesValue ? "=" : "")
-            }
-            lines.append(path + ":" + described.sorted().map { " " + $0 }.joined())
-            for subcommand in command.spec.subcommands {
-                visit(subcommand, path + " " + subcommand.spec.name)
-            }
-        }
-        visit(root, root.spec.name)
-        return lines.map { $0 + "\n" }.joined()
-    }
-
-    /// The options `arguments` gives (by preferred name, with their values), up to a `--`.
-    func scan(_ arguments: ArraySlice<String>) -> [String: [String]] {
-        var given: [String: [String]] = [:]
-        var index = arguments.startIndex
-        while index < arguments.endIndex {
-            let token = arguments[index]
-            index += 1
-            if token == "--" { break }
-            guard let (option, inlineValue) = lookup(token) else { continue }
-            var value = inlineValue ?? ""
-            if option.takesValue && inlineValue == nil && index < arguments.endIndex {
-                value = arguments[index]
-                index += 1
-            }
-            given[option.name, default: []].append(value)
-        }
-        return given
-    }
-
-    /// The first subcommand name among `arguments` (skipping options and their values) and its command.
-    func subcommand(
-        in arguments: ArraySlice<String>,
-        of command: any ChatCommand.Type
-    )
-        -> (Int, any ChatCommand.Type)?
-    {
-        guard !command.spec.subcommands.isEmpty else { return nil }
-        var index = arguments.startIndex
-        while index < arguments.endIndex {
-            let token = arguments[index]
-            if token == "--" { return nil }
-            if let (option, inlineValue) = lookup(token) {
-                index += option.takesValue && inlineValue == nil ? 2 : 1
-                continue
-            }
-            if token.hasPrefix("-") {
-                index += 1
-                continue
-            }
-            return command.spec.subcommand(named: token).map { (index, $0) }
-        }
-        return nil
-    }
-
-    /// The option a token names (`--name`, `--name=value`, `-x`, `-xVALUE`), with its inline value.
-    private func lookup(_ token: String) -> (Option, String?)? {
-        if token.hasPrefix("--") {
-            let body = token.dropFirst(2)
-            let parts = body.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let option = long[String(parts[0])] else { return nil }
-            return (option, parts.count > 1 ? String(parts[1]) : nil)
-        }
-        guard token.hasPrefix("-"), token.count >= 2 else { return nil }
-        let body = token.dropFirst()
-        guard let first = body.first, let option = short[first] else { return nil }
-        let rest = body.dropFirst()
-        return (option, option.takesValue && !rest.isEmpty ? String(rest) : nil)
     }
 }
 

@@ -4,45 +4,85 @@ import ChatProtocol
     import Glibc
 #endif
 
-/// The flags both too/// The flags both tools take, spelled like mosquitto_pub/mosquitto_sub so habits carry over.
+/// The flags both tools take, spelled like mosquitto_pub/mosquitto_sub so habits carry over.
 public struct ConnectionOptions: Sendable {
-    public static let options: [OptionSpec] = [
-        .value("host", "h", help: "Broker host (default: localhost)."),
-        .value("port", "p", help: "Broker port (default 1883, or 8883 with TLS)."),
-        .value("username", "u", help: "User name; also your name in chat (default: your login name)."),
-        .value("password", "P", help: "Password (visible in ps; prefer --password-file or MQTT_PASSWORD)."),
-        .value(
+    /// The options, as every command that connects declares and reads them.
+    public enum Key {
+        public static let host = OptionKey.value("host", "h", help: "Broker host (default: localhost).")
+        public static let port = OptionKey.integer("port", "p", help: "Broker port (default 1883, or 8883 with TLS).")
+        public static let username = OptionKey.value(
+            "username",
+            "u",
+            help: "User name; also your name in chat (default: your login name)."
+        )
+        public static let password = OptionKey.value(
+            "password",
+            "P",
+            help: "Password (visible in ps; prefer --password-file or MQTT_PASSWORD)."
+        )
+        public static let passwordFile = OptionKey.value(
             "password-file",
             valueName: "file",
             completion: .file,
             help: "Read the password from the first line of FILE."
-        ),
-        .value("id", "i", help: "Client id (default: user name plus a random suffix)."),
-        .value("qos", "q", completion: .choices(["0", "1", "2"]), help: "Quality of service: 0, 1 or 2 (default: 1)."),
-        .value("keepalive", "k", help: "Seconds between keepalive pings (default: 60)."),
-        .value(
+        )
+        public static let id = OptionKey.value("id", "i", help: "Client id (default: user name plus a random suffix).")
+        public static let qos = OptionKey.integer(
+            "qos",
+            "q",
+            completion: .choices(["0", "1", "2"]),
+            help: "Quality of service: 0, 1 or 2 (default: 1)."
+        )
+        public static let keepalive = OptionKey.integer(
+            "keepalive",
+            "k",
+            help: "Seconds between keepalive pings (default: 60)."
+        )
+        public static let mqttVersion = OptionKey.value(
             "mqtt-version",
             "V",
             completion: .choices(["5", "311"]),
             help: "MQTT version: 5 or 311 (default: 5, falling back to 311 if the broker needs it; -V 5: never)."
-        ),
-        .value("url", "L", help: "Broker as a URL: mqtt[s]://[user[:pass]@]host[:port][/topic]."),
-        .flag("tls", help: "Use TLS (implied by mqtts:// and by --cafile, --cert)."),
-        .value(
+        )
+        public static let url = OptionKey.value(
+            "url",
+            "L",
+            help: "Broker as a URL: mqtt[s]://[user[:pass]@]host[:port][/topic]."
+        )
+        public static let tls = OptionKey.flag("tls", help: "Use TLS (implied by mqtts:// and by --cafile, --cert).")
+        public static let cafile = OptionKey.value(
             "cafile",
             valueName: "file",
             completion: .file,
             help: "PEM file of CAs to trust (default: the system's)."
-        ),
-        .value(
+        )
+        public static let cert = OptionKey.value(
             "cert",
             valueName: "file",
             completion: .file,
             help: "PEM client certificate, for brokers that require one."
-        ),
-        .value("key", valueName: "file", completion: .file, help: "PEM private key for --cert."),
-        .flag("insecure", help: "Do not check that the certificate names the host (the chain is still checked)."),
-        .flag("debug", "d", help: "Print what happens on the connection to stderr (never the password)."),
+        )
+        public static let key = OptionKey.value(
+            "key",
+            valueName: "file",
+            completion: .file,
+            help: "PEM private key for --cert."
+        )
+        public static let insecure = OptionKey.flag(
+            "insecure",
+            help: "Do not check that the certificate names the host (the chain is still checked)."
+        )
+        public static let debug = OptionKey.flag(
+            "debug",
+            "d",
+            help: "Print what happens on the connection to stderr (never the password)."
+        )
+    }
+
+    public static let options: [OptionSpec] = [
+        Key.host.spec, Key.port.spec, Key.username.spec, Key.password.spec, Key.passwordFile.spec, Key.id.spec,
+        Key.qos.spec, Key.keepalive.spec, Key.mqttVersion.spec, Key.url.spec, Key.tls.spec, Key.cafile.spec,
+        Key.cert.spec, Key.key.spec, Key.insecure.spec, Key.debug.spec,
     ]
 
     public var host: String?
@@ -66,22 +106,22 @@ public struct ConnectionOptions: Sendable {
 
     /// The options above as the command line gave them, checked (every command that connects builds one).
     public init(_ arguments: ParsedArguments) throws(ValidationError) {
-        host = arguments.string("host")
-        port = try arguments.int("port")
-        username = arguments.string("username")
-        password = arguments.string("password")
-        passwordFile = arguments.string("password-file")
-        id = arguments.string("id")
-        qos = try arguments.int("qos") ?? 1
-        keepalive = try arguments.int("keepalive") ?? 60
-        mqttVersion = arguments.string("mqtt-version")
-        url = arguments.string("url")
-        tls = arguments.flag("tls")
-        cafile = arguments.string("cafile")
-        cert = arguments.string("cert")
-        key = arguments.string("key")
-        insecure = arguments.flag("insecure")
-        debug = arguments.flag("debug")
+        host = try arguments[Key.host]
+        port = try arguments[Key.port]
+        username = try arguments[Key.username]
+        password = try arguments[Key.password]
+        passwordFile = try arguments[Key.passwordFile]
+        id = try arguments[Key.id]
+        qos = try arguments[Key.qos] ?? 1
+        keepalive = try arguments[Key.keepalive] ?? 60
+        mqttVersion = try arguments[Key.mqttVersion]
+        url = try arguments[Key.url]
+        tls = try arguments[Key.tls]
+        cafile = try arguments[Key.cafile]
+        cert = try arguments[Key.cert]
+        key = try arguments[Key.key]
+        insecure = try arguments[Key.insecure]
+        debug = try arguments[Key.debug]
         try validate()
     }
 

@@ -25,8 +25,11 @@ struct Listener: CommandGroup {
             Exit codes: 0 ok, 64 usage, 69 broker unreachable, 75 fewer than --count messages before --timeout, 77 not authorized, 1 anything else.
             """,
         version: chatVersion,
-        subcommands: [Listen.self, WhoCommand.self, RoomsCommand.self, GroupsCommand.self],
-        defaultSubcommand: Listen.self
+        subcommands: [
+            CommandNode(Listen.self), CommandNode(WhoCommand.self), CommandNode(RoomsCommand.self),
+            CommandNode(GroupsCommand.self),
+        ],
+        defaultSubcommand: "listen"
     )
 
     static func main() async {
@@ -38,32 +41,7 @@ struct Listen: ChatCommand {
     static let spec = CommandSpec(
         "listen",
         abstract: "Show messages as they arrive (the default command).",
-        options: ConnectionOptions.options + [
-            .value(
-                "topic",
-                "t",
-                repeatable: true,
-                help: "A raw topic filter instead of the chat's rooms; repeat for several; + and # allowed."
-            ),
-            .value("room", repeatable: true, help: "Follow just this room; repeat for several."),
-            .value("group", repeatable: true, help: "Follow just this group (OWNER/NAME); repeat for several."),
-            .flag(
-                "all",
-                help: "Every room, with the room on each line (the workshop host's projector; needs admin rights)."
-            ),
-            .value(
-                "format",
-                completion: .choices(["text", "json"]),
-                help: "Output: text for people, json (one object per line) for scripts (default: text)."
-            ),
-            .value("count", "C", help: "Exit after this many messages."),
-            .value("timeout", "W", help: "Exit after this many seconds."),
-            .flag(
-                "session",
-                help: "Keep a persistent session (needs -i) on raw topics (-t); the chat's own listener always has one."
-            ),
-            .flag("quiet", help: "Do not say on stderr when listening starts."),
-        ]
+        options: ListenOptions.options
     )
 
     let connection: ConnectionOptions
@@ -79,15 +57,15 @@ struct Listen: ChatCommand {
 
     init(_ arguments: inout ParsedArguments) throws(ValidationError) {
         connection = try ConnectionOptions(arguments)
-        topic = arguments.strings("topic")
-        room = arguments.strings("room")
-        group = arguments.strings("group")
-        all = arguments.flag("all")
-        format = try arguments.choice("format") ?? .text
-        count = try arguments.int("count")
-        timeout = try arguments.double("timeout")
-        session = arguments.flag("session")
-        quiet = arguments.flag("quiet")
+        topic = try arguments[ListenOptions.topic]
+        room = try arguments[ListenOptions.room]
+        group = try arguments[ListenOptions.group]
+        all = try arguments[ListenOptions.all]
+        format = try arguments[ListenOptions.format] ?? .text
+        count = try arguments[ListenOptions.count]
+        timeout = try arguments[ListenOptions.timeout]
+        session = try arguments[ListenOptions.session]
+        quiet = try arguments[ListenOptions.quiet]
     }
 
     /// How long the broker keeps a persistent session while the listener is away.

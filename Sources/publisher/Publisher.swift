@@ -26,11 +26,9 @@ struct Publisher: CommandGroup {
             Exit codes: 0 ok, 64 usage, 69 broker unreachable, 75 messages left undelivered (after --timeout, or interrupted), 77 not authorized (credentials, or the broker refused a publish), 1 anything else.
             """,
         version: chatVersion,
-        subcommands: [
-            Send.self, JoinCommand.self, LeaveCommand.self, RoomsCommand.self, WhoCommand.self, InviteCommand.self,
-            MsgCommand.self, AcceptCommand.self, BlockCommand.self, GroupCommand.self, GroupsCommand.self,
-        ],
-        defaultSubcommand: Send.self
+        // Sending, then the chat commands (ChatOperations).
+        subcommands: [CommandNode(Send.self)] + CommandNode.chatCommands(),
+        defaultSubcommand: "send"
     )
 
     static func main() async {
@@ -43,26 +41,7 @@ struct Send: ChatCommand {
     static let spec = CommandSpec(
         "send",
         abstract: "Send to a room (default), one person (--to) or a raw topic (-t).",
-        options: ConnectionOptions.options + [
-            .value("topic", "t", help: "A raw MQTT topic to publish to (no wildcards), instead of a room."),
-            .value("room", help: "The room to talk in (default: general)."),
-            .value("to", valueName: "user", help: "Send privately to this user (QoS 2)."),
-            .value("group", help: "Send to this group (OWNER/NAME; QoS 2)."),
-            .value("message", "m", help: "Send this one message and exit."),
-            .value("notice", help: "Send this one notice (shown as `* name text`) and exit."),
-            .flag("retain", "r", help: "Ask the broker to retain the message for later subscribers."),
-            .value(
-                "timeout",
-                "W",
-                help: "Seconds to wait for acknowledgements (and for the broker, with --wait-for-broker) before giving "
-                    + "up (default: 30)."
-            ),
-            .flag("quiet", help: "At a terminal, do not say on stderr where you are talking."),
-            .flag(
-                "wait-for-broker",
-                help: "If the broker is not up yet, keep trying (up to --timeout) instead of failing."
-            ),
-        ]
+        options: SendOptions.options
     )
 
     let connection: ConnectionOptions
@@ -79,16 +58,16 @@ struct Send: ChatCommand {
 
     init(_ arguments: inout ParsedArguments) throws(ValidationError) {
         connection = try ConnectionOptions(arguments)
-        topic = arguments.string("topic")
-        room = arguments.string("room")
-        to = arguments.string("to")
-        group = arguments.string("group")
-        message = arguments.string("message")
-        notice = arguments.string("notice")
-        retain = arguments.flag("retain")
-        timeout = try arguments.double("timeout") ?? 30
-        quiet = arguments.flag("quiet")
-        waitForBroker = arguments.flag("wait-for-broker")
+        topic = try arguments[SendOptions.topic]
+        room = try arguments[SendOptions.room]
+        to = try arguments[SendOptions.to]
+        group = try arguments[SendOptions.group]
+        message = try arguments[SendOptions.message]
+        notice = try arguments[SendOptions.notice]
+        retain = try arguments[SendOptions.retain]
+        timeout = try arguments[SendOptions.timeout] ?? 30
+        quiet = try arguments[SendOptions.quiet]
+        waitForBroker = try arguments[SendOptions.waitForBroker]
     }
 
     /// Cap on unacknowledged publishes, below the broker's receive maximum (see LinePublisher).
@@ -209,14 +188,11 @@ struct Send: ChatCommand {
             }
         }
         if interactive && rawTopic == nil {
-            var prompt = ChatPrompt(
-                client: client,
-                watcher: watcher,
-                me: user,
-                room: to == nil && group == nil ? resolvedRoom : nil,
-                to: to,
-                group: group.flatMap { try? GroupID(parsing: $0) }
-            )
+            let place: ChatPlace =
+                if let to { .user(to) } else if let group = group.flatMap({ try? GroupID(parsing: $0) }) {
+                    .group(group)
+                } else { .room(resolvedRoom) }
+            var prompt = ChatPrompt(client: client, watcher: watcher, me: user, place: place)
             await prompt.run(publisher, patience: patience)
         } else if let text = message ?? notice {
             if await !publisher.send(text, kind: message != nil ? .message : .notice, patience: patience) {

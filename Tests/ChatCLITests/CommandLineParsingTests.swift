@@ -1,3 +1,4 @@
+import ChatProtocol
 import Testing
 
 @testable import ChatCLI
@@ -5,14 +6,24 @@ import Testing
 /// A command with one of each kind: flags (one with a short name), a value option, a repeatable one, a
 /// number, a choice, and a required and an optional argument.
 struct Sample: ChatCommand {
+    enum Format: String, CaseIterable, Sendable { case text, json }
+
+    enum Key {
+        static let debug = OptionKey.flag("debug", "d", help: "Debug.")
+        static let retain = OptionKey.flag("retain", "r", help: "Retain.")
+        static let message = OptionKey.value("message", "m", help: "A message.")
+        static let room = OptionKey.repeatable("room", help: "A room.")
+        static let port = OptionKey.integer("port", "p", help: "A port.")
+        static let timeout = OptionKey.number("timeout", "W", help: "Seconds.")
+        static let format = OptionKey.choice("format", as: Format.self, help: "text or json.")
+    }
+
     static let spec = CommandSpec(
         "sample",
         abstract: "A sample.",
         options: [
-            .flag("debug", "d", help: "Debug."), .flag("retain", "r", help: "Retain."),
-            .value("message", "m", help: "A message."), .value("room", repeatable: true, help: "A room."),
-            .value("port", "p", help: "A port."), .value("timeout", "W", help: "Seconds."),
-            .value("format", completion: .choices(["text", "json"]), help: "text or json."),
+            Key.debug.spec, Key.retain.spec, Key.message.spec, Key.room.spec, Key.port.spec, Key.timeout.spec,
+            Key.format.spec,
         ],
         arguments: [ArgumentSpec("user", help: "Who."), ArgumentSpec("room", optional: true, help: "Where.")]
     )
@@ -26,16 +37,14 @@ struct Sample: ChatCommand {
     var user: String
     var room: String?
 
-    enum Format: String { case text, json }
-
     init(_ arguments: inout ParsedArguments) throws(ValidationError) {
-        debug = arguments.flag("debug")
-        retain = arguments.flag("retain")
-        message = arguments.string("message")
-        rooms = arguments.strings("room")
-        port = try arguments.int("port")
-        timeout = try arguments.double("timeout")
-        format = try arguments.choice("format")
+        debug = try arguments[Key.debug]
+        retain = try arguments[Key.retain]
+        message = try arguments[Key.message]
+        rooms = try arguments[Key.room]
+        port = try arguments[Key.port]
+        timeout = try arguments[Key.timeout]
+        format = try arguments[Key.format]
         user = arguments.requiredArgument()
         room = arguments.argument()
     }
@@ -71,6 +80,9 @@ struct CommandLineParsingTests {
         let after = try parse(["--", "-bob", "--debug"])
         #expect(after.user == "-bob" && after.room == "--debug" && !after.debug)
         #expect(try parse(["-"]).user == "-")
+        // A short option that takes a value may end a group of flags; its value is the next word.
+        let grouped = try parse(["-dp", "1883", "bob", "-drm-5"])
+        #expect(grouped.debug && grouped.retain && grouped.port == 1883 && grouped.message == "-5")
     }
 
     @Test(
@@ -114,6 +126,12 @@ struct CommandLineParsingTests {
         #expect(command.spec.name == "join")
         #expect(words == [2])
         #expect(Tool.removingWords(words, from: ["-h", "join", "join", "rust"]) == ["-h", "join", "rust"])
+        // Flags grouped with an option that takes a value (-dp 1883): the value is skipped, not taken for a
+        // subcommand (the parser and the lookup read the words alike).
+        #expect(Tool.resolve(["-dp", "1883", "join", "rust"]).1 == [2])
+        #expect(Tool.resolve(["-d", "-p", "1883", "join", "rust"]).1 == [3])
+        #expect(Tool.resolve(["--", "join", "rust"]).1 == [])
+        #expect((try Tool.parse(["-dp", "1883", "join", "rust"]) as? Join)?.connection.port == 1883)
         let join = try Tool.parse(["-u", "p07", "join", "rust"]) as? Join
         #expect(join?.name == "rust" && join?.connection.username == "p07")
         #expect(throws: ValidationError("tool needs a subcommand: join.")) { try Tool.parse(["-u", "p07"]) }
@@ -125,5 +143,63 @@ struct CommandLineParsingTests {
             try Tool.parse(["join", "x", "-q", "3"])
         }
         #expect(throws: ValidationError("--key needs --cert.")) { try Tool.parse(["join", "x", "--key", "/dev/null"]) }
+    }
+}
+
+@Suite("the chat commands as the publisher's")
+struct ChatCommandsTests {
+    @Test("the prompt's /help lists every chat command with its help, in 80 columns")
+    func promptHelp() {
+        let help = ChatOperation.promptHelp
+        for operation in ChatOperations.all {
+            #expect(help.contains(operation.promptUsage) && help.contains(operation.abstract.prefix(30)))
+        }
+        #expect(help.split(separator: "\n").allSatisfy { $0.count <= 80 })
+        let expected = """
+              /join <room>            Join a room: every listener of yours follows it from
+                                      now on.
+              /leave [<room>]         Leave a room: your listeners stop following it.
+              /rooms                  Show the rooms you are in and every room with people
+                                      in it.
+              /who [<room>]           Show who is online; with a room, who joined it (online
+                                      or not).
+              /invite <user> [<room>]
+                                      Invite someone to a room (they see it even if they
+                                      never accepted you).
+              /msg <user> <text>      Send one private message (QoS 2; it waits for them if
+                                      they are away).
+              /accept <user>          Accept someone's private messages (shown plainly, not
+                                      as requests).
+              /block <user>           Hide everything from someone: messages, invitations,
+                                      notices.
+              /group create <name>    Create a group you own.
+              /group join <group>     Ask to join a group; its owner decides.
+              /group approve <group> <user>
+                                      Approve a request to join your group.
+              /group reject <group> <user>
+                                      Reject a request to join your group.
+              /group remove <group> <user>
+                                      Remove a member from your group.
+              /group leave <group>    Leave a group (or withdraw your request).
+              /group talk <group>     Talk in a group you are a member of.
+              /groups                 Show every group with its members (and the requests to
+                                      the groups you own).
+              /help                   This list.
+              /quit                   Leave (exit works too); //text sends "/text".
+
+            """
+        #expect(help == expected)
+    }
+
+    @Test("the one-shot commands are the table's, in its order, those under `group` in a node of their own")
+    func oneShots() {
+        let nodes = CommandNode.chatCommands()
+        #expect(
+            nodes.map(\.spec.name) == [
+                "join", "leave", "rooms", "who", "invite", "msg", "accept", "block", "group", "groups",
+            ]
+        )
+        let group = nodes.first { $0.spec.name == "group" }?.spec
+        #expect(group?.subcommands.map(\.spec.name) == ["create", "join", "approve", "reject", "remove", "leave"])
     }
 }

@@ -257,6 +257,24 @@ struct CommandLineTests {
         #expect(result.stdout == "")
     }
 
+    @Test("short options grouped before a subcommand: `-dp PORT join rust` works as `-d -p PORT join rust` does")
+    func groupedShortOptions() async throws {
+        let broker = try Mosquitto()
+        let login = ["-h", broker.host, "-u", "alice", "-P", Mosquitto.users["alice"] ?? "", "--no-config"]
+        for (spelling, room) in [(["-dp", String(broker.port)], "rust"), (["-d", "-p", String(broker.port)], "go")] {
+            let join = try ChildProcess(Tool.publisher.path, login + spelling + ["join", room], stdinIsNull: true)
+            #expect(try await join.wait() == 0, "\(spelling): \(join.stderr)")
+            #expect(join.stderr.hasPrefix("publisher: connected to \(broker.host):\(broker.port) as alice-"))
+            #expect(join.stderr.filter { $0 == "\n" }.count == 1)
+        }
+        let rooms = try await broker.run(.publisher, as: "alice", command: ["rooms"])
+        #expect(
+            rooms.stdout
+                == "#general 1 member, 0 online: alice (you are in it)\n#go 1 member, 0 online: alice (you are in it)\n"
+                + "#rust 1 member, 0 online: alice (you are in it)\n"
+        )
+    }
+
     @Test("an unreachable broker exits 69 with a hint, at once")
     func unreachable() async throws {
         let port = try Mosquitto.freePort()

@@ -21,7 +21,7 @@ extension ChatCommand {
         } catch {
             finish(ExitStatus.usage, tool, saying: error.description + " (--no-config ignores the file)")
         }
-        let command: any ChatCommand
+        let command: any RunnableCommand
         do {
             command = try parse(arguments)
         } catch {
@@ -41,15 +41,15 @@ extension ChatCommand {
     }
 
     /// The command `arguments` name, built from them and checked.
-    static func parse(_ arguments: [String]) throws(ValidationError) -> any ChatCommand {
-        var (type, words) = resolve(arguments)
-        while let fallback = type.spec.defaultSubcommand { type = fallback }
-        if !type.spec.subcommands.isEmpty {
-            let names = type.spec.subcommands.map { $0.spec.name }.joined(separator: ", ")
-            throw ValidationError("\(type.spec.name) needs a subcommand: \(names).")
+    static func parse(_ arguments: [String]) throws(ValidationError) -> any RunnableCommand {
+        var (node, words) = resolve(arguments)
+        while let fallback = node.spec.defaultSubcommand { node = fallback }
+        if !node.spec.subcommands.isEmpty {
+            let names = node.spec.subcommands.map { $0.spec.name }.joined(separator: ", ")
+            throw ValidationError("\(node.spec.name) needs a subcommand: \(names).")
         }
-        var parsed = try ParsedArguments(removingWords(words, from: arguments), for: type.spec)
-        let command = try type.init(&parsed)
+        var parsed = try ParsedArguments(removingWords(words, from: arguments), for: node.spec)
+        let command = try node.build(&parsed)
         try command.validate()
         return command
     }
@@ -57,18 +57,33 @@ extension ChatCommand {
     /// The command the subcommand words of `arguments` name (the root when none), and their positions. A word
     /// counts where an argument would: options before it, and their values, are skipped (`publisher -u bob
     /// join rust`).
-    static func resolve(_ arguments: [String]) -> (any ChatCommand.Type, [Int]) {
-        var command: any ChatCommand.Type = self
+    static func resolve(_ arguments: [String]) -> (CommandNode, [Int]) {
+        var command = CommandNode(self)
         var words: [Int] = []
-        var start = 0
-        while let (index, subcommand) = CommandOptions(command.spec.defaultSubcommand ?? command)
-            .subcommand(in: arguments[start...], of: command)
-        {
+        while let (index, subcommand) = subcommand(of: command, in: arguments[(words.last.map { $0 + 1 } ?? 0)...]) {
             command = subcommand
             words.append(index)
-            start = index + 1
         }
         return (command, words)
+    }
+
+    /// The subcommand of `command` the first argument among `arguments` names, and its index; nil when that
+    /// argument names none, or comes after `--`. Options are read as the command (or its default subcommand)
+    /// declares them, so a value is never taken for a subcommand's name.
+    private static func subcommand(
+        of command: CommandNode,
+        in arguments: ArraySlice<String>
+    ) -> (Int, CommandNode)? {
+        guard !command.spec.subcommands.isEmpty else { return nil }
+        let options = (command.spec.defaultSubcommand ?? command).spec.options
+        for token in CommandLineTokens(arguments, options: options) {
+            switch token {
+            case .argument(let word, let index): return command.spec.subcommand(named: word).map { (index, $0) }
+            case .endOfOptions: return nil
+            default: continue
+            }
+        }
+        return nil
     }
 
     /// `arguments` without the subcommand words at `positions`: what the command they name parses.
@@ -98,7 +113,7 @@ extension ChatCommand {
             return script
         }
         if let date = value(of: "--generate-manual-page") { return ManualPage.page(for: spec, date: date) }
-        if options.contains("--experimental-dump-options") { return CommandOptions.describeTree(self) }
+        if options.contains("--experimental-dump-options") { return describeTree() }
         if arguments.first == "help" || options.contains("--help") {
             let named = arguments.first == "help" ? Array(arguments.dropFirst()) : arguments
             let (command, words) = resolve(named)
@@ -106,5 +121,22 @@ extension ChatCommand {
         }
         if options.contains("--version") { return (spec.version ?? "") + "\n" }
         return nil
+    }
+
+    /// Every command of the tree, one line each: `listener listen: --count/-C= --debug/-d --format= ...`
+    /// (sorted; `=` for an option that takes a value).
+    static func describeTree() -> String {
+        var lines: [String] = []
+        func visit(_ command: CommandNode, _ path: String) {
+            let described = command.spec.options.map { option in
+                "--" + option.long + (option.short.map { "/-\($0)" } ?? "") + (option.takesValue ? "=" : "")
+            }
+            lines.append(path + ":" + described.sorted().map { " " + $0 }.joined())
+            for subcommand in command.spec.subcommands {
+                visit(subcommand, path + " " + subcommand.spec.name)
+            }
+        }
+        visit(CommandNode(self), spec.name)
+        return lines.map { $0 + "\n" }.joined()
     }
 }

@@ -23,8 +23,9 @@ public struct OptionSpec: Sendable, Equatable {
 
     public var takesValue: Bool { valueName != nil }
 
-    /// An option that takes a value; the placeholder defaults to the long name.
-    public static func value(
+    /// An option that takes a value; the placeholder defaults to the long name. Commands declare theirs as
+    /// `OptionKey`s, which say what the values mean.
+    static func value(
         _ long: String,
         _ short: Character? = nil,
         valueName: String? = nil,
@@ -42,7 +43,7 @@ public struct OptionSpec: Sendable, Equatable {
         )
     }
 
-    public static func flag(_ long: String, _ short: Character? = nil, help: String) -> OptionSpec {
+    static func flag(_ long: String, _ short: Character? = nil, help: String) -> OptionSpec {
         OptionSpec(long: long, short: short, valueName: nil, help: help, repeatable: false, completion: .none)
     }
 }
@@ -69,9 +70,10 @@ public struct CommandSpec: Sendable {
     public var version: String?
     public var options: [OptionSpec]
     public var arguments: [ArgumentSpec]
-    public var subcommands: [any ChatCommand.Type]
-    /// The subcommand that runs when the command line names none (`publisher -m hi` is `publisher send`).
-    public var defaultSubcommand: (any ChatCommand.Type)?
+    public var subcommands: [CommandNode]
+    /// The name of the subcommand that runs when the command line names none (`publisher -m hi` is
+    /// `publisher send`).
+    public var defaultSubcommandName: String?
 
     public init(
         _ name: String,
@@ -80,8 +82,8 @@ public struct CommandSpec: Sendable {
         version: String? = nil,
         options: [OptionSpec] = [],
         arguments: [ArgumentSpec] = [],
-        subcommands: [any ChatCommand.Type] = [],
-        defaultSubcommand: (any ChatCommand.Type)? = nil
+        subcommands: [CommandNode] = [],
+        defaultSubcommand: String? = nil
     ) {
         self.name = name
         self.abstract = abstract
@@ -90,16 +92,19 @@ public struct CommandSpec: Sendable {
         self.options = options
         self.arguments = arguments
         self.subcommands = subcommands
-        self.defaultSubcommand = defaultSubcommand
+        self.defaultSubcommandName = defaultSubcommand
     }
 
     /// The option with this long name, if the command has it.
     public func option(_ long: String) -> OptionSpec? { options.first { $0.long == long } }
 
     /// The subcommand this word names, if any.
-    public func subcommand(named word: String) -> (any ChatCommand.Type)? {
+    public func subcommand(named word: String) -> CommandNode? {
         subcommands.first { $0.spec.name == word }
     }
+
+    /// The subcommand that runs when the command line names none.
+    public var defaultSubcommand: CommandNode? { defaultSubcommandName.flatMap(subcommand(named:)) }
 }
 
 extension CommandSpec {
@@ -131,21 +136,49 @@ extension CommandSpec {
     }
 }
 
-/// A command of the tools: declared by its `spec`, built from what the command line gave, checked, run.
-public protocol ChatCommand: Sendable {
-    static var spec: CommandSpec { get }
-    /// Reads the values this command's spec declares (`arguments.string("host")`, `arguments.flag("tls")`).
-    init(_ arguments: inout ParsedArguments) throws(ValidationError)
+/// A command built from its command line: checked, then run.
+public protocol RunnableCommand: Sendable {
     /// Checks that only needs the values (names, ranges, combinations), before anything connects.
     func validate() throws(ValidationError)
     func run() async throws
 }
 
-extension ChatCommand {
+extension RunnableCommand {
     public func validate() throws(ValidationError) {}
 }
 
-/// A command that only groups subcommands (`publisher group`): it never runs itself.
+/// A command of the tools written as a type: declared by its `spec`, built from what the command line gave.
+public protocol ChatCommand: RunnableCommand {
+    static var spec: CommandSpec { get }
+    /// Reads the values this command's spec declares (`try arguments[ConnectionOptions.Key.host]`).
+    init(_ arguments: inout ParsedArguments) throws(ValidationError)
+}
+
+/// One command of a tool's tree: its declaration, and how to build it from the values it was given. A type
+/// (`CommandNode(Send.self)`) or a value (the chat commands, `CommandNode.chatCommands`).
+public struct CommandNode: Sendable {
+    public let spec: CommandSpec
+    let build: @Sendable (inout ParsedArguments) throws(ValidationError) -> any RunnableCommand
+
+    public init(
+        spec: CommandSpec,
+        build: @escaping @Sendable (inout ParsedArguments) throws(ValidationError) -> any RunnableCommand
+    ) {
+        self.spec = spec
+        self.build = build
+    }
+
+    public init<Command: ChatCommand>(_ type: Command.Type) {
+        self.init(spec: Command.spec) { (arguments) throws(ValidationError) in try Command(&arguments) }
+    }
+
+    /// A word that only groups subcommands (`publisher group`): it never runs itself.
+    public init(grouping spec: CommandSpec) {
+        self.init(spec: spec) { _ in preconditionFailure("\(spec.name) only groups subcommands") }
+    }
+}
+
+/// A command that only groups subcommands (`publisher`, the root): it never runs itself.
 public protocol CommandGroup: ChatCommand {}
 
 extension CommandGroup {

@@ -1,6 +1,6 @@
 /// What the command line gave one command, sorted by its spec: each option's values, and the positional
-/// arguments in order. Commands read it in their `init`; reading a name the spec does not declare is a
-/// programming error (a test builds every command).
+/// arguments in order. Commands read it in their `init`: options through their `OptionKey`s, arguments in the
+/// order the spec declares them.
 public struct ParsedArguments: Sendable {
     public let spec: CommandSpec
     /// Values by long name, in the order given; a flag has one empty value per time it was given.
@@ -12,35 +12,14 @@ public struct ParsedArguments: Sendable {
     /// come in any order; after `--` everything is an argument.
     public init(_ arguments: [String], for spec: CommandSpec) throws(ValidationError) {
         self.spec = spec
-        var rest = arguments[...]
-        var onlyPositionals = false
-        while let token = rest.popFirst() {
-            if onlyPositionals || token == "-" || !token.hasPrefix("-") {
-                positionals.append(token)
-            } else if token == "--" {
-                onlyPositionals = true
-            } else if token.hasPrefix("--") {
-                let parts = token.dropFirst(2).split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard let option = spec.option(String(parts[0])) else {
-                    throw ValidationError("Unknown option --\(parts[0]).")
-                }
-                if parts.count > 1 && !option.takesValue {
-                    throw ValidationError("--\(option.long) takes no value.")
-                }
-                try take(option, inline: parts.count > 1 ? String(parts[1]) : nil, from: &rest)
-            } else {
-                // -d, -dr (flags together), -p 1883, -p1883.
-                var letters = token.dropFirst()
-                while let letter = letters.popFirst() {
-                    guard let option = spec.options.first(where: { $0.short == letter }) else {
-                        throw ValidationError("Unknown option -\(letter).")
-                    }
-                    if option.takesValue {
-                        try take(option, inline: letters.isEmpty ? nil : String(letters), from: &rest)
-                        break
-                    }
-                    values[option.long, default: []].append("")
-                }
+        for token in CommandLineTokens(arguments[...], options: spec.options) {
+            switch token {
+            case .option(let option, let value): values[option.long, default: []].append(value ?? "")
+            case .argument(let word, _): positionals.append(word)
+            case .endOfOptions: continue
+            case .unknown(let name): throw ValidationError("Unknown option \(name).")
+            case .missingValue(let option): throw ValidationError("Missing value for \(option.displayName).")
+            case .unexpectedValue(let option): throw ValidationError("--\(option.long) takes no value.")
             }
         }
         let required = spec.arguments.filter { !$0.optional }.count
@@ -52,79 +31,13 @@ public struct ParsedArguments: Sendable {
         }
     }
 
-    /// Records `option`'s value: the inline one, else the next argument, whatever it looks like (as the
-    /// mosquitto clients do: `-m -5` sends "-5").
-    private mutating func take(
-        _ option: OptionSpec,
-        inline: String?,
-        from rest: inout ArraySlice<String>
-    ) throws(ValidationError) {
-        guard option.takesValue else {
-            values[option.long, default: []].append("")
-            return
+    /// The value of the option `key` declares, as its type (a flag: whether it was given).
+    public subscript<Value>(_ key: OptionKey<Value>) -> Value {
+        get throws(ValidationError) {
+            // A key the spec does not list would always read as not given; a test builds every command.
+            assert(spec.option(key.spec.long) == key.spec, "\(spec.name) does not declare --\(key.spec.long)")
+            return try key.read(values[key.spec.long] ?? [], key.spec)
         }
-        guard let value = inline ?? rest.popFirst() else {
-            throw ValidationError("Missing value for \(option.displayName).")
-        }
-        values[option.long, default: []].append(value)
-    }
-
-    private func declared(_ long: String) -> OptionSpec {
-        guard let option = spec.option(long) else { preconditionFailure("\(spec.name) declares no --\(long)") }
-        return option
-    }
-
-    /// Whether a flag was given.
-    public func flag(_ long: String) -> Bool {
-        precondition(!declared(long).takesValue, "--\(long) takes a value")
-        return values[long] != nil
-    }
-
-    /// An option's value (the last one given), or nil.
-    public func string(_ long: String) -> String? {
-        precondition(declared(long).takesValue, "--\(long) is a flag")
-        return values[long]?.last
-    }
-
-    /// Every value of a repeatable option, in order.
-    public func strings(_ long: String) -> [String] {
-        precondition(declared(long).repeatable, "--\(long) is not repeatable")
-        return values[long] ?? []
-    }
-
-    /// A whole number, or nil when not given.
-    public func int(_ long: String) throws(ValidationError) -> Int? {
-        guard let text = string(long) else { return nil }
-        guard let value = Int(text) else {
-            throw ValidationError("Invalid value \(text) for \(declared(long).displayName): a whole number is needed.")
-        }
-        return value
-    }
-
-    /// A number, or nil when not given.
-    public func double(_ long: String) throws(ValidationError) -> Double? {
-        guard let text = string(long) else { return nil }
-        guard let value = Double(text), value.isFinite else {
-            throw ValidationError("Invalid value \(text) for \(declared(long).displayName): a number is needed.")
-        }
-        return value
-    }
-
-    /// One of the option's declared choices, as `T`, or nil when not given.
-    public func choice<T: RawRepresentable<String>>(
-        _ long: String,
-        as type: T.Type = T.self
-    ) throws(ValidationError)
-        -> T?
-    {
-        guard let text = string(long) else { return nil }
-        guard let value = T(rawValue: text) else {
-            let option = declared(long)
-            var choices = ""
-            if case .choices(let names) = option.completion { choices = ": use " + names.joined(separator: " or ") }
-            throw ValidationError("Invalid value \(text) for \(option.displayName)\(choices).")
-        }
-        return value
     }
 
     /// The next positional argument, in the order the spec declares them; nil for an optional one not given.
