@@ -17,6 +17,10 @@ final class ChildProcess: @unchecked Sendable {
     private var exitStatus: Int32?
     private static let spawnLock = NSLock()
 
+    /// A state folder of this test run's own.
+    static let testStateHome = FileManager.default.temporaryDirectory
+        .appendingPathComponent("mqtt-chat-test-state-\(getpid())").path
+
     /// Starts `path` with `arguments`. `environment` entries are added to (or replace) the inherited ones.
     init(_ path: String, _ arguments: [String], environment: [String: String] = [:], stdinIsNull: Bool = false) throws {
         // A child that exits before reading its input must not take the test runner down with SIGPIPE.
@@ -43,6 +47,9 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
 
         var env = ProcessInfo.processInfo.environment
+        // The tools' journal of state (StateJournalFile) never comes from, nor goes to, the user's own folder:
+        // a test broker's state must not be restored from an earlier run on the same port.
+        env["XDG_STATE_HOME"] = Self.testStateHome
         for (key, value) in environment { env[key] = value }
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
