@@ -329,18 +329,21 @@ public final class MQTTClient: Sendable {
 
     /// Publishes and returns when the broker acknowledged it (QoS 1 and 2) or it was written (QoS 0).
     /// While the connection is down the message waits in Paho's buffer and goes out after reconnecting.
+    /// `expiry`: seconds after which the broker drops the message, a retained one included (MQTT 5's
+    /// message expiry interval; ignored under 3.1.1, which has none).
     public func publish(
         topic: String,
         payload: some Collection<UInt8>,
         qos: MQTTQoS = .atLeastOnce,
-        retain: Bool = false
+        retain: Bool = false,
+        expiry: UInt32? = nil
     )
         async throws(MQTTError)
     {
         try Self.validateTopicName(topic)
         let bytes = Array(payload)
         let response = try await request { completion in
-            send(topic: topic, payload: bytes, qos: qos, retain: retain, completion: completion)
+            send(topic: topic, payload: bytes, qos: qos, retain: retain, expiry: expiry, completion: completion)
         }
         if case .failure(let error) = response { throw error }
     }
@@ -385,12 +388,14 @@ public final class MQTTClient: Sendable {
         payload: [UInt8],
         qos: MQTTQoS,
         retain: Bool,
+        expiry: UInt32? = nil,
         attempt: Int = 1,
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
         let core = connection.core
         return payload.withUnsafeBytes { buffer in
-            connection.publish(topic: topic, payload: buffer, qos: qos, retain: retain) { [weak self] result in
+            connection.publish(topic: topic, payload: buffer, qos: qos, retain: retain, expiry: expiry) {
+                [weak self] result in
                 if case .failure(let error) = result, Self.resendable.contains(error.code), attempt < Self.resendLimit,
                     !core.isClosing, let self
                 {
@@ -404,6 +409,7 @@ public final class MQTTClient: Sendable {
                             payload: payload,
                             qos: qos,
                             retain: retain,
+                            expiry: expiry,
                             attempt: attempt + 1,
                             completion: completion
                         )

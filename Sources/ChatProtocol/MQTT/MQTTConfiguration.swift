@@ -124,8 +124,18 @@ public struct MQTTMessage: Sendable, Hashable {
     public var retained: Bool
     /// The broker may have sent it before (QoS 1 redelivery).
     public var duplicate: Bool
+    /// Seconds the message has left before the broker would drop it (MQTT 5 message expiry); nil: none.
+    public var expiry: UInt32?
 
-    public init(topic: String, payload: [UInt8], qos: MQTTQoS, retained: Bool = false, duplicate: Bool = false) {
+    public init(
+        topic: String,
+        payload: [UInt8],
+        qos: MQTTQoS,
+        retained: Bool = false,
+        duplicate: Bool = false,
+        expiry: UInt32? = nil
+    ) {
+        self.expiry = expiry
         self.topic = topic
         self.payload = payload
         self.qos = qos

@@ -207,10 +207,18 @@ final class PahoConnection: Sendable {
         payload: UnsafeRawBufferPointer,
         qos: MQTTQoS,
         retain: Bool,
+        expiry: UInt32? = nil,
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
         let (id, context) = core.register(.publish(qos), completion: completion)
         var options = responseOptions(context, version: core.version)
+        // Paho copies the properties into the PUBLISH before returning.
+        var properties = cpaho_properties()
+        defer { cpaho_propertiesFree(&properties) }
+        if let expiry, core.version == .v5 {
+            _ = cpaho_addIntProperty(&properties, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL, Int32(bitPattern: expiry))
+            options.properties = properties
+        }
         // Paho copies topic and payload before returning.
         let rc = call { raw in
             cpaho_send(
@@ -459,13 +467,18 @@ private func onMessageArrived(
     let payload = [UInt8](
         UnsafeRawBufferPointer(start: message.pointee.payload, count: Int(max(message.pointee.payloadlen, 0)))
     )
-    let received = MQTTMessage(
+    var received = MQTTMessage(
         topic: topic,
         payload: payload,
         qos: MQTTQoS(rawValue: message.pointee.qos) ?? .atMostOnce,
         retained: message.pointee.retained != 0,
         duplicate: message.pointee.dup != 0
     )
+    if cpaho_propertiesHas(&message.pointee.properties, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL) != 0 {
+        received.expiry = UInt32(
+            truncatingIfNeeded: cpaho_propertiesNumber(&message.pointee.properties, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL)
+        )
+    }
     Unmanaged<ClientCore>.fromOpaque(context).takeUnretainedValue().messageArrived(received)
     return 1
 }
