@@ -4,7 +4,7 @@ import ChatProtocol
     import Glibc
 #endif
 
-/// The flags both too/// The flags both tools take, spelled like mosquitto_pub/mosquitto_sub so habits carry over.
+/// The flags both tools take, spelled like mosquitto_pub/mosquitto_sub so habits carry over.
 public struct ConnectionOptions: Sendable {
     public static let options: [OptionSpec] = [
         .value("host", "h", help: "Broker host (default: localhost)."),
