@@ -174,14 +174,18 @@ public final class MQTTClient: Sendable {
         case .success:
             throw MQTTError(.failure, "\(target) answered the connect with something else.")
         case .failure(let error):
-            throw classifyConnectFailure(error, timeout: timeout, version: version)
+            throw await classifyConnectFailure(error, timeout: timeout, version: version)
         }
     }
 
     /// Paho reports every transport failure as -1 "TCP/TLS connect failure" (its timeout and a connection
     /// closed before CONNACK arrive here as their own codes); tell the user which one it was, naming the
     /// broker (host:port) and, for a refused login, the user.
-    private func classifyConnectFailure(_ error: MQTTError, timeout: Duration, version: MQTTVersion) -> MQTTError {
+    private func classifyConnectFailure(
+        _ error: MQTTError,
+        timeout: Duration,
+        version: MQTTVersion
+    ) async -> MQTTError {
         if let tlsError = connection.core.takeTLSError(), error.code.rawValue < 0 {
             return MQTTError(
                 .tlsFailure,
@@ -209,7 +213,8 @@ public final class MQTTClient: Sendable {
         default:
             return error
         }
-        if let problem = Self.resolve(configuration.host) {
+        // getaddrinfo blocks for as long as the resolver takes (its timeout, offline): on a thread of its own.
+        if let problem = await BlockingCall.run({ [host = configuration.host] in Self.resolve(host) }) {
             return MQTTError(.hostNotFound, "Cannot resolve host \(configuration.host): \(problem).")
         }
         if configuration.tls != nil {
