@@ -116,15 +116,28 @@ public final class DirectoryWatcher: Sendable {
 
 /// This connection's presence: one retained message under the user's name and the client id, which the
 /// connection's will (`will`) clears if it dies, and which `withdraw()` clears on a clean exit.
+///
+/// A connection that dies with its broker never sends its will (the broker that would send it died), so a
+/// presence also lapses by itself: it is published with an MQTT 5 message expiry of two keepalives and
+/// renewed every keepalive (`renewing()`); the broker drops a lapsed one, and listeners take it away at the
+/// expiry they were told (`ChatDirectory.expirePresence`).
 public struct Presence: Sendable {
     public let client: MQTTClient
     public let topic: String
     let tool: String
+    let since = ChatTimestamp.now()
 
     public init(client: MQTTClient, layout: ChatLayout, me: String, tool: String) {
         self.client = client
         self.tool = tool
         topic = layout.presence(of: me, client: client.configuration.clientID)
+    }
+
+    /// Seconds a presence lasts unless renewed: two keepalives; nil without keepalive (then only the will and
+    /// a clean exit clear it).
+    public var lifetime: UInt32? {
+        let keepAlive = client.configuration.keepAlive
+        return keepAlive > 0 ? UInt32(clamping: 2 * keepAlive) : nil
     }
 
     /// The will that takes this presence away: an empty retained message.
@@ -134,7 +147,25 @@ public struct Presence: Sendable {
 
     /// Says "online" (again after a reconnect: the lost connection fired the will).
     public func announce() async throws(MQTTError) {
-        try await client.publish(topic: topic, payload: ChatState.presence(tool: tool, since: .now()), retain: true)
+        try await client.publish(
+            topic: topic,
+            payload: ChatState.presence(tool: tool, since: since),
+            retain: true,
+            expiry: lifetime
+        )
+    }
+
+    /// Renews the presence every keepalive until the task is cancelled (cancel it before `withdraw()`).
+    public func renewing() -> Task<Void, Never> {
+        Task {
+            let keepAlive = client.configuration.keepAlive
+            guard keepAlive > 0 else { return }
+            while true {
+                try? await Task.sleep(for: .seconds(keepAlive))
+                if Task.isCancelled { return }
+                try? await announce()
+            }
+        }
     }
 
     /// Clears the presence without waiting: the disconnect that follows gives it time to go out.

@@ -14,6 +14,8 @@ final class ChatListener: Sendable {
     private let presence: Presence
     private let persistent: Bool
     private let left = Atomic<Bool>(false)
+    /// The presence's renewal and the check for lapsed presences, ended by `leave()`.
+    private let timers = Mutex<[Task<Void, Never>]>([])
     /// The router's subscriptions and the ones a persistent session drops while away.
     private let filtersDroppedWhileAway: [String]
     private let stateFilters: [String]
@@ -52,6 +54,14 @@ final class ChatListener: Sendable {
         }
         try await client.subscribe(subscriptions)
         try await presence.announce()
+        let expiring = Task { [sink] in
+            // Presences of connections that died with a broker lapse at their expiry, to the second.
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                sink.updateRouter { ($0.expirePresence(now: .now()), []) }
+            }
+        }
+        timers.withLock { $0 = [presence.renewing(), expiring] }
         try await client.publish(topic: layout.sync(of: me, client: client.configuration.clientID), payload: [])
         Task { [sink] in
             try await Task.sleep(for: Self.snapshotPatience)
@@ -126,6 +136,7 @@ final class ChatListener: Sendable {
     /// away. Once.
     func leave() async {
         guard !left.exchange(true, ordering: .relaxed) else { return }
+        timers.withLock { $0.forEach { $0.cancel() } }
         presence.withdraw()
         guard persistent else { return }
         let unsubscribe = Task { [client, filtersDroppedWhileAway] in

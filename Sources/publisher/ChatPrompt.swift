@@ -30,9 +30,12 @@ struct ChatPrompt {
 
     mutating func run(_ publisher: LinePublisher, patience: Duration) async {
         let presence = Presence(client: client, layout: layout, me: me, tool: "publisher")
+        var renewal: Task<Void, Never>?
+        defer { renewal?.cancel() }
         do {
             try await watcher.start(client, me: me)
             try await presence.announce()
+            renewal = presence.renewing()
             if case .room(let room) = place { try await actions.perform([layout.focusPublish(of: me, room: room)]) }
         } catch {
             complain(error)

@@ -117,4 +117,26 @@ struct BrokerStateTests {
         _ = try await listener.wait()
         #expect(!listener.stdout.contains("not for bob any more"))
     }
+
+    @Test("a client online when the broker crashed, and never back, is offline within two of its keepalives")
+    func presenceAfterCrash() async throws {
+        let broker = try Mosquitto(persistence: true, autosaveInterval: 1)
+        let listener = try await broker.startChatListener(as: "bob")
+        // carol's presence lasts 4 s unless renewed (keepalive 2 s).
+        let carol = try await broker.startChatListener(as: "carol", ["-k", "2"])
+        #expect(await listener.waitForOutput("* carol is online", timeout: .seconds(10)))
+        try await broker.waitForSave(after: Date())
+        // The broker dies first, so carol's will is never sent; then carol, while it is down.
+        broker.stop(signal: SIGKILL)
+        carol.signal(SIGKILL)
+        _ = try await carol.wait()
+        try broker.start()
+        #expect(await listener.waitForOutput("* carol went offline", timeout: .seconds(20)))
+        let who = try await broker.run(.publisher, as: "alice", command: ["who"])
+        #expect(who.code == 0)
+        #expect(!who.stdout.contains("carol"), "\(who.stdout)")
+        #expect(who.stdout.contains("bob"), "\(who.stdout)")
+        listener.signal(SIGTERM)
+        _ = try await listener.wait()
+    }
 }

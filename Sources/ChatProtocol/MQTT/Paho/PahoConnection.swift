@@ -488,7 +488,10 @@ private func onMessageArrived(
     )
     if cpaho_propertiesHas(&message.pointee.properties, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL) != 0 {
         received.expiry = UInt32(
-            truncatingIfNeeded: cpaho_propertiesNumber(&message.pointee.properties, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL)
+            truncatingIfNeeded: cpaho_propertiesNumber(
+                &message.pointee.properties,
+                MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL
+            )
         )
     }
     Unmanaged<ClientCore>.fromOpaque(context).takeUnretainedValue().messageArrived(received)
