@@ -14,8 +14,9 @@ final class ChatListener: Sendable {
     private let presence: Presence
     private let persistent: Bool
     private let left = Atomic<Bool>(false)
-    /// The presence's renewal and the check for lapsed presences, ended by `leave()`.
-    private let timers = Mutex<[Task<Void, Never>]>([])
+    /// Every task the listener starts (the probe's answer, the snapshot's patience, the presence's renewal,
+    /// the check for lapsed presences), all cancelled by `leave()`.
+    private let tasks = Mutex<[Task<Void, Never>]>([])
     /// The router's subscriptions and the ones a persistent session drops while away.
     private let filtersDroppedWhileAway: [String]
     private let stateFilters: [String]
@@ -48,7 +49,7 @@ final class ChatListener: Sendable {
                 )
             }
         }
-        Task { [sink] in
+        let answer = Task { [sink] in
             let verified = await probe.value
             sink.updateRouter { $0.setVerified(verified) }
         }
@@ -61,12 +62,12 @@ final class ChatListener: Sendable {
                 sink.updateRouter { ($0.expirePresence(now: .now()), []) }
             }
         }
-        timers.withLock { $0 = [presence.renewing(), expiring] }
         try await client.publish(topic: layout.sync(of: me, client: client.configuration.clientID), payload: [])
-        Task { [sink] in
-            try await Task.sleep(for: Self.snapshotPatience)
+        let patience = Task { [sink] in
+            guard (try? await Task.sleep(for: Self.snapshotPatience)) != nil else { return }
             sink.updateRouter { $0.finishSnapshot() }
         }
+        tasks.withLock { $0 = [answer, presence.renewing(), expiring, patience] }
         return subscriptions.map(\.filter)
     }
 
@@ -136,7 +137,7 @@ final class ChatListener: Sendable {
     /// away. Once.
     func leave() async {
         guard !left.exchange(true, ordering: .relaxed) else { return }
-        timers.withLock { $0.forEach { $0.cancel() } }
+        tasks.withLock { $0.forEach { $0.cancel() } }
         presence.withdraw()
         guard persistent else { return }
         let unsubscribe = Task { [client, filtersDroppedWhileAway] in

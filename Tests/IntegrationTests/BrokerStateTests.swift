@@ -22,6 +22,19 @@ struct BrokerStateTests {
         #expect(code == 0, "\(command) \(arguments): \(process.stderr)")
     }
 
+    /// Kills the broker (nothing saved since its last autosave), starts it again on its port, and waits until
+    /// `listener` (started with -d) has read the broker's state again.
+    private func crash(_ broker: Mosquitto, readBackBy listener: ChildProcess) async throws {
+        broker.stop(signal: SIGKILL)
+        try broker.start()
+        let readAgain = await listener.waitForOutput(
+            "read the broker's state again after the reconnect",
+            timeout: .seconds(30),
+            onStderr: true
+        )
+        #expect(readAgain, "\(listener.stderr)")
+    }
+
     @Test("a message posted the moment `join` exits is shown, five rooms in a row")
     func messageRightAfterJoin() async throws {
         let broker = try Mosquitto()
@@ -60,15 +73,7 @@ struct BrokerStateTests {
         try await run(broker, "bob", command: ["accept", "carol"])
         try await run(broker, "bob", command: ["group", "create", "crashgrp"])
         #expect(await listener.waitForOutput("* bob joined #crashroom", timeout: .seconds(10)))
-        broker.stop(signal: SIGKILL)
-        try broker.start()
-        #expect(
-            await listener.waitForOutput(
-                "read the broker's state again after the reconnect",
-                timeout: .seconds(30),
-                onStderr: true
-            )
-        )
+        try await crash(broker, readBackBy: listener)
         // The three retained messages are back (or come back live): admin reads them.
         let watch = try ChildProcess(
             "/usr/bin/mosquitto_sub",
@@ -101,15 +106,7 @@ struct BrokerStateTests {
         let elsewhere = ["XDG_STATE_HOME": broker.directory.appendingPathComponent("elsewhere").path]
         try await run(broker, "bob", command: ["join", "lostroom"], environment: elsewhere)
         #expect(await listener.waitForOutput("* bob joined #lostroom", timeout: .seconds(10)))
-        broker.stop(signal: SIGKILL)
-        try broker.start()
-        #expect(
-            await listener.waitForOutput(
-                "read the broker's state again after the reconnect",
-                timeout: .seconds(30),
-                onStderr: true
-            )
-        )
+        try await crash(broker, readBackBy: listener)
         try await run(broker, "alice", ["--room", "lostroom", "-m", "not for bob any more"])
         try await run(broker, "alice", ["-m", "after the restart"])
         #expect(await listener.waitForOutput("<alice> after the restart", timeout: .seconds(10)))
