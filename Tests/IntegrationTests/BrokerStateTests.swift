@@ -25,13 +25,11 @@ struct BrokerStateTests {
     /// Kills the broker (nothing saved since its last autosave), starts it again on its port, and waits until
     /// `listener` (started with -d) has read the broker's state again.
     private func crash(_ broker: Mosquitto, readBackBy listener: ChildProcess) async throws {
+        let line = "read the broker's state again after the reconnect"
+        let before = listener.stderr.components(separatedBy: line).count - 1
         broker.stop(signal: SIGKILL)
         try broker.start()
-        let readAgain = await listener.waitForOutput(
-            "read the broker's state again after the reconnect",
-            timeout: .seconds(30),
-            onStderr: true
-        )
+        let readAgain = await listener.waitForOutput(line, times: before + 1, timeout: .seconds(30), onStderr: true)
         #expect(readAgain, "\(listener.stderr)")
     }
 
@@ -135,5 +133,59 @@ struct BrokerStateTests {
         #expect(who.stdout.contains("bob"), "\(who.stdout)")
         listener.signal(SIGTERM)
         _ = try await listener.wait()
+    }
+
+    @Test("a crash that brings back an older value: the newer one the tools wrote wins (a leave, a block)")
+    func crashRestoresNewerOverOlder() async throws {
+        let broker = try Mosquitto(persistence: true, autosaveInterval: 30)
+        let listener = try await broker.startChatListener(as: "bob", ["-d"])
+        try await run(broker, "bob", command: ["join", "oldroom"])
+        try await run(broker, "bob", command: ["accept", "dave"])
+        // Saved now (SIGTERM writes the database), so the crash below brings these values back.
+        broker.stop()
+        try broker.start()
+        #expect(
+            await listener.waitForOutput(
+                "read the broker's state again after the reconnect",
+                timeout: .seconds(30),
+                onStderr: true
+            )
+        )
+        try await run(broker, "bob", command: ["leave", "oldroom"])
+        try await run(broker, "bob", command: ["block", "dave"])
+        #expect(await listener.waitForOutput("* bob left #oldroom", timeout: .seconds(10)))
+        try await crash(broker, readBackBy: listener)
+        // The broker came back with bob in oldroom and dave accepted; the listener writes back the newer state,
+        // in topic order (the contact first), so once it shows bob out of oldroom again both are back.
+        #expect(await listener.waitForOutput("* bob left #oldroom", times: 2, timeout: .seconds(10)))
+        let watch = try ChildProcess(
+            "/usr/bin/mosquitto_sub",
+            broker.flags("bob") + ["-t", "chat/users/bob/private/contacts/dave", "-C", "1", "-W", "10", "-F", "%p"],
+            stdinIsNull: true
+        )
+        #expect(try await watch.wait(timeout: .seconds(20)) == 0)
+        #expect(watch.stdout.contains(#""status":"blocked""#), "\(watch.stdout)")
+        let rooms = try await broker.run(.publisher, as: "alice", command: ["rooms"])
+        #expect(!rooms.stdout.contains("#oldroom"), "\(rooms.stdout)")
+        listener.signal(SIGTERM)
+        _ = try await listener.wait()
+    }
+
+    @Test("rapid joins and leaves end in the last one: shown after the last join, nothing after the last leave")
+    func rapidJoinsAndLeaves() async throws {
+        let broker = try Mosquitto()
+        let listener = try await broker.startChatListener(as: "bob")
+        for word in ["join", "leave", "join", "leave", "join"] {
+            try await run(broker, "bob", command: [word, "flip"])
+        }
+        try await run(broker, "alice", ["--room", "flip", "-m", "after the last join"])
+        #expect(await listener.waitForOutput("#flip <alice> after the last join", timeout: .seconds(10)))
+        try await run(broker, "bob", command: ["leave", "flip"])
+        try await run(broker, "alice", ["--room", "flip", "-m", "after the last leave"])
+        try await run(broker, "alice", ["-m", "in general"])
+        #expect(await listener.waitForOutput("<alice> in general", timeout: .seconds(10)))
+        listener.signal(SIGTERM)
+        _ = try await listener.wait()
+        #expect(!listener.stdout.contains("after the last leave"))
     }
 }
