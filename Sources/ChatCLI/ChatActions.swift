@@ -1,17 +1,18 @@
 import ChatProtocol
+import MQTTPaho
 import Synchronization
 
 /// Publishes what a user does to the chat's shared state, one publish at a time, each awaited (the broker
 /// acknowledged it or refused it). What to publish is decided by the chat commands (`ChatOperations`) and the
 /// layout; this only sends it.
 public struct ChatActions: Sendable {
-    public let client: MQTTClient
+    public let client: any MQTTTransport
     public let layout: ChatLayout
     public let me: String
 
     let journal: StateJournalFile
 
-    public init(client: MQTTClient, layout: ChatLayout, me: String) {
+    public init(client: any MQTTTransport, layout: ChatLayout, me: String) {
         self.client = client
         self.layout = layout
         self.me = me
@@ -76,7 +77,7 @@ public final class DirectoryWatcher: Sendable {
     }
 
     /// Subscribes to the state and asks for the end-of-snapshot marker.
-    public func start(_ client: MQTTClient, me: String) async throws(MQTTError) {
+    public func start(_ client: any MQTTTransport, me: String) async throws(MQTTError) {
         let clientID = client.configuration.clientID
         let filters =
             [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)] + layout.groupStateFilters
@@ -122,12 +123,12 @@ public final class DirectoryWatcher: Sendable {
 /// renewed every keepalive (`renewing()`); the broker drops a lapsed one, and listeners take it away at the
 /// expiry they were told (`ChatDirectory.expirePresence`).
 public struct Presence: Sendable {
-    public let client: MQTTClient
+    public let client: any MQTTTransport
     public let topic: String
     let tool: String
     let since = ChatTimestamp.now()
 
-    public init(client: MQTTClient, layout: ChatLayout, me: String, tool: String) {
+    public init(client: any MQTTTransport, layout: ChatLayout, me: String, tool: String) {
         self.client = client
         self.tool = tool
         topic = layout.presence(of: me, client: client.configuration.clientID)
@@ -150,6 +151,7 @@ public struct Presence: Sendable {
         try await client.publish(
             topic: topic,
             payload: ChatState.presence(tool: tool, since: since),
+            qos: .atLeastOnce,
             retain: true,
             expiry: lifetime
         )

@@ -1,4 +1,5 @@
 import ChatProtocol
+import MQTTPaho
 
 /// The tool's name as invoked (`listener`, `publisher`), for its one-line errors.
 public var toolName: String {

@@ -1,4 +1,5 @@
 import ChatProtocol
+import MQTTPaho
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import ChatCLI
 import ChatProtocol
+import MQTTPaho
 import Synchronization
 
 /// The listener over the chat layout: finds out whether the broker proves senders, subscribes once to the
@@ -157,13 +158,13 @@ final class ChatListener: Sendable {
 /// save gets the user's joins, contacts and group decisions back within seconds of the listener's return.
 final class StateRestorer: Sendable {
     private let journal: StateJournalFile
-    private let client = Mutex<MQTTClient?>(nil)
+    private let client = Mutex<(any MQTTTransport)?>(nil)
 
     init(journal: StateJournalFile) {
         self.journal = journal
     }
 
-    func attach(_ client: MQTTClient) {
+    func attach(_ client: any MQTTTransport) {
         self.client.withLock { $0 = client }
     }
 

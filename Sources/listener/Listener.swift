@@ -1,5 +1,6 @@
 import ChatCLI
 import ChatProtocol
+import MQTTPaho
 import Synchronization
 
 #if canImport(Glibc)
@@ -88,7 +89,7 @@ struct Listen: ChatCommand {
 
     func validate() throws(ValidationError) {
         for filter in rawTopics {
-            do { try MQTTClient.validateTopicFilter(filter) } catch { throw ValidationError(error.message) }
+            do { try MQTTTopic.validateFilter(filter) } catch { throw ValidationError(error.message) }
         }
         if !rawTopics.isEmpty && (!room.isEmpty || !group.isEmpty || all) {
             throw ValidationError("Give either -t (raw topics) or --room/--group/--all, not both.")

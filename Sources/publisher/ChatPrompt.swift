@@ -1,5 +1,6 @@
 import ChatCLI
 import ChatProtocol
+import MQTTPaho
 
 #if canImport(Glibc)
     import Glibc
@@ -10,7 +11,7 @@ import ChatProtocol
 /// ones. While it runs the user is online (a retained presence message the connection's will clears), and
 /// the room it talks in is shared with the user's listeners as their focus.
 struct ChatPrompt {
-    let client: MQTTClient
+    let client: any MQTTTransport
     let layout: ChatLayout
     let me: String
     /// The client's message handler: the broker's state, for the commands that read it.
@@ -18,7 +19,7 @@ struct ChatPrompt {
     /// Where plain lines go.
     var place: ChatPlace
 
-    init(client: MQTTClient, watcher: DirectoryWatcher, me: String, place: ChatPlace) {
+    init(client: any MQTTTransport, watcher: DirectoryWatcher, me: String, place: ChatPlace) {
         self.client = client
         self.watcher = watcher
         self.layout = watcher.layout

@@ -1,6 +1,7 @@
 import ChatCLI
 import ChatProtocol
 import Dispatch
+import MQTTPaho
 import Synchronization
 
 /// Publishes a stream of chat lines with a bounded number unacknowledged.

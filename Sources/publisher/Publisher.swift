@@ -1,5 +1,6 @@
 import ChatCLI
 import ChatProtocol
+import MQTTPaho
 
 #if canImport(Glibc)
     import Glibc
@@ -103,7 +104,7 @@ struct Send: ChatCommand {
             try connection.validateLayoutUser()
             try validateNames([(resolvedRoom, "room")] + (to.map { [($0, "user name")] } ?? []))
         }
-        do { try MQTTClient.validateTopicName(resolvedTopic) } catch { throw ValidationError(error.message) }
+        do { try MQTTTopic.validateName(resolvedTopic) } catch { throw ValidationError(error.message) }
         if message != nil && notice != nil { throw ValidationError("Give either -m or --notice, not both.") }
         if !(timeout > 0) { throw ValidationError("Invalid timeout \(timeout): it must be positive.") }
     }

@@ -1,7 +1,8 @@
+import ChatProtocol
 import Synchronization
 import Testing
 
-@testable import ChatProtocol
+@testable import MQTTPaho
 
 #if canImport(Glibc)
     import Glibc

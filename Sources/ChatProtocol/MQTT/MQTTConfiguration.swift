@@ -109,7 +109,7 @@ public struct MQTTConfiguration: Sendable {
     }
 
     /// The URI Paho connects to. IPv6 literals are bracketed.
-    var serverURI: String {
+    public var serverURI: String {
         let scheme = tls == nil ? "tcp" : "ssl"
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return "\(scheme)://\(hostPart):\(port)"
@@ -153,6 +153,18 @@ public struct MQTTConnectResult: Sendable, Hashable {
     /// Why the client spoke MQTT 3.1.1 after trying 5 (the broker refused, closed or ignored the MQTT 5
     /// CONNECT); nil when it spoke the configured version at once.
     public var versionFallbackReason: String? = nil
+
+    public init(
+        version: MQTTVersion,
+        sessionPresent: Bool,
+        receiveMaximum: Int,
+        versionFallbackReason: String? = nil
+    ) {
+        self.version = version
+        self.sessionPresent = sessionPresent
+        self.receiveMaximum = receiveMaximum
+        self.versionFallbackReason = versionFallbackReason
+    }
 }
 
 /// Something that happened to the connection, for tools that tell their user.

@@ -8,7 +8,7 @@ import Dispatch
 /// A resolver that takes as long as a test wants, for one host, in this test process only.
 ///
 /// The test executable's own `getaddrinfo` (below) binds ahead of libc's, as the tools' `usleep` and `poll` do
-/// for libpaho (Sources/ChatCLI/PahoWaits.swift). While `hold(_:)` is in force, each call asking for that host
+/// for libpaho (Sources/MQTTPaho/PahoWaits.swift). While `hold(_:)` is in force, each call asking for that host
 /// waits until `release()` (at most `bound`), then gets libc's answer: an offline resolver's timeout, on
 /// loopback and bounded. Calls for any other host go straight to libc, and so do Paho's own: libpaho, loaded at
 /// run time, binds to libc's (this executable does not export its definition), and the check on its thread

@@ -1,4 +1,5 @@
 import CPahoMQTT
+import ChatProtocol
 import Synchronization
 
 #if canImport(Glibc)

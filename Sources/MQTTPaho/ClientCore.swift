@@ -1,4 +1,5 @@
 import CPahoMQTT
+import ChatProtocol
 import Synchronization
 
 /// The state Paho's callbacks reach, through the context pointers they are given.

@@ -1,3 +1,4 @@
+import ChatProtocol
 import Dispatch
 import Synchronization
 
@@ -12,7 +13,7 @@ import Synchronization
 /// backoff, resumes its session, re-subscribes where the broker forgot, and sends what was published
 /// meanwhile (Paho buffers it). All of it is `Sendable`; Paho's callbacks reach user code only through an
 /// `onMessage` handler the user chose to give.
-public final class MQTTClient: Sendable {
+public final class MQTTClient: MQTTTransport {
     public let configuration: MQTTConfiguration
     /// Messages from every subscription, in arrival order. Ends with an `MQTTError` if the client gives up.
     public let messages: MQTTMessageStream
@@ -338,15 +339,15 @@ public final class MQTTClient: Sendable {
     /// message expiry interval; ignored under 3.1.1, which has none).
     public func publish(
         topic: String,
-        payload: some Collection<UInt8>,
+        payload: [UInt8],
         qos: MQTTQoS = .atLeastOnce,
         retain: Bool = false,
         expiry: UInt32? = nil
     )
         async throws(MQTTError)
     {
-        try Self.validateTopicName(topic)
-        let bytes = Array(payload)
+        try MQTTTopic.validateName(topic)
+        let bytes = payload
         let response = try await request { completion in
             send(topic: topic, payload: bytes, qos: qos, retain: retain, expiry: expiry, completion: completion)
         }
@@ -462,7 +463,7 @@ public final class MQTTClient: Sendable {
     /// and sent again after the reconnect (the call still throws); one the broker refuses is forgotten.
     @discardableResult
     public func subscribe(_ subscriptions: [MQTTSubscription]) async throws(MQTTError) -> [MQTTQoS] {
-        for subscription in subscriptions { try Self.validateTopicFilter(subscription.filter) }
+        for subscription in subscriptions { try MQTTTopic.validateFilter(subscription.filter) }
         let filters = Set(subscriptions.map(\.filter))
         state.withLock { state in
             state.subscriptions.removeAll { filters.contains($0.filter) }
@@ -639,46 +640,6 @@ public final class MQTTClient: Sendable {
                 core.settle(id: started, with: MQTTError(.cancelled, "The request was cancelled."))
             }
         }
-    }
-}
-
-extension MQTTClient {
-    /// Rejects what the broker would refuse anyway, before it reaches the wire: an empty topic, wildcards
-    /// in a topic name, a NUL, more than 65,535 bytes.
-    public static func validateTopicName(_ topic: String) throws(MQTTError) {
-        try validateCommon(topic, what: "topic")
-        if topic.contains("+") || topic.contains("#") {
-            throw MQTTError(
-                .invalidArgument,
-                "The topic \"\(topic)\" contains a wildcard (+ or #); publish needs an exact topic."
-            )
-        }
-    }
-
-    /// A subscription filter: `+` must fill a whole level, `#` must be the last level.
-    public static func validateTopicFilter(_ filter: String) throws(MQTTError) {
-        try validateCommon(filter, what: "topic filter")
-        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
-        for (index, level) in levels.enumerated() {
-            if level.contains("#") && (level != "#" || index != levels.count - 1) {
-                throw MQTTError(
-                    .invalidArgument,
-                    "The topic filter \"\(filter)\" is invalid: # must be the last level on its own."
-                )
-            }
-            if level.contains("+") && level != "+" {
-                throw MQTTError(
-                    .invalidArgument,
-                    "The topic filter \"\(filter)\" is invalid: + must fill a whole level."
-                )
-            }
-        }
-    }
-
-    private static func validateCommon(_ topic: String, what: String) throws(MQTTError) {
-        if topic.isEmpty { throw MQTTError(.invalidArgument, "The \(what) is empty.") }
-        if topic.utf8.count > 65_535 { throw MQTTError(.invalidArgument, "The \(what) is longer than 65,535 bytes.") }
-        if topic.utf8.contains(0) { throw MQTTError(.invalidArgument, "The \(what) contains a NUL character.") }
     }
 }
 
