@@ -220,4 +220,76 @@ struct EndToEndTests {
             ]
         )
     }
+
+    @Test("a second device by --export/--import: no key change for others; offline delivery to both, once each")
+    func twoDevices() async throws {
+        let broker = try Mosquitto()
+        let secondMachine = [
+            "XDG_DATA_HOME": broker.directory.appendingPathComponent("second/data").path,
+            "XDG_STATE_HOME": broker.directory.appendingPathComponent("second/state").path,
+            "XDG_RUNTIME_DIR": broker.directory.appendingPathComponent("second/run").path,
+        ]
+        // bob's first device: its listener's session, and alice pins bob's key by writing to him.
+        let first = try await broker.startChatListener(as: "bob")
+        #expect(try await run(broker, "alice", ["--to", "bob", "-m", "pinned"]).code == 0)
+        #expect(await first.waitForOutput("pinned", timeout: .seconds(10)))
+        first.signal(SIGTERM)
+        #expect(try await first.wait() == 0)
+        let file = broker.directory.appendingPathComponent("bob.identity").path
+        let exported = try await run(broker, "bob", command: ["keys"], ["--export", file], input: "horse battery\n")
+        #expect(exported.code == 0, "\(exported.stderr)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: file)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        #expect(!(try String(contentsOfFile: file, encoding: .utf8)).contains("identity v1\n"))
+        let wrong = try await run(
+            broker,
+            "bob",
+            command: ["keys"],
+            ["--import", file],
+            environment: secondMachine,
+            input: "wrong\n"
+        )
+        #expect(wrong.code == 77)
+        #expect(wrong.stderr == "publisher: Wrong passphrase (or a damaged file): the identity was not imported.\n")
+        let imported = try await run(
+            broker,
+            "bob",
+            command: ["keys"],
+            ["--import", file],
+            environment: secondMachine,
+            input: "horse battery\n"
+        )
+        #expect(imported.code == 0, "\(imported.stderr)")
+        // The second device's listener registers its session (its own id: both "machines" share a host
+        // name here), then both are away.
+        let second = try await broker.startChatListener(as: "bob", ["-i", "bob-laptop"], environment: secondMachine)
+        second.signal(SIGTERM)
+        #expect(try await second.wait() == 0)
+        for text in ["away 1", "away 2"] {
+            let sent = try await run(broker, "alice", ["--to", "bob", "-m", text])
+            #expect(sent.code == 0, "\(sent.stderr)")
+        }
+        for (environment, id) in [([:], []), (secondMachine, ["-i", "bob-laptop"])] {
+            let back = try broker.start(
+                .listener,
+                as: "bob",
+                id + ["--format", "json", "-C", "2", "-W", "10"],
+                environment: environment,
+                stdinIsNull: true
+            )
+            #expect(try await back.wait(timeout: .seconds(20)) == 0, "\(id) \(back.stderr)")
+            let lines = try jsonLines(back.stdout)
+            #expect(lines.map { $0["message"] as? String } == ["away 1", "away 2"])
+            #expect(lines.allSatisfy { $0["encrypted"] as? Bool == true })
+            let later = try broker.start(
+                .listener,
+                as: "bob",
+                id + ["-W", "2"],
+                environment: environment,
+                stdinIsNull: true
+            )
+            #expect(try await later.wait(timeout: .seconds(10)) == 0)
+            #expect(later.stdout == "")
+        }
+    }
 }
