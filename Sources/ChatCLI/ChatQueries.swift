@@ -17,6 +17,7 @@ extension ConnectionOptions {
         let tool = toolName
         let configuration = configurationOrExit(tool)
         let keys = keysOrExit(tool, configuration)
+        await EndToEnd.publishIfNeeded(keys, configuration, tool: tool)
         let reader = KeyReader(layout: ChatLayout(), me: resolvedUsername, client: configuration.clientID)
         let client: MQTTClient
         do {
@@ -25,7 +26,6 @@ extension ConnectionOptions {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
         reportConnected(tool, client)
-        await EndToEnd.publishIfNeeded(keys, configuration, tool: tool)
         let actions = ChatActions(
             client: client,
             layout: ChatLayout(),

@@ -20,7 +20,8 @@ public enum EndToEnd {
     /// Publishes this device's keys unless the broker is known to have them, on a connection of their own
     /// (mosquitto 2.0.11 closes a connection after refusing a publish, and MQTT 3.1.1 refuses silently: the
     /// bundle is read back). A broker that does not keep the bundle costs a note, not the command. Call it
-    /// once the tool's own connection is up, so that an unreachable broker is reported as such.
+    /// before the tool connects (Paho connects a second client of a process up to a second late); an
+    /// unreachable broker is left to the tool's own connection to report.
     public static func publishIfNeeded(
         _ keys: UserKeys,
         _ configuration: MQTTConfiguration,
@@ -29,7 +30,15 @@ public enum EndToEnd {
     ) async {
         let store = store(configuration, user: keys.user)
         guard store.published == nil else { return }
-        if let problem = await publish(keys, configuration, store: store), !quiet {
+        var problem: String?
+        do {
+            problem = try await publish(keys, configuration, store: store)
+        } catch  where error.code.isUnreachable {
+            // The tool's own connection says so next, in its one line.
+        } catch {
+            problem = "could not publish \(keys.user)'s public keys (\(error.message))"
+        }
+        if let problem, !quiet {
             report(tool, "note: \(problem); private messages to \(keys.user) stay unencrypted.")
         }
     }
@@ -47,13 +56,13 @@ public enum EndToEnd {
     }
 
     /// Publishes this device in the user's bundle (keeping the devices already there under the same
-    /// identity); nil when the broker kept it, else the problem.
+    /// identity); nil when the broker kept it, else the problem. Throws when the connection fails.
     public static func publish(
         _ keys: UserKeys,
         _ configuration: MQTTConfiguration,
         store: KeyStore,
         replacing: Bool = false
-    ) async -> String? {
+    ) async throws(MQTTError) -> String? {
         var configuration = configuration
         configuration.clientID =
             String(configuration.clientID.prefix(12)) + "-keys" + String(UInt16.random(in: 0...0xFFFF), radix: 16)
@@ -65,43 +74,57 @@ public enum EndToEnd {
         do {
             let client = try MQTTClient(configuration, onMessage: reader.handle)
             try await client.connect()
-            defer { Task { await client.disconnect() } }
-            let existing = try await reader.read(client, users: [keys.user])[keys.user].flatMap {
-                KeyBundle(payload: $0, user: keys.user)
+            // Disconnected (and so destroyed) before the tool connects: a second client of Paho's connects only
+            // after its receive thread's next 1000 ms poll ("Paho's fixed waits" in the README).
+            do {
+                let problem = try await publish(keys, on: client, reader: reader, store: store, replacing: replacing)
+                await client.disconnect()
+                return problem
+            } catch {
+                await client.disconnect()
+                throw error
             }
-            let bundle = keys.bundle(
-                adding: replacing ? nil : existing,
-                version: ChatTimestamp.now().millisecondsSince1970
-            )
-            if let existing, existing.identity != keys.identityPublicKey, !replacing {
-                // A second machine that made keys of its own: replacing the user's identity silently would
-                // alarm everyone and cut off the first machine.
-                return "another identity key is published for \(keys.user) (from another device?); to use this "
-                    + "device too, copy it here with publisher keys --export FILE there and publisher keys --import "
-                    + "FILE here, or replace it with publisher keys --new"
-            }
-            if let existing, existing.identity == bundle.identity, existing.devices == bundle.devices {
-                store.setPublished(try bundle.payload(signedBy: keys))
-                return nil
-            }
-            let payload = try bundle.payload(signedBy: keys)
-            try await ChatActions(client: client, layout: layout, me: keys.user).perform([
-                .state(layout.keys(of: keys.user), payload)
-            ])
-            // Read back: what the broker holds now.
-            let kept = try await reader.read(client, users: [])[keys.user].flatMap {
-                KeyBundle(payload: $0, user: keys.user)
-            }
-            guard kept == bundle else {
-                return "the broker did not keep \(keys.user)'s public keys (an older acl.conf?)"
-            }
-            store.setPublished(payload)
-            return nil
         } catch let error as MQTTError {
-            return "could not publish \(keys.user)'s public keys (\(error.message))"
+            throw error
         } catch {
-            return "could not publish \(keys.user)'s public keys"
+            return "could not sign \(keys.user)'s public keys"
         }
+    }
+
+    private static func publish(
+        _ keys: UserKeys,
+        on client: MQTTClient,
+        reader: KeyReader,
+        store: KeyStore,
+        replacing: Bool
+    ) async throws -> String? {
+        let layout = ChatLayout()
+        let existing = try await reader.read(client, users: [keys.user])[keys.user].flatMap {
+            KeyBundle(payload: $0, user: keys.user)
+        }
+        if let existing, existing.identity != keys.identityPublicKey, !replacing {
+            // A second machine that made keys of its own: replacing the user's identity silently would
+            // alarm everyone and cut off the first machine.
+            return "another identity key is published for \(keys.user) (from another device?); to use this "
+                + "device too, copy it here with publisher keys --export FILE there and publisher keys --import "
+                + "FILE here, or replace it with publisher keys --new"
+        }
+        let bundle = keys.bundle(adding: replacing ? nil : existing, version: ChatTimestamp.now().millisecondsSince1970)
+        if let existing, existing.identity == bundle.identity, existing.devices == bundle.devices {
+            store.setPublished(try bundle.payload(signedBy: keys))
+            return nil
+        }
+        let payload = try bundle.payload(signedBy: keys)
+        try await ChatActions(client: client, layout: layout, me: keys.user).perform([
+            .state(layout.keys(of: keys.user), payload)
+        ])
+        // Read back: what the broker holds now (MQTT 3.1.1 drops a refused publish silently).
+        let kept = try await reader.read(client, users: [])[keys.user].flatMap {
+            KeyBundle(payload: $0, user: keys.user)
+        }
+        guard kept == bundle else { return "the broker did not keep \(keys.user)'s public keys (an older acl.conf?)" }
+        store.setPublished(payload)
+        return nil
     }
 
     /// How a private message to `recipient` goes: sealed for their devices (their key pinned on first

@@ -72,7 +72,7 @@ public struct KeysCommand: ChatCommand {
                     keys = UserKeys(user: me, identity: identity, deviceID: keys.deviceID, device: keys.device)
                 }
                 try store.save(keys)
-                if let problem = await EndToEnd.publish(keys, configuration, store: store, replacing: new) {
+                if let problem = try await EndToEnd.publish(keys, configuration, store: store, replacing: new) {
                     throw MQTTError(.failure, problem + ".")
                 }
                 Terminal.writeAll(

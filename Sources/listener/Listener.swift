@@ -190,6 +190,7 @@ struct Listen: ChatCommand {
             onSynced: onSynced,
             onStateRead: layoutMode ? stateRead : nil
         )
+        if let keys { await EndToEnd.publishIfNeeded(keys, configuration, tool: tool, quiet: quiet) }
         let client: MQTTClient
         do {
             client = try MQTTClient(configuration, onMessage: sink.show)
@@ -198,7 +199,6 @@ struct Listen: ChatCommand {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
         connection.reportConnected(tool, client)
-        if let keys { await EndToEnd.publishIfNeeded(keys, configuration, tool: tool, quiet: quiet) }
         restorer.attach(client)
         let chat = layoutMode ? ChatListener(client: client, sink: sink, router: router) : nil
         let subscribed: [String]

@@ -139,6 +139,7 @@ struct Send: ChatCommand {
         if rawTopic == nil {
             do { keys = try EndToEnd.keys(configuration, user: user) } catch { fail(tool, error) }
         }
+        if let keys { await EndToEnd.publishIfNeeded(keys, configuration, tool: tool, quiet: quiet) }
         let keyReader = KeyReader(layout: layout, me: user, client: configuration.clientID)
         let readsKeys = keys != nil && (to != nil || interactive)
         var onMessage: MQTTMessageHandler?
@@ -161,7 +162,6 @@ struct Send: ChatCommand {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
         connection.reportConnected(tool, client)
-        if let keys { await EndToEnd.publishIfNeeded(keys, configuration, tool: tool, quiet: quiet) }
         let presence = Presence(client: client, layout: layout, me: user, tool: "publisher")
         let promptOnline = interactive && rawTopic == nil
         let eventsTask = reportConnectionEvents(
