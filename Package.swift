@@ -34,6 +34,10 @@ let package = Package(
         .library(name: "ChatProtocol", targets: ["ChatProtocol"]),
         .library(name: "MQTTPaho", targets: ["MQTTPaho"]),
     ],
+    dependencies: [
+        // End-to-end encryption (ChatCrypto): Ed25519, X25519, HPKE (RFC 9180), ChaChaPoly; scrypt from _CryptoExtras.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2")
+    ],
     targets: [
         // Paho's headers (Debian's libpaho-mqtt-dev) and the loader that opens its library at run time, the
         // build with TLS or the one without (PahoLoader.c).
@@ -46,21 +50,33 @@ let package = Package(
         .target(name: "MQTTPaho", dependencies: ["ChatProtocol", "CPahoMQTT"]),
         // The tools' command lines (declared once: parser, help, man pages, completions, config file), exit
         // codes and error reporting.
-        .target(name: "ChatCLI", dependencies: ["ChatProtocol", "MQTTPaho"]),
+        // End-to-end encryption: keys, sealing and opening private and group messages, trust on first use.
+        // Pure (the tools read and write the key files: ChatCLI's KeyStore); a target of its own so
+        // ChatProtocol stays free of swift-crypto.
+        .target(
+            name: "ChatCrypto",
+            dependencies: [
+                "ChatProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "ChatCLI", dependencies: ["ChatProtocol", "ChatCrypto", "MQTTPaho"]),
         .executableTarget(
             name: "listener",
-            dependencies: ["ChatCLI", "ChatProtocol", "MQTTPaho"],
+            dependencies: ["ChatCLI", "ChatCrypto", "ChatProtocol", "MQTTPaho"],
             linkerSettings: toolLinking
         ),
         .executableTarget(
             name: "publisher",
-            dependencies: ["ChatCLI", "ChatProtocol", "MQTTPaho"],
+            dependencies: ["ChatCLI", "ChatCrypto", "ChatProtocol", "MQTTPaho"],
             linkerSettings: toolLinking
         ),
         // Fuzz target over the payload decoder and renderer; scripts/fuzz builds it with libFuzzer.
         .executableTarget(name: "ChatFuzzer", dependencies: ["ChatProtocol"]),
         .testTarget(name: "ChatProtocolTests", dependencies: ["ChatProtocol"]),
         .testTarget(name: "ChatCLITests", dependencies: ["ChatCLI", "ChatProtocol"]),
+        .testTarget(name: "ChatCryptoTests", dependencies: ["ChatCrypto"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["ChatProtocol", "MQTTPaho"],

@@ -1,3 +1,4 @@
+import ChatCrypto
 import ChatProtocol
 import MQTTPaho
 import Synchronization
@@ -11,11 +12,14 @@ public struct ChatActions: Sendable {
     public let me: String
 
     let journal: StateJournalFile
+    /// Seals private messages and invitations end to end (nil: plaintext, as before keys).
+    public var endToEnd: EndToEndSending?
 
-    public init(client: any MQTTTransport, layout: ChatLayout, me: String) {
+    public init(client: any MQTTTransport, layout: ChatLayout, me: String, endToEnd: EndToEndSending? = nil) {
         self.client = client
         self.layout = layout
         self.me = me
+        self.endToEnd = endToEnd
         journal = StateJournalFile(client.configuration, user: me)
     }
 
@@ -23,6 +27,9 @@ public struct ChatActions: Sendable {
     /// that was away).
     public func perform(_ publishes: [ChatPublish]) async throws(MQTTError) {
         for publish in publishes {
+            // Sealed (or refused: a changed key) before it goes, outside the broker's refusals below.
+            let sealed =
+                publish.kind == .message ? try await endToEnd?.sealed(publish, client: client, layout: layout) : nil
             do {
                 switch publish.kind {
                 case .state:
@@ -33,7 +40,11 @@ public struct ChatActions: Sendable {
                     try await client.publish(topic: publish.topic, payload: payload, qos: .atLeastOnce, retain: true)
                     journal.record(publish.topic, publish.payload, at: now)
                 case .message:
-                    try await client.publish(topic: publish.topic, payload: publish.payload, qos: .exactlyOnce)
+                    try await client.publish(
+                        topic: publish.topic,
+                        payload: sealed ?? publish.payload,
+                        qos: .exactlyOnce
+                    )
                 }
             } catch  where error.code == .notAuthorized {
                 throw MQTTError(
@@ -81,6 +92,7 @@ public final class DirectoryWatcher: Sendable {
         let clientID = client.configuration.clientID
         let filters =
             [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)] + layout.groupStateFilters
+            + [layout.keysFilter]
         try await client.subscribe(filters.map { MQTTSubscription($0) })
         try await client.publish(topic: layout.sync(of: me, client: clientID), payload: [], qos: .atLeastOnce)
     }

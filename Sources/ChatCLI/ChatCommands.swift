@@ -6,7 +6,10 @@ extension CommandNode {
     /// The publisher's chat commands in the table's order, those under one word (`group create`...) in a node of
     /// their own. A command that only reports (`who`) is the query both tools share, with its `--format`.
     public static func chatCommands() -> [CommandNode] {
-        let queries = [CommandNode(RoomsCommand.self), CommandNode(WhoCommand.self), CommandNode(GroupsCommand.self)]
+        let queries = [
+            CommandNode(RoomsCommand.self), CommandNode(WhoCommand.self), CommandNode(GroupsCommand.self),
+            CommandNode(KeysCommand.self),
+        ]
         var nodes: [CommandNode] = []
         var grouped: [String: [CommandNode]] = [:]
         for operation in ChatOperations.all where !operation.promptOnly {
@@ -99,6 +102,9 @@ struct OperationCommand: RunnableCommand {
             )
             let outcome = try operation.perform(input)
             if let note = outcome.note { report(toolName, note) }
+            if let request = outcome.keys, let directory {
+                try await EndToEnd.perform(request, actions: actions, directory: directory)
+            }
             try await actions.perform(outcome.publishes)
         }
         if operation.readsDirectory {

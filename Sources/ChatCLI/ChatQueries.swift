@@ -1,3 +1,4 @@
+import ChatCrypto
 import ChatProtocol
 import MQTTPaho
 
@@ -16,21 +17,43 @@ extension ConnectionOptions {
     public func runCommand(_ body: (MQTTClient, ChatActions) async throws(MQTTError) -> Void) async -> Never {
         let tool = toolName
         let configuration = configurationOrExit(tool)
+        let keys = keysOrExit(tool, configuration)
+        await EndToEnd.publishIfNeeded(keys, configuration, tool: tool)
+        let reader = KeyReader(layout: ChatLayout(), me: resolvedUsername, client: configuration.clientID)
         let client: MQTTClient
         do {
-            client = try await connectClient(configuration)
+            client = try await connectClient(configuration, onMessage: reader.handle)
         } catch {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
         }
         reportConnected(tool, client)
+        let actions = ChatActions(
+            client: client,
+            layout: ChatLayout(),
+            me: resolvedUsername,
+            endToEnd: EndToEndSending(
+                keys: keys,
+                store: EndToEnd.store(configuration, user: resolvedUsername),
+                reader: reader
+            )
+        )
         do {
-            try await body(client, ChatActions(client: client, layout: ChatLayout(), me: resolvedUsername))
+            try await body(client, actions)
         } catch {
             await client.disconnect()
             fail(tool, error)
         }
         await client.disconnect()
         finish()
+    }
+
+    /// This device's keys (created on first use), or the tool's exit (a key file others can read: 77).
+    func keysOrExit(_ tool: String, _ configuration: MQTTConfiguration) -> UserKeys {
+        do {
+            return try EndToEnd.keys(configuration, user: resolvedUsername)
+        } catch {
+            fail(tool, error)
+        }
     }
 
     /// The connection settings, or the tool's exit as for any failure of a command (`fail(_:thrown:)`): a bad

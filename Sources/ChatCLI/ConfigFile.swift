@@ -33,7 +33,7 @@ public struct ConfigFile: Sendable {
     /// tools' `--experimental-dump-options`.
     public static let optionsOfEitherTool = Set(
         (SendOptions.options + ListenOptions.options + WhoCommand.spec.options + RoomsCommand.spec.options
-            + GroupsCommand.spec.options).map(\.long)
+            + GroupsCommand.spec.options + KeysCommand.spec.options).map(\.long)
     )
 
     /// Options that stand for one setting: any of them on the command line drops all of them from the file.

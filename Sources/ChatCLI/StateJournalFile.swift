@@ -12,10 +12,8 @@ public struct StateJournalFile: Sendable {
     public let directory: String
 
     public init(user: String, host: String, port: Int) {
-        let home = getenv("HOME").map { String(cString: $0) } ?? "/tmp"
-        let state = getenv("XDG_STATE_HOME").map { String(cString: $0) }.flatMap { $0.hasPrefix("/") ? $0 : nil }
-        let base = (state ?? home + "/.local/state") + "/mqtt-chat/journal"
-        directory = base + "/" + Self.fileName("\(user)@\(host):\(port)")
+        let base = PrivateFiles.folder("XDG_STATE_HOME", else: ".local/state", "journal")
+        directory = base + "/" + PrivateFiles.fileName("\(user)@\(host):\(port)")
     }
 
     /// The journal of `user`'s state on the broker `configuration` connects to.
@@ -26,15 +24,9 @@ public struct StateJournalFile: Sendable {
     /// Records the value just written to `topic` (empty: removed). Best effort: a journal that cannot be
     /// written costs only the restore after a broker crash, never the command.
     public func record(_ topic: String, _ payload: [UInt8], at: ChatTimestamp) {
-        guard makeDirectory() else { return }
-        let path = directory + "/" + Self.fileName(topic)
-        let temporary = path + ".\(getpid()).new"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
+        guard PrivateFiles.makeDirectory(directory) else { return }
         let entry = [UInt8]("\(topic)\n".utf8) + StateJournal.entry(payload, at: at)
-        let written = entry.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == entry.count
-        close(fd)
-        if !written || rename(temporary, path) != 0 { unlink(temporary) }
+        _ = PrivateFiles.write(entry, to: directory + "/" + PrivateFiles.fileName(topic))
     }
 
     /// Every topic's last recorded value (the topic is the file's first line).
@@ -46,50 +38,13 @@ public struct StateJournalFile: Sendable {
             let name = withUnsafeBytes(of: item.pointee.d_name) {
                 String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
             }
-            guard !name.hasPrefix("."), !name.hasSuffix(".new"), let bytes = read(directory + "/" + name),
+            guard !name.hasPrefix("."), !name.hasSuffix(".new"),
+                // Never a state value when longer.
+                let bytes = PrivateFiles.read(directory + "/" + name, limit: 65_536),
                 let newline = bytes.firstIndex(of: 0x0A)
             else { continue }
             journal[String(decoding: bytes[..<newline], as: UTF8.self)] = Array(bytes[(newline + 1)...])
         }
         return journal
-    }
-
-    private func read(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count <= 0 { break }
-            bytes += buffer[..<count]
-            if bytes.count > 65_536 { return nil }  // never a state value
-        }
-        return bytes
-    }
-
-    /// Creates the folder and its parents, private to the user.
-    private func makeDirectory() -> Bool {
-        var path = ""
-        for part in directory.split(separator: "/") {
-            path += "/" + part
-            if mkdir(path, 0o700) != 0 && errno != EEXIST { return false }
-        }
-        return true
-    }
-
-    /// A name without `/` (and without a leading dot) for a topic or a broker: `%` and `/` percent-encoded.
-    static func fileName(_ text: String) -> String {
-        var name = ""
-        for character in text {
-            switch character {
-            case "%": name += "%25"
-            case "/": name += "%2F"
-            case "." where name.isEmpty: name += "%2E"
-            default: name.append(character)
-            }
-        }
-        return name
     }
 }

@@ -38,10 +38,15 @@ public enum SendOptions {
         help: "If the broker is not up yet, keep trying (up to --timeout) instead of failing."
     )
 
+    public static let plaintext = OptionKey.flag(
+        "plaintext",
+        help: "Send to --to unencrypted even though keys were seen for them (they publish none now)."
+    )
+
     public static let options: [OptionSpec] =
         ConnectionOptions.options + [
             topic.spec, room.spec, to.spec, group.spec, message.spec, notice.spec, retain.spec, timeout.spec,
-            quiet.spec, waitForBroker.spec,
+            quiet.spec, waitForBroker.spec, plaintext.spec,
         ]
 }
 

@@ -1,4 +1,5 @@
 import ChatCLI
+import ChatCrypto
 import ChatProtocol
 import MQTTPaho
 import Synchronization
@@ -157,7 +158,20 @@ struct Listen: ChatCommand {
         )
         let stop = StopReason()
         // Whether the broker proves senders is unknown until the listener's probe answers (ChatListener).
-        let router = ChatRouter(layout: layout, me: me, client: configuration.clientID, follow: follow, verified: nil)
+        var keys: UserKeys?
+        var router = ChatRouter(layout: layout, me: me, client: configuration.clientID, follow: follow, verified: nil)
+        if layoutMode {
+            // End-to-end encryption: this device's keys (created and published on first use), the pinned keys
+            // and this session's replay record; the router opens sealed messages with them.
+            let store = EndToEnd.store(configuration, user: me)
+            do { keys = try EndToEnd.keys(configuration, user: me) } catch { fail(tool, error) }
+            let clientID = configuration.clientID
+            let replays = store.replays(client: clientID, now: .now())
+            store.compactReplays(client: clientID, replays)
+            router.opener = KeyOpener(keys: keys!, pins: store.pins(), replays: replays) {
+                store.write($0, client: clientID)
+            }
+        }
         let target = "\(configuration.host):\(configuration.port)"
         let restorer = StateRestorer(journal: StateJournalFile(configuration, user: me))
         let debug = connection.debug
@@ -177,6 +191,7 @@ struct Listen: ChatCommand {
             onSynced: onSynced,
             onStateRead: layoutMode ? stateRead : nil
         )
+        if let keys { await EndToEnd.publishIfNeeded(keys, configuration, tool: tool, quiet: quiet) }
         let client: MQTTClient
         do {
             client = try MQTTClient(configuration, onMessage: sink.show)

@@ -18,6 +18,8 @@ struct ChatPrompt {
     let watcher: DirectoryWatcher
     /// Where plain lines go.
     var place: ChatPlace
+    /// Seals private messages and invitations (nil: plaintext).
+    var endToEnd: EndToEndSending?
 
     init(client: any MQTTTransport, watcher: DirectoryWatcher, me: String, place: ChatPlace) {
         self.client = client
@@ -27,7 +29,7 @@ struct ChatPrompt {
         self.place = place
     }
 
-    var actions: ChatActions { ChatActions(client: client, layout: layout, me: me) }
+    var actions: ChatActions { ChatActions(client: client, layout: layout, me: me, endToEnd: endToEnd) }
 
     mutating func run(_ publisher: LinePublisher, patience: Duration) async {
         let presence = Presence(client: client, layout: layout, me: me, tool: "publisher")
@@ -103,6 +105,9 @@ struct ChatPrompt {
             )
             let outcome = try operation.perform(input)
             if let note = outcome.note { complainText(note) }
+            if let request = outcome.keys, let directory = input.directory as ChatDirectory? {
+                try await EndToEnd.perform(request, actions: actions, directory: directory)
+            }
             try await actions.perform(outcome.publishes)
             if let next = outcome.place { place = next }
             if let output = outcome.output { say(output) }

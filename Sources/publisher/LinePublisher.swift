@@ -44,10 +44,21 @@ final class LinePublisher: Sendable {
     /// Free slots at which a waiting reader is woken.
     private let refill: Int
     private let wake = DispatchSemaphore(value: 0)
+    /// Seals each message end to end (`EndToEnd.sealer`); nil: plaintext.
+    private let seal: (@Sendable (ChatMessage) -> [UInt8])?
     /// The first refusal (for example the ACL saying no); it stops the stream.
     private let firstFailure = Mutex<MQTTError?>(nil)
 
-    init(client: MQTTClient, topic: String, qos: MQTTQoS, retain: Bool, from: String, window: Int) {
+    init(
+        client: MQTTClient,
+        topic: String,
+        qos: MQTTQoS,
+        retain: Bool,
+        from: String,
+        window: Int,
+        seal: (@Sendable (ChatMessage) -> [UInt8])? = nil
+    ) {
+        self.seal = seal
         self.client = client
         self.topic = topic
         self.qos = qos
@@ -105,7 +116,9 @@ final class LinePublisher: Sendable {
 
     /// Publishes in a slot already taken; the slot is freed when the broker has answered.
     private func publish(_ text: String, kind: ChatMessage.Kind, to topic: String?) {
-        let payload = ChatMessage(kind: kind, from: from, text: text, time: .now()).encoded()
+        let message = ChatMessage(kind: kind, from: from, text: text, time: .now())
+        // Sealed end to end when going to the publisher's own private topic and its recipient has keys.
+        let payload = topic == nil ? seal?(message) ?? message.encoded() : message.encoded()
         client.startPublish(topic: topic ?? self.topic, payload: payload, qos: qos, retain: retain) { result in
             if case .failure(let error) = result {
                 self.firstFailure.withLock { if $0 == nil { $0 = error } }

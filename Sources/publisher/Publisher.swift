@@ -1,4 +1,5 @@
 import ChatCLI
+import ChatCrypto
 import ChatProtocol
 import MQTTPaho
 
@@ -56,6 +57,7 @@ struct Send: ChatCommand {
     let timeout: Double
     let quiet: Bool
     let waitForBroker: Bool
+    let plaintext: Bool
 
     init(_ arguments: inout ParsedArguments) throws(ValidationError) {
         connection = try ConnectionOptions(arguments)
@@ -69,6 +71,7 @@ struct Send: ChatCommand {
         timeout = try arguments[SendOptions.timeout] ?? 30
         quiet = try arguments[SendOptions.quiet]
         waitForBroker = try arguments[SendOptions.waitForBroker]
+        plaintext = try arguments[SendOptions.plaintext]
     }
 
     /// Cap on unacknowledged publishes, below the broker's receive maximum (see LinePublisher).
@@ -131,12 +134,30 @@ struct Send: ChatCommand {
         }
         let patience = Duration.milliseconds(Int(timeout * 1000))
         let watcher = DirectoryWatcher(layout: layout, me: user, client: configuration.clientID)
+        // End-to-end encryption: this device's keys (created on first use, published once connected), and the
+        // key bundle of the person a private message goes to.
+        var keys: UserKeys?
+        if rawTopic == nil {
+            do { keys = try EndToEnd.keys(configuration, user: user) } catch { fail(tool, error) }
+        }
+        if let keys { await EndToEnd.publishIfNeeded(keys, configuration, tool: tool, quiet: quiet) }
+        let keyReader = KeyReader(layout: layout, me: user, client: configuration.clientID)
+        let readsKeys = keys != nil && (to != nil || interactive)
+        var onMessage: MQTTMessageHandler?
+        if interactive {
+            onMessage = { message in
+                watcher.handle(message)
+                if readsKeys { keyReader.handle(message) }
+            }
+        } else if readsKeys {
+            onMessage = keyReader.handle
+        }
         let client: MQTTClient
         do {
             client = try await connectClient(
                 configuration,
                 retryFor: waitForBroker ? patience : nil,
-                onMessage: interactive ? watcher.handle : nil
+                onMessage: onMessage
             )
         } catch {
             fail(tool, error, hint: connectHint(for: error, host: configuration.host))
@@ -170,13 +191,25 @@ struct Send: ChatCommand {
         }
         // Private and group messages go at QoS 2: exactly once, also to a listener that was away.
         let qos = to != nil || group != nil ? .exactlyOnce : connection.qosLevel
+        var seal: (@Sendable (ChatMessage) -> [UInt8])?
+        if let to, let keys, readsKeys, !interactive {
+            do {
+                let bundles = try await keyReader.read(client, users: [to])
+                let store = EndToEnd.store(configuration, user: user)
+                seal = try EndToEnd.sealer(to: to, keys: keys, store: store, bundles: bundles, plaintext: plaintext)
+            } catch {
+                await client.disconnect(endSession: true)
+                fail(tool, error)
+            }
+        }
         let publisher = LinePublisher(
             client: client,
             topic: resolvedTopic,
             qos: qos,
             retain: retain,
             from: user,
-            window: LinePublisher.window(for: client.connectResult, cap: Self.windowCap)
+            window: LinePublisher.window(for: client.connectResult, cap: Self.windowCap),
+            seal: seal
         )
 
         var stalled = 0
@@ -194,6 +227,10 @@ struct Send: ChatCommand {
                     .group(group)
                 } else { .room(resolvedRoom) }
             var prompt = ChatPrompt(client: client, watcher: watcher, me: user, place: place)
+            if let keys {
+                let store = EndToEnd.store(configuration, user: user)
+                prompt.endToEnd = EndToEndSending(keys: keys, store: store, reader: keyReader, plaintext: plaintext)
+            }
             await prompt.run(publisher, patience: patience)
         } else if let text = message ?? notice {
             if await !publisher.send(text, kind: message != nil ? .message : .notice, patience: patience) {

@@ -184,6 +184,10 @@ struct ChatCommandsTests {
               /group talk <group>     Talk in a group you are a member of.
               /groups                 Show every group with its members (and the requests to
                                       the groups you own).
+              /keys [<user>]          Show your key's fingerprint; with a user, the one
+                                      pinned for them and your safety number.
+              /trust <user>           Accept someone's new identity key (check it with them
+                                      first: keys USER).
               /help                   This list.
               /quit                   Leave (exit works too); //text sends "/text".
 
@@ -196,7 +200,7 @@ struct ChatCommandsTests {
         let nodes = CommandNode.chatCommands()
         #expect(
             nodes.map(\.spec.name) == [
-                "join", "leave", "rooms", "who", "invite", "msg", "accept", "block", "group", "groups",
+                "join", "leave", "rooms", "who", "invite", "msg", "accept", "block", "group", "groups", "keys", "trust",
             ]
         )
         let group = nodes.first { $0.spec.name == "group" }?.spec

@@ -208,6 +208,14 @@ struct ChatOperationTests {
         #expect(try run("alice", "rooms").output?.hasPrefix("#general ") == true)
     }
 
+    @Test("keys and trust: no publishes, a request for the user's key files (ChatCrypto does the rest)")
+    func keys() throws {
+        #expect(try run("alice", "keys") == ChatOperation.Outcome(keys: .show(user: nil)))
+        #expect(try run("alice", "keys bob") == ChatOperation.Outcome(keys: .show(user: "bob")))
+        #expect(try run("alice", "trust bob") == ChatOperation.Outcome(keys: .trust(user: "bob")))
+        #expect(refusal("alice", "trust")?.message == "usage: /trust <user>")
+    }
+
     @Test("the prompt reads the longest command its words name; anything else is no command")
     func lines() {
         #expect(ChatOperations.promptCommand("group  join   alice/robots")?.1 == ["alice/robots"])
@@ -225,7 +233,7 @@ struct ChatOperationTests {
         #expect(
             words == [
                 "join", "leave", "rooms", "who", "invite", "msg", "accept", "block", "group create", "group join",
-                "group approve", "group reject", "group remove", "group leave", "group talk", "groups",
+                "group approve", "group reject", "group remove", "group leave", "group talk", "groups", "keys", "trust",
             ]
         )
     }

@@ -167,7 +167,7 @@ struct LayoutTests {
             joined.subscriptions(roomQoS: .atMostOnce).map { "\($0.filter) \($0.qos.rawValue)" } == [
                 "chat/users/+/rooms/+ 1", "chat/users/+/online/+ 1", "chat/users/alice/private/# 1",
                 "chat/groups/+/+/info 1", "chat/groups/+/+/members/+ 1", "chat/groups/+/+/requests/+ 1",
-                "chat/users/alice/inbox/+ 2", "chat/rooms/+/+ 0", "chat/groups/+/+/messages/+ 2",
+                "chat/users/+/keys 1", "chat/users/alice/inbox/+ 2", "chat/rooms/+/+ 0", "chat/groups/+/+/messages/+ 2",
             ]
         )
         // Away, a persistent session keeps only what is private or a group's.
@@ -365,18 +365,19 @@ struct LayoutTests {
         #expect(
             render("chat/rooms/general/bob", chat("mallory", "hi"))
                 == #"{"topic":"chat/rooms/general/bob","type":"message","from":"bob","message":"hi","room":"general","#
-                + #""forged":true,"claimed_from":"mallory","verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"#
+                + #""forged":true,"claimed_from":"mallory","verified":true,"encrypted":false,"received":"1970-01-01T00:00:00.000Z","retained":false}"#
                 + "\n"
         )
         #expect(
             render("chat/users/alice/inbox/carol", ChatMessage(kind: .invite, from: "carol", text: "rust").encoded())
                 == #"{"topic":"chat/users/alice/inbox/carol","type":"invite","from":"carol","invite":"rust","to":"alice","#
-                + #""verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"# + "\n"
+                + #""verified":true,"encrypted":false,"received":"1970-01-01T00:00:00.000Z","retained":false}"# + "\n"
         )
         #expect(
             render("chat/users/alice/inbox/bob", chat("bob", "yo"))
                 == #"{"topic":"chat/users/alice/inbox/bob","type":"message","from":"bob","message":"yo","to":"alice","#
-                + #""request":true,"verified":true,"received":"1970-01-01T00:00:00.000Z","retained":false}"# + "\n"
+                + #""request":true,"verified":true,"encrypted":false,"received":"1970-01-01T00:00:00.000Z","retained":false}"#
+                + "\n"
         )
     }
 }

@@ -100,7 +100,8 @@ struct ChatCommandIntegrationTests {
             ).path
             let session = try ChildProcess(
                 "/usr/bin/python3",
-                [script, Tool.publisher.path] + broker.flags(step.user) + ["--quiet"]
+                [script, Tool.publisher.path] + broker.flags(step.user) + ["--quiet"],
+                environment: broker.machine
             )
             session.write("/" + step.words.joined(separator: " ") + "\n/quit\n")
             session.closeInput()

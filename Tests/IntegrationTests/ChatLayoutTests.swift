@@ -278,7 +278,11 @@ struct ChatLayoutTests {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
             "Support/pty_run.py"
         ).path
-        let session = try ChildProcess("/usr/bin/python3", [script, Tool.publisher.path] + broker.flags("alice"))
+        let session = try ChildProcess(
+            "/usr/bin/python3",
+            [script, Tool.publisher.path] + broker.flags("alice"),
+            environment: broker.machine
+        )
         session.write("hello\n/frobnicate now\n//slash\n/join rust\nin rust\n/quit\n")
         session.closeInput()
         #expect(try await session.wait() == 0)
@@ -304,7 +308,8 @@ struct ChatLayoutTests {
         // One CPU: Swift's cooperative pool has one thread, which a read of the terminal would keep.
         let session = try ChildProcess(
             "/usr/bin/taskset",
-            ["-c", "0", "/usr/bin/python3", script, Tool.publisher.path] + broker.flags("alice")
+            ["-c", "0", "/usr/bin/python3", script, Tool.publisher.path] + broker.flags("alice"),
+            environment: broker.machine
         )
         session.write("@wait-for-file \(typeQuit.path)\n/quit\n")
         session.closeInput()

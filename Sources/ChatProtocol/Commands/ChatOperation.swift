@@ -173,18 +173,30 @@ extension ChatOperation {
         public var output: String?
         /// Said on stderr instead of doing anything, which is not a failure (`bob is already a member of ...`).
         public var note: String?
+        /// Work on the user's keys that the tool does with its key files (`keys`, `trust`; ChatCrypto).
+        public var keys: KeyRequest?
 
         public init(
             publishes: [ChatPublish] = [],
             place: ChatPlace? = nil,
             output: String? = nil,
-            note: String? = nil
+            note: String? = nil,
+            keys: KeyRequest? = nil
         ) {
             self.publishes = publishes
             self.place = place
             self.output = output
             self.note = note
+            self.keys = keys
         }
+    }
+
+    /// What `keys` and `trust` ask of the user's key files.
+    public enum KeyRequest: Sendable, Hashable {
+        /// Your fingerprint; with a user, their pinned one and your safety number.
+        case show(user: String?)
+        /// Pin `user`'s published identity key.
+        case trust(user: String)
     }
 }
 

@@ -28,7 +28,7 @@ public enum ChatOperations {
 
     public static let all: [ChatOperation] = [
         join, leave, rooms, who, invite, msg, accept, block, groupCreate, groupJoin,
-        decision(.approved), decision(.rejected), decision(.removed), groupLeave, groupTalk, groups,
+        decision(.approved), decision(.rejected), decision(.removed), groupLeave, groupTalk, groups, keys, trust,
     ]
 
     /// The command these words name, if any.
@@ -240,6 +240,26 @@ public enum ChatOperations {
         ChatOperation.Outcome(
             output: String(decoding: DirectoryReport.groups(input.directory, format: .text), as: UTF8.self)
         )
+    }
+}
+
+extension ChatOperations {
+    public static let keys = ChatOperation(
+        ["keys"],
+        abstract: "Show your key's fingerprint; with a user, the one pinned for them and your safety number.",
+        arguments: [.init("user", .user, optional: true, help: "Whose key.")],
+        readsDirectory: true
+    ) { (input) throws(MQTTError) in
+        ChatOperation.Outcome(keys: .show(user: input.values[0]))
+    }
+
+    static let trust = ChatOperation(
+        ["trust"],
+        abstract: "Accept someone's new identity key (check it with them first: keys USER).",
+        arguments: [.init("user", .user, help: "Whose key.")],
+        readsDirectory: true
+    ) { (input) throws(MQTTError) in
+        ChatOperation.Outcome(keys: .trust(user: input[0]))
     }
 }
 

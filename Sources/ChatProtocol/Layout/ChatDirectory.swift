@@ -17,6 +17,8 @@ public struct ChatDirectory: Sendable {
         case groupDecided(GroupID, user: String, ChatState.GroupDecision)
         /// `user` became a member, or stopped being one (left, removed).
         case groupMember(GroupID, user: String, joined: Bool)
+        /// `user`'s key bundle changed (or went away); what it says is ChatCrypto's to check.
+        case keys(user: String)
     }
 
     /// One group's retained state.
@@ -57,6 +59,8 @@ public struct ChatDirectory: Sendable {
     /// The room this user talks in (set by the publisher's prompt); nil: the default room.
     public private(set) var focus: String?
     private var groupStates: [GroupID: Group] = [:]
+    /// Every user's key bundle as published (retained), unchecked: ChatCrypto verifies its signature.
+    public private(set) var keyBundles: [String: [UInt8]] = [:]
 
     public init(me: String) {
         self.me = me
@@ -118,6 +122,11 @@ public struct ChatDirectory: Sendable {
             guard room != focus, room.map({ ChatName.problem(with: $0) == nil }) ?? true else { return [] }
             focus = room
             return [.focus(room: room)]
+        case .keys(let user):
+            let bundle = payload.isEmpty ? nil : payload
+            guard keyBundles[user] != bundle else { return [] }
+            keyBundles[user] = bundle
+            return [.keys(user: user)]
         default:
             return []
         }

@@ -15,6 +15,7 @@
 /// | the owner's decision on a member (retained) | `chat/groups/<owner>/<name>/members/<user>` |
 /// | a user's request to join, or leaving (retained) | `chat/groups/<owner>/<name>/requests/<user>` |
 /// | a group message (QoS 2) | `chat/groups/<owner>/<name>/messages/<sender>` |
+/// | a user's public keys, signed by their identity key (public, retained) | `chat/users/<user>/keys` |
 public struct ChatLayout: Sendable, Hashable {
     public var root: String
 
@@ -60,10 +61,14 @@ public struct ChatLayout: Sendable, Hashable {
         ["\(root)/groups/+/+/info", "\(root)/groups/+/+/members/+", "\(root)/groups/+/+/requests/+"]
     }
 
-    /// The retained state a listener of `user` reads: everyone's memberships, presence and groups, and the
-    /// user's own private state.
+    /// A user's key bundle (ChatCrypto's `KeyBundle`): their identity key and the device keys it signs.
+    public func keys(of user: String) -> String { "\(root)/users/\(user)/keys" }
+    public var keysFilter: String { "\(root)/users/+/keys" }
+
+    /// The retained state a listener of `user` reads: everyone's memberships, presence, groups and keys, and
+    /// the user's own private state.
     public func stateFilters(of user: String) -> [String] {
-        [membershipsFilter, presenceFilter, privateFilter(of: user)] + groupStateFilters
+        [membershipsFilter, presenceFilter, privateFilter(of: user)] + groupStateFilters + [keysFilter]
     }
 
     /// What a topic of this layout is; nil for any other topic (a raw `-t` topic, a malformed level).
@@ -88,6 +93,8 @@ public struct ChatLayout: Sendable, Hashable {
         guard levels.count >= 4, levels.count <= 6, levels[0] == root else { return nil }
         let name = { (index: Int) in String(levels[index]) }
         switch (levels[1], levels.count) {
+        case ("users", 4) where levels[3] == "keys":
+            return .keys(user: name(2))
         case ("rooms", 4):
             return .room(room: name(2), sender: name(3))
         case ("users", 5):
@@ -133,6 +140,7 @@ public enum ChatTopic: Sendable, Hashable {
     case groupDecision(GroupID, user: String)
     case groupRequest(GroupID, user: String)
     case groupMessage(GroupID, sender: String)
+    case keys(user: String)
 }
 
 /// A group is named by its owner and its name (`alice/robots`), so two people can each have a `robots` and

@@ -57,6 +57,9 @@ public struct ChatRouter: Sendable {
     /// the user's own changes is compared with after each snapshot (`StateJournal`).
     public private(set) var ownState: [String: [UInt8]] = [:]
     private var ownStateRereading: [String: [UInt8]]?
+    /// Opens sealed private and group messages (ChatCrypto, given the user's keys); nil: they show their
+    /// placeholder, as in a listener of an older version.
+    public var opener: (any ChatOpener)?
 
     public init(layout: ChatLayout, me: String, client: String, follow: Follow, verified: Bool?) {
         self.layout = layout
@@ -142,7 +145,7 @@ public struct ChatRouter: Sendable {
                 held.append(.message(message))
                 return ([], [])
             }
-            return (line(for: message, topic).map { [$0] } ?? [], [])
+            return (line(for: message, topic, now: now).map { [$0] } ?? [], [])
         case .sync(let user, let client):
             guard user == me, client == self.client else { return ([], []) }
             if rereading != nil { return finishRereading() }
@@ -167,9 +170,11 @@ public struct ChatRouter: Sendable {
             }
             _ = rereading?.apply(topic, payload: message.payload, expiresAt: expiresAt)
             let changes = directory.apply(topic, payload: message.payload, expiresAt: expiresAt)
+            // A changed identity key is announced whether the bundle came retained or live.
+            var notices = keyNotices(changes, topic: message.topic)
             // A retained copy is the snapshot: known already, or state read at start; never announced.
-            guard !message.retained else { return ([], []) }
-            let notices = changes.compactMap { notice(for: $0, topic: message.topic) }
+            guard !message.retained || !notices.isEmpty else { return ([], []) }
+            if !message.retained { notices += changes.compactMap { notice(for: $0, topic: message.topic) } }
             guard synced else {
                 if !notices.isEmpty { held.append(.notices(notices)) }
                 return ([], [])
@@ -291,6 +296,20 @@ public struct ChatRouter: Sendable {
         )
     }
 
+    /// The opener's notices for key bundles that changed.
+    private mutating func keyNotices(_ changes: [ChatDirectory.Change], topic: String) -> [ChatLine] {
+        guard opener != nil else { return [] }
+        var lines: [ChatLine] = []
+        for case .keys(let user) in changes where user != me && directory.contacts[user] != .blocked {
+            for event in opener!.keysChanged(of: user, directory: directory) {
+                lines.append(
+                    ChatLine(topic: topic, body: .event(user: user, event), from: user, verified: verified ?? false)
+                )
+            }
+        }
+        return lines
+    }
+
     private func sharesFollowedRoom(_ user: String) -> Bool {
         switch follow {
         case .joined: directory.sharesRoom(with: user)
@@ -299,10 +318,18 @@ public struct ChatRouter: Sendable {
         }
     }
 
-    private func line(for message: MQTTMessage, _ topic: ChatTopic) -> ChatLine? {
+    private mutating func line(
+        for message: MQTTMessage,
+        _ topic: ChatTopic,
+        now: ChatTimestamp = .now()
+    ) -> ChatLine? {
         // An empty payload is never chat (the verification probe sends one).
         guard !message.payload.isEmpty else { return nil }
         var line = ChatLine(message)
+        switch topic {
+        case .inbox, .groupMessage: line = open(line, message, topic, now: now)
+        default: break
+        }
         line.verified = verified ?? false
         switch topic {
         case .room(let room, let sender):
@@ -330,6 +357,36 @@ public struct ChatRouter: Sendable {
             return nil
         }
         if case .chat(let chat) = line.body, chat.from != line.from { line.claimedFrom = chat.from }
+        return line
+    }
+
+    /// A private or group message through the opener: sealed ones opened (or refused, as a marker line from
+    /// the topic's sender), plaintext ones marked when the sender is known to have keys. Shown only where the
+    /// rules below would show the message itself (followed, not blocked).
+    private mutating func open(
+        _ line: ChatLine,
+        _ message: MQTTMessage,
+        _ topic: ChatTopic,
+        now: ChatTimestamp
+    ) -> ChatLine {
+        guard opener != nil else { return line }
+        var line = line
+        let sender: String
+        switch topic {
+        case .inbox(_, let from), .groupMessage(_, let from): sender = from
+        default: return line
+        }
+        guard let sealed = SealedPayload(decoding: message.payload) else {
+            line.unexpectedPlaintext = opener!.expectsSealed(from: sender, topic: topic, directory: directory)
+            return line
+        }
+        switch opener!.open(sealed, topic: topic, directory: directory, now: now) {
+        case .message(let chat):
+            line.body = .chat(chat)
+            line.encrypted = true
+        case .refused(let reason):
+            line.body = .event(user: sender, .refused(reason))
+        }
         return line
     }
 }

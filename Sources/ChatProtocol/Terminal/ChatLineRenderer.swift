@@ -56,6 +56,7 @@ public struct ChatLineRenderer: Sendable {
             let name = TerminalText.displayName(from)
             let text = TerminalText.sanitize(chat.text)
             if chatLine.to != nil { line += " " + paint(chatLine.request ? "[request]" : "[private]", .privately) }
+            if chatLine.unexpectedPlaintext { line += " " + paint("[not encrypted]", .warning) }
             let forged = chatLine.claimedFrom.map {
                 " " + paint("[forged: claims to be \(TerminalText.displayName($0))]", .warning)
             }
@@ -144,7 +145,11 @@ public struct ChatLineRenderer: Sendable {
             writer.add("forged", true)
             writer.add("claimed_from", claimed)
         }
-        if case .event = line.body {} else { writer.add("verified", line.verified) }
+        if case .event = line.body {
+        } else {
+            writer.add("verified", line.verified)
+            writer.add("encrypted", line.encrypted)
+        }
         writer.add("received", received)
         writer.add("retained", line.retained)
         return writer.finishLine()
@@ -172,6 +177,10 @@ public struct ChatLine: Sendable, Hashable {
         case groupDecision(GroupID, ChatState.GroupDecision, about: String)
         case groupJoined(GroupID)
         case groupLeft(GroupID)
+        /// A sealed message from the user that is never shown as one (tampered, moved, replayed...): why.
+        case refused(String)
+        /// The user's identity key is not the one pinned for them.
+        case keyChanged
 
         public var name: String {
             switch self {
@@ -181,6 +190,8 @@ public struct ChatLine: Sendable, Hashable {
             case .left, .groupLeft: "left"
             case .groupRequest: "request"
             case .groupDecision(_, let decision, _): decision.rawValue
+            case .refused: "refused"
+            case .keyChanged: "key_changed"
             }
         }
 
@@ -202,6 +213,11 @@ public struct ChatLine: Sendable, Hashable {
                 }
             case .groupJoined(let group): return "joined \(Self.group(group))"
             case .groupLeft(let group): return "left \(Self.group(group))"
+            case .refused(let reason): return "sent a message that was refused: " + TerminalText.sanitize(reason)
+            case .keyChanged:
+                let name = TerminalText.displayName(user)
+                return "has a new identity key: messages to \(name) stop until you check it (publisher keys \(name)) "
+                    + "and accept it (publisher trust \(name))"
             }
         }
 
@@ -228,6 +244,10 @@ public struct ChatLine: Sendable, Hashable {
     public var retained: Bool
     /// Name the room on the line (text output): the listener follows several rooms, and not this one's focus.
     public var showRoom: Bool
+    /// Decrypted and its signature verified (end-to-end encryption, ChatCrypto).
+    public var encrypted = false
+    /// Plaintext from someone whose keys were seen: marked `[not encrypted]`.
+    public var unexpectedPlaintext = false
 
     public init(
         topic: String,

@@ -22,6 +22,16 @@ extension Mosquitto {
         ["-h", host, "-p", String(proxy?.port ?? port), "-u", user, "-P", Mosquitto.users[user] ?? ""]
     }
 
+    /// Each broker is another "machine": the listener's per-machine session lock, the journal of the state
+    /// its tools wrote and the users' keys live in its folder.
+    var machine: [String: String] {
+        [
+            "XDG_RUNTIME_DIR": directory.appendingPathComponent("run").path,
+            "XDG_STATE_HOME": directory.appendingPathComponent("state").path,
+            "XDG_DATA_HOME": directory.appendingPathComponent("data").path,
+        ]
+    }
+
     /// Starts a tool as `user`; a `command` word (`join rust`) comes first, as the tools require; extra
     /// environment entries are added.
     func start(
@@ -32,12 +42,6 @@ extension Mosquitto {
         environment: [String: String] = [:],
         stdinIsNull: Bool = false
     ) throws -> ChildProcess {
-        // Each broker is another "machine": the listener's per-machine session lock and the journal of the
-        // state its tools wrote live in its folder.
-        let machine = [
-            "XDG_RUNTIME_DIR": directory.appendingPathComponent("run").path,
-            "XDG_STATE_HOME": directory.appendingPathComponent("state").path,
-        ]
         return try ChildProcess(
             tool.path,
             command + flags(user) + arguments,

@@ -1,0 +1,316 @@
+import ChatCrypto
+import ChatProtocol
+import MQTTPaho
+import Synchronization
+
+/// The tools' side of end-to-end encryption: loading the key files (KeyStore), publishing this device's
+/// keys, reading other users' key bundles, and deciding, before a private message goes, whether it is
+/// sealed, sent plaintext, or refused (a changed key). The cryptography is ChatCrypto's.
+public enum EndToEnd {
+    /// The key store of `user` on the broker `configuration` connects to.
+    public static func store(_ configuration: MQTTConfiguration, user: String) -> KeyStore {
+        KeyStore(user: user, host: configuration.host, port: configuration.port)
+    }
+
+    /// This device's keys, created on first use (local files only: before connecting). Throws for a key
+    /// file others can read (exit 77) or a damaged one.
+    public static func keys(_ configuration: MQTTConfiguration, user: String) throws(MQTTError) -> UserKeys {
+        try store(configuration, user: user).loadOrCreate().keys
+    }
+
+    /// Publishes this device's keys unless the broker is known to have them, on a connection of their own
+    /// (mosquitto 2.0.11 closes a connection after refusing a publish, and MQTT 3.1.1 refuses silently: the
+    /// bundle is read back). A broker that does not keep the bundle costs a note, not the command. Call it
+    /// before the tool connects (Paho connects a second client of a process up to a second late); an
+    /// unreachable broker is left to the tool's own connection to report.
+    public static func publishIfNeeded(
+        _ keys: UserKeys,
+        _ configuration: MQTTConfiguration,
+        tool: String,
+        quiet: Bool = false
+    ) async {
+        let store = store(configuration, user: keys.user)
+        guard store.published == nil else { return }
+        var problem: String?
+        do {
+            problem = try await publish(keys, configuration, store: store)
+        } catch  where error.code.isUnreachable {
+            // The tool's own connection says so next, in its one line.
+        } catch {
+            problem = "could not publish \(keys.user)'s public keys (\(error.message))"
+        }
+        if let problem, !quiet {
+            report(tool, "note: \(problem); private messages to \(keys.user) stay unencrypted.")
+        }
+    }
+
+    /// `keys` and `publishIfNeeded` together, for a tool that is already connected.
+    public static func prepare(
+        _ configuration: MQTTConfiguration,
+        user: String,
+        tool: String,
+        quiet: Bool = false
+    ) async throws(MQTTError) -> UserKeys {
+        let keys = try keys(configuration, user: user)
+        await publishIfNeeded(keys, configuration, tool: tool, quiet: quiet)
+        return keys
+    }
+
+    /// Publishes this device in the user's bundle (keeping the devices already there under the same
+    /// identity); nil when the broker kept it, else the problem. Throws when the connection fails.
+    public static func publish(
+        _ keys: UserKeys,
+        _ configuration: MQTTConfiguration,
+        store: KeyStore,
+        replacing: Bool = false
+    ) async throws(MQTTError) -> String? {
+        var configuration = configuration
+        configuration.clientID =
+            String(configuration.clientID.prefix(12)) + "-keys" + String(UInt16.random(in: 0...0xFFFF), radix: 16)
+        (configuration.cleanStart, configuration.sessionExpiry, configuration.will, configuration.reconnect) = (
+            true, 0, nil, nil
+        )
+        let layout = ChatLayout()
+        let reader = KeyReader(layout: layout, me: keys.user, client: configuration.clientID)
+        do {
+            let client = try MQTTClient(configuration, onMessage: reader.handle)
+            try await client.connect()
+            // Disconnected (and so destroyed) before the tool connects: a second client of Paho's connects only
+            // after its receive thread's next 1000 ms poll ("Paho's fixed waits" in the README).
+            do {
+                let problem = try await publish(keys, on: client, reader: reader, store: store, replacing: replacing)
+                await client.disconnect()
+                return problem
+            } catch {
+                await client.disconnect()
+                throw error
+            }
+        } catch let error as MQTTError {
+            throw error
+        } catch {
+            return "could not sign \(keys.user)'s public keys"
+        }
+    }
+
+    private static func publish(
+        _ keys: UserKeys,
+        on client: MQTTClient,
+        reader: KeyReader,
+        store: KeyStore,
+        replacing: Bool
+    ) async throws -> String? {
+        let layout = ChatLayout()
+        let existing = try await reader.read(client, users: [keys.user])[keys.user].flatMap {
+            KeyBundle(payload: $0, user: keys.user)
+        }
+        if let existing, existing.identity != keys.identityPublicKey, !replacing {
+            // A second machine that made keys of its own: replacing the user's identity silently would
+            // alarm everyone and cut off the first machine.
+            return "another identity key is published for \(keys.user) (from another device?); to use this "
+                + "device too, copy it here with publisher keys --export FILE there and publisher keys --import "
+                + "FILE here, or replace it with publisher keys --new"
+        }
+        let bundle = keys.bundle(adding: replacing ? nil : existing, version: ChatTimestamp.now().millisecondsSince1970)
+        if let existing, existing.identity == bundle.identity, existing.devices == bundle.devices {
+            store.setPublished(try bundle.payload(signedBy: keys))
+            return nil
+        }
+        let payload = try bundle.payload(signedBy: keys)
+        try await ChatActions(client: client, layout: layout, me: keys.user).perform([
+            .state(layout.keys(of: keys.user), payload)
+        ])
+        // Read back: what the broker holds now (MQTT 3.1.1 drops a refused publish silently).
+        let kept = try await reader.read(client, users: [])[keys.user].flatMap {
+            KeyBundle(payload: $0, user: keys.user)
+        }
+        guard kept == bundle else { return "the broker did not keep \(keys.user)'s public keys (an older acl.conf?)" }
+        store.setPublished(payload)
+        return nil
+    }
+
+    /// How a private message to `recipient` goes: sealed for their devices (their key pinned on first
+    /// use), or plaintext when they have no keys. Refused (exit 77) when their identity key is not the one
+    /// pinned, or when keys were seen for them before and none are published now, unless `plaintext`.
+    public static func sealer(
+        to recipient: String,
+        keys: UserKeys,
+        store: KeyStore,
+        bundles: [String: [UInt8]],
+        plaintext: Bool
+    ) throws(MQTTError) -> (@Sendable (ChatMessage) -> [UInt8])? {
+        if plaintext { return nil }
+        let pinned = store.pins()[recipient]
+        guard let bundle = bundles[recipient].flatMap({ KeyBundle(payload: $0, user: recipient) }),
+            !bundle.devices.isEmpty
+        else {
+            guard pinned == nil else {
+                throw MQTTError(
+                    .notAuthorized,
+                    "\(recipient) had keys, but publishes none now: not sent. To send it unencrypted anyway, add --plaintext."
+                )
+            }
+            return nil
+        }
+        if let pinned, pinned != bundle.identity {
+            throw MQTTError(.notAuthorized, keyChanged(recipient, pinned: pinned, now: bundle.identity))
+        }
+        if pinned == nil { store.write(.pinned(user: recipient, identity: bundle.identity), client: "") }
+        return { message in
+            let time = message.time?.millisecondsSince1970 ?? ChatTimestamp.now().millisecondsSince1970
+            // Sealing fails only for a malformed device key, which a verified bundle never has.
+            return (try? Sealing.sealDirect(message, from: keys, to: bundle, time: time).encoded()) ?? []
+        }
+    }
+
+    /// The one line a changed key gets.
+    public static func keyChanged(_ user: String, pinned: [UInt8], now: [UInt8]) -> String {
+        "\(user)'s identity key changed (pinned \(KeyFingerprint.of(pinned)), now \(KeyFingerprint.of(now))): "
+            + "nothing was sent. Check it with \(user) (publisher keys \(user)), then: publisher trust \(user)"
+    }
+}
+
+/// Reads retained key bundles on a connection: subscribes to the users' key topics and to the connection's
+/// own sync marker, publishes the marker, and answers once it is back (the broker sends a subscription's
+/// retained messages before anything published after it). Its `handle` is the client's message handler.
+public final class KeyReader: Sendable {
+    private struct State {
+        var bundles: [String: [UInt8]] = [:]
+        var markers = 0
+        var waiters: [(marker: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+    private let state = Mutex(State())
+    private let layout: ChatLayout
+    private let me: String
+    private let client: String
+    private let subscribed = Mutex(false)
+
+    public init(layout: ChatLayout, me: String, client: String) {
+        self.layout = layout
+        self.me = me
+        self.client = client
+    }
+
+    public func handle(_ message: MQTTMessage) {
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            switch layout.parse(message.topic) {
+            case .keys(let user):
+                state.bundles[user] = message.payload.isEmpty ? nil : message.payload
+            case .sync(let user, let client) where user == me && client == self.client:
+                state.markers += 1
+                let ready = state.waiters.filter { $0.marker <= state.markers }.map(\.continuation)
+                state.waiters.removeAll { $0.marker <= state.markers }
+                return ready
+            default:
+                break
+            }
+            return []
+        }
+        ready.forEach { $0.resume() }
+    }
+
+    /// The bundles of `users` (and of anyone read before) as the broker holds them now.
+    public func read(_ client: any MQTTTransport, users: [String]) async throws(MQTTError) -> [String: [UInt8]] {
+        var filters = users.map { MQTTSubscription(layout.keys(of: $0), qos: .atLeastOnce) }
+        if !subscribed.withLock({ $0 }) {
+            filters.append(MQTTSubscription(layout.sync(of: me, client: self.client), qos: .atLeastOnce))
+            subscribed.withLock { $0 = true }
+        }
+        if !filters.isEmpty { _ = try await client.subscribe(filters) }
+        let marker = state.withLock { $0.markers } + 1
+        try await client.publish(topic: layout.sync(of: me, client: self.client), payload: [], qos: .atLeastOnce)
+        let timeout = Task { [weak self] in
+            try? await Task.sleep(for: .seconds(3))
+            self?.giveUp()
+        }
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state in
+                if state.markers >= marker { return true }
+                state.waiters.append((marker, continuation))
+                return false
+            }
+            if done { continuation.resume() }
+        }
+        timeout.cancel()
+        return state.withLock { $0.bundles }
+    }
+
+    private func giveUp() {
+        let waiting = state.withLock { state in
+            defer { state.waiters.removeAll() }
+            return state.waiters.map(\.continuation)
+        }
+        waiting.forEach { $0.resume() }
+    }
+}
+
+/// What a tool needs to seal what it sends to inboxes (`ChatActions.perform`): this device's keys, its
+/// store (pins), and a reader of key bundles on the tool's connection (its message handler must feed it).
+public struct EndToEndSending: Sendable {
+    public let keys: UserKeys
+    public let store: KeyStore
+    public let reader: KeyReader
+    public let plaintext: Bool
+
+    public init(keys: UserKeys, store: KeyStore, reader: KeyReader, plaintext: Bool = false) {
+        self.keys = keys
+        self.store = store
+        self.reader = reader
+        self.plaintext = plaintext
+    }
+
+    /// `publish`'s payload sealed for its recipient when it goes to an inbox and they have keys; nil:
+    /// as it is. Throws for a changed key (exit 77).
+    func sealed(
+        _ publish: ChatPublish,
+        client: any MQTTTransport,
+        layout: ChatLayout
+    ) async throws(MQTTError) -> [UInt8]? {
+        guard case .inbox(let recipient, _) = layout.parse(publish.topic),
+            case .chat(let message) = ChatPayload(decoding: publish.payload)
+        else { return nil }
+        let bundles = try await reader.read(client, users: [recipient])
+        let seal = try EndToEnd.sealer(to: recipient, keys: keys, store: store, bundles: bundles, plaintext: plaintext)
+        return seal?(message)
+    }
+}
+
+extension EndToEnd {
+    /// What `keys [USER]` and `trust USER` print, with the key bundles in `directory`.
+    public static func answer(
+        _ request: ChatOperation.KeyRequest,
+        keys: UserKeys,
+        store: KeyStore,
+        directory: ChatDirectory
+    ) throws(MQTTError) -> String {
+        let me = keys.user
+        switch request {
+        case .show(nil), .show(me):
+            let devices = directory.keyBundles[me].flatMap { KeyBundle(payload: $0, user: me) }?.devices.count
+            return "\(me) \(KeyFingerprint.of(keys.identityPublicKey)) (this device \(keys.deviceID)"
+                + (devices.map { ", \($0) published" } ?? ", not published") + ")\n"
+        case .show(let user?):
+            let published = directory.keyBundles[user].flatMap { KeyBundle(payload: $0, user: user) }
+            var pinned = store.pins()[user]
+            if pinned == nil, let published {
+                store.write(.pinned(user: user, identity: published.identity), client: "")
+                pinned = published.identity
+            }
+            guard let pinned else {
+                throw MQTTError(.refusedByState, "\(user) has published no keys: messages to \(user) go unencrypted.")
+            }
+            var text = "\(user) \(KeyFingerprint.of(pinned)) (pinned)\n"
+            if let published, published.identity != pinned {
+                text +=
+                    "\(user) \(KeyFingerprint.of(published.identity)) (published now: CHANGED; to accept it: publisher trust \(user))\n"
+            }
+            let safety = KeyFingerprint.safetyNumber((me, keys.identityPublicKey), (user, pinned))
+            return text + "safety number: \(safety)\n"
+        case .trust(let user):
+            guard let published = directory.keyBundles[user].flatMap({ KeyBundle(payload: $0, user: user) }) else {
+                throw MQTTError(.refusedByState, "\(user) has published no keys.")
+            }
+            try store.trust(user, identity: published.identity)
+            return "trusted \(user)'s key \(KeyFingerprint.of(published.identity))\n"
+        }
+    }
+}
