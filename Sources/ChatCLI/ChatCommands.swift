@@ -99,6 +99,8 @@ struct OperationCommand: RunnableCommand {
             )
             let outcome = try operation.perform(input)
             if let note = outcome.note { report(toolName, note) }
+            // A command with nothing to publish only reports (`topic ROOM`): its answer is the output.
+            if outcome.publishes.isEmpty, let output = outcome.output { Terminal.writeAll(Array(output.utf8), to: 1) }
             try await actions.perform(outcome.publishes)
         }
         if operation.readsDirectory {

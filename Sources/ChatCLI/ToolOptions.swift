@@ -18,6 +18,11 @@ public enum SendOptions {
         "notice",
         help: "Send this one notice (shown as `* name text`) and exit."
     )
+    public static let me = OptionKey.value(
+        "me",
+        valueName: "text",
+        help: "Say what you do, shown as `* name text` (the prompt's /me), and exit."
+    )
     public static let retain = OptionKey.flag(
         "retain",
         "r",
@@ -40,8 +45,8 @@ public enum SendOptions {
 
     public static let options: [OptionSpec] =
         ConnectionOptions.options + [
-            topic.spec, room.spec, to.spec, group.spec, message.spec, notice.spec, retain.spec, timeout.spec,
-            quiet.spec, waitForBroker.spec,
+            topic.spec, room.spec, to.spec, group.spec, message.spec, notice.spec, me.spec, retain.spec,
+            timeout.spec, quiet.spec, waitForBroker.spec,
         ]
 }
 

@@ -39,13 +39,7 @@ struct ChatPrompt {
         }
         let input = LineInput(fd: 0)
         while true {
-            let shown =
-                switch place {
-                case .room(let room): "#" + room
-                case .user(let user): "@" + user
-                case .group(let group): "[\(group)]"
-                }
-            Terminal.writeAll(Array("\(me) \(shown)> ".utf8), to: 1)
+            Terminal.writeAll(Array("\(me) \(place)> ".utf8), to: 1)
             guard let line = await input.next() else { break }
             let text = String(decoding: line, as: UTF8.self)
             if text == "exit" || text == "/quit" { break }
@@ -57,11 +51,8 @@ struct ChatPrompt {
             let body = text.hasPrefix("//") ? String(text.dropFirst()) : text
             do {
                 switch place {
-                case .group(let group):
-                    let message = ChatMessage.message(from: me, body, time: .now())
-                    try await actions.perform([.message(layout.groupMessage(group, sender: me), message)])
-                case .user(let user):
-                    try await actions.perform(layout.privateMessage(from: me, to: user, body, time: .now()))
+                case .group, .user:
+                    try await actions.perform(layout.publishes(.message(from: me, body, time: .now()), to: place))
                 case .room(let room):
                     guard await publisher.send(body, to: layout.room(room, sender: me), patience: patience) else {
                         presence.withdraw()

@@ -51,6 +51,7 @@ struct Send: ChatCommand {
     let group: String?
     let message: String?
     let notice: String?
+    let me: String?
     let retain: Bool
     let timeout: Double
     let quiet: Bool
@@ -64,6 +65,7 @@ struct Send: ChatCommand {
         group = try arguments[SendOptions.group]
         message = try arguments[SendOptions.message]
         notice = try arguments[SendOptions.notice]
+        me = try arguments[SendOptions.me]
         retain = try arguments[SendOptions.retain]
         timeout = try arguments[SendOptions.timeout] ?? 30
         quiet = try arguments[SendOptions.quiet]
@@ -105,12 +107,15 @@ struct Send: ChatCommand {
         }
         do { try MQTTClient.validateTopicName(resolvedTopic) } catch { throw ValidationError(error.message) }
         if message != nil && notice != nil { throw ValidationError("Give either -m or --notice, not both.") }
+        if me != nil && (message != nil || notice != nil) {
+            throw ValidationError("Give either --me or -m/--notice, not both.")
+        }
         if !(timeout > 0) { throw ValidationError("Invalid timeout \(timeout): it must be positive.") }
     }
 
     func run() async throws {
         let tool = "publisher"
-        let interactive = message == nil && notice == nil && Terminal.isTerminal(0)
+        let interactive = message == nil && notice == nil && me == nil && Terminal.isTerminal(0)
         var configuration = try connection.configuration { report(tool, $0) }
         let user = configuration.username ?? ""
         // A session that outlives a dropped connection, so in-flight messages are resent after reconnecting
@@ -194,7 +199,7 @@ struct Send: ChatCommand {
                 } else { .room(resolvedRoom) }
             var prompt = ChatPrompt(client: client, watcher: watcher, me: user, place: place)
             await prompt.run(publisher, patience: patience)
-        } else if let text = message ?? notice {
+        } else if let text = message ?? notice ?? me.map({ ChatMessage.me(user, $0).text }) {
             if await !publisher.send(text, kind: message != nil ? .message : .notice, patience: patience) {
                 stalled = 1
             }

@@ -73,12 +73,24 @@ public struct ChatLineRenderer: Sendable {
                 let room = TerminalText.sanitize(chat.text, limit: 80)
                 line += " " + paint("* \(name) invites you to #\(room): /join \(room)", .notice) + (forged ?? "")
             }
+        case .event(let user, .topic(let room, let text, let at)):
+            line += " " + topicText(room: room, text, setter: user, at: at)
         case .event(let user, let event):
             line += " " + paint("* " + TerminalText.displayName(user) + " " + event.sentence(user), .notice)
         case .raw(let bytes):
             line += " " + paint("[raw]", .raw) + " " + TerminalText.sanitize(bytes)
         }
         return line + "\n"
+    }
+
+    /// `#lab topic (set by p01 at 11:58): TEXT`, or `#lab topic cleared by p01`: the listener's line after its
+    /// time, and what `/topic` says.
+    func topicText(room: String, _ text: String, setter: String, at: ChatTimestamp?) -> String {
+        let room = paint("#" + TerminalText.sanitize(room, limit: 80), .room)
+        let setter = TerminalText.displayName(setter)
+        guard !text.isEmpty else { return room + " " + paint("topic cleared by \(setter)", .notice) }
+        let when = at.map { " at " + $0.localTimeOfDay.prefix(5) } ?? ""
+        return room + " " + paint("topic (set by \(setter)\(when)):", .notice) + " " + TerminalText.sanitize(text)
     }
 
     private enum Style {
@@ -121,12 +133,18 @@ public struct ChatLineRenderer: Sendable {
             case .invite: writer.add("invite", chat.text)
             }
             if let time = chat.time { writer.add("time", time) }
+        case .event(let user, .topic(_, let text, let at)):
+            writer.add("type", "topic")
+            writer.add("from", user)
+            writer.add("room_topic", text)
+            if let at { writer.add("time", at) }
         case .event(let user, let event):
             writer.add("type", "notice")
             writer.add("from", user)
             writer.add("notice", user + " " + event.sentence(user))
             writer.add("event", event.name)
             if let group = event.group { writer.add("group", group.description) }
+            if case .away(let text) = event { writer.add("away", text) }
         case .raw(let bytes):
             writer.add("type", "raw")
             if let text = String(validating: bytes, as: UTF8.self) {
@@ -144,7 +162,12 @@ public struct ChatLineRenderer: Sendable {
             writer.add("forged", true)
             writer.add("claimed_from", claimed)
         }
-        if case .event = line.body {} else { writer.add("verified", line.verified) }
+        // An event is what the listener saw in the broker's state; a topic's setter is proven like a sender.
+        switch line.body {
+        case .event(_, .topic): writer.add("verified", line.verified)
+        case .event: break
+        default: writer.add("verified", line.verified)
+        }
         writer.add("received", received)
         writer.add("retained", line.retained)
         return writer.finishLine()
@@ -172,9 +195,17 @@ public struct ChatLine: Sendable, Hashable {
         case groupDecision(GroupID, ChatState.GroupDecision, about: String)
         case groupJoined(GroupID)
         case groupLeft(GroupID)
+        /// The user went away, saying this (possibly nothing).
+        case away(String)
+        case back
+        /// The user set the room's topic to this text (empty: cleared it), at this time by their clock.
+        case topic(room: String, String, at: ChatTimestamp?)
 
         public var name: String {
             switch self {
+            case .away: "away"
+            case .back: "back"
+            case .topic: "topic"
             case .online: "online"
             case .offline: "offline"
             case .joined, .groupJoined: "joined"
@@ -202,6 +233,11 @@ public struct ChatLine: Sendable, Hashable {
                 }
             case .groupJoined(let group): return "joined \(Self.group(group))"
             case .groupLeft(let group): return "left \(Self.group(group))"
+            case .away(let text): return "is away" + (text.isEmpty ? "" : ": " + TerminalText.sanitize(text))
+            case .back: return "is back"
+            case .topic(let room, let text, _):
+                let room = "#" + TerminalText.sanitize(room, limit: 80)
+                return text.isEmpty ? "cleared the topic of \(room)" : "set the topic of \(room)"
             }
         }
 
