@@ -228,7 +228,13 @@ struct ChatOperationTests {
         // The one-shot's arguments: `topic ROOM TEXT`.
         let operation = try #require(ChatOperations.named(["topic"]))
         let values = try operation.values(["rust", "step 2 is on the board"], place: nil)
-        let input = ChatOperation.Input(me: "bob", values: values, directory: directory(me: "bob"), time: time, requestID: "")
+        let input = ChatOperation.Input(
+            me: "bob",
+            values: values,
+            directory: directory(me: "bob"),
+            time: time,
+            requestID: ""
+        )
         #expect(try operation.perform(input) == .init(publishes: [set]))
         let cleared = ChatPublish.state("chat/topics/rust/bob", #"{"topic":""}"#.bytes)
         #expect(try run("bob", #"topic """#, place: .room("rust")) == .init(publishes: [cleared]))
@@ -253,7 +259,9 @@ struct ChatOperationTests {
                 == .init(publishes: [away], output: "you are away: lunch, back at 2 (/back when you return)\n")
         )
         let silent = ChatPublish.state("chat/users/alice/away", #"{"status":"away","away":""}"#.bytes)
-        #expect(try run("alice", "away") == .init(publishes: [silent], output: "you are away (/back when you return)\n"))
+        #expect(
+            try run("alice", "away") == .init(publishes: [silent], output: "you are away (/back when you return)\n")
+        )
         let back = ChatPublish.state("chat/users/alice/away", [])
         #expect(try run("alice", "back") == .init(publishes: [back], output: "you are back\n"))
     }

@@ -258,7 +258,10 @@ extension ChatLayout {
         switch place {
         case .room(let room): [.message(self.room(room, sender: message.from), message)]
         case .user(let user):
-            [contactPublish(of: message.from, for: user, .accepted), .message(inbox(of: user, from: message.from), message)]
+            [
+                contactPublish(of: message.from, for: user, .accepted),
+                .message(inbox(of: user, from: message.from), message),
+            ]
         case .group(let group): [.message(groupMessage(group, sender: message.from), message)]
         }
     }

@@ -110,17 +110,19 @@ public enum ChatOperations {
     /// The one-shot form is `publisher --me TEXT`, which goes where sending goes (--room, --to, --group).
     static let me = ChatOperation(
         ["me"],
-        abstract: "Say what you do, shown as `* you TEXT`, where you talk.",
+        abstract: "An action where you talk: /me waves is * alice waves.",
         arguments: [.init("text", .text, help: "What you do.")],
         promptOnly: true
     ) { (input) throws(MQTTError) in
         let notice = ChatMessage.me(input.me, input[0], time: input.time)
-        return ChatOperation.Outcome(publishes: input.layout.publishes(notice, to: input.place ?? .room(ChatLayout.defaultRoom)))
+        return ChatOperation.Outcome(
+            publishes: input.layout.publishes(notice, to: input.place ?? .room(ChatLayout.defaultRoom))
+        )
     }
 
     static let topic = ChatOperation(
         ["topic"],
-        abstract: "Show a room's topic, or set it (anyone in the room may; \"\" clears it).",
+        abstract: "Show the room's topic, or set it (\"\" clears it).",
         arguments: [
             .init("room", .room, isPromptRoom: true, help: "The room."),
             .init("text", .text, optional: true, help: "The new topic; \"\" clears it; none shows it."),
@@ -143,7 +145,7 @@ public enum ChatOperations {
 
     static let away = ChatOperation(
         ["away"],
-        abstract: "Say you are away (until /back), with a reason if you like; your listeners keep saying it.",
+        abstract: "Say you are away until /back, and why if you like.",
         arguments: [.init("text", .text, optional: true, help: "Why, or until when.")]
     ) { (input) throws(MQTTError) in
         let text = input.values[0] ?? ""

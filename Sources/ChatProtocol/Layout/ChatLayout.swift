@@ -71,7 +71,9 @@ public struct ChatLayout: Sendable, Hashable {
     /// The retained state a listener of `user` reads: everyone's memberships, presence and groups, and the
     /// user's own private state; then everyone's away messages and the rooms' topics.
     public func stateFilters(of user: String) -> [String] {
-        [membershipsFilter, presenceFilter, privateFilter(of: user)] + groupStateFilters + [awayFilter, roomTopicsFilter]
+        [membershipsFilter, presenceFilter, privateFilter(of: user)] + groupStateFilters + [
+            awayFilter, roomTopicsFilter,
+        ]
     }
 
     /// What a topic of this layout is; nil for any other topic (a raw `-t` topic, a malformed level).
