@@ -78,10 +78,15 @@ public enum ListenOptions {
         help: "Keep a persistent session (needs -i) on raw topics (-t); the chat's own listener always has one."
     )
     public static let quiet = OptionKey.flag("quiet", help: "Do not say on stderr when listening starts.")
+    public static let bell = OptionKey.flag(
+        "bell",
+        help: "Ring the terminal's bell for private messages, invitations, requests and lines that say your name "
+            + "(only when the output is a terminal)."
+    )
 
     public static let options: [OptionSpec] =
         ConnectionOptions.options + [
             topic.spec, room.spec, group.spec, all.spec, format.spec, count.spec, timeout.spec, session.spec,
-            quiet.spec,
+            quiet.spec, bell.spec,
         ]
 }

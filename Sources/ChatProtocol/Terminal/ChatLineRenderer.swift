@@ -14,11 +14,24 @@ public struct ChatLineRenderer: Sendable {
     public var showTopic: Bool
     /// ANSI colours (the listener uses them only on a terminal, and never with NO_COLOR).
     public var colors: Bool
+    /// The user whose name, said by someone else, marks a line as a mention (highlighted; JSON `"mention"`).
+    public var me: String?
+    /// Ring the terminal's bell (BEL before the line) for private messages, invitations, requests and
+    /// mentions: `listener --bell`, only when the output is a terminal.
+    public var bell: Bool
 
-    public init(format: Format = .text, showTopic: Bool = false, colors: Bool = false) {
+    public init(
+        format: Format = .text,
+        showTopic: Bool = false,
+        colors: Bool = false,
+        me: String? = nil,
+        bell: Bool = false
+    ) {
         self.format = format
         self.showTopic = showTopic
         self.colors = colors
+        self.me = me
+        self.bell = bell
     }
 
     /// The line for a message on a raw topic (`-t`), newline included. `received` is when it arrived here.
@@ -28,15 +41,36 @@ public struct ChatLineRenderer: Sendable {
 
     /// The line for `line`, newline included. `received` is when it arrived here.
     public func render(_ line: ChatLine, received: ChatTimestamp) -> [UInt8] {
-        switch format {
-        case .text: return Array(text(line, received: received).utf8)
-        case .json: return json(line, received: received)
+        let mention = mentionsMe(line)
+        let rendered =
+            switch format {
+            case .text: Array(text(line, received: received, mention: mention).utf8)
+            case .json: json(line, received: received, mention: mention)
+            }
+        return bell && (mention || wantsAttention(line)) ? [0x07] + rendered : rendered
+    }
+
+    /// Whether someone else's chat line says this user's name.
+    private func mentionsMe(_ line: ChatLine) -> Bool {
+        guard let me, case .chat(let chat) = line.body, chat.kind != .invite, (line.from ?? chat.from) != me else {
+            return false
+        }
+        return Mention.mentions(chat.text, me)
+    }
+
+    /// What asks for this user's attention: a private message, an invitation, a request (to talk, or to join a
+    /// group this user owns).
+    private func wantsAttention(_ line: ChatLine) -> Bool {
+        switch line.body {
+        case .chat: line.to != nil && line.to == me
+        case .event(_, .groupRequest): true
+        default: false
         }
     }
 
     // MARK: Text
 
-    private func text(_ chatLine: ChatLine, received: ChatTimestamp) -> String {
+    private func text(_ chatLine: ChatLine, received: ChatTimestamp, mention: Bool) -> String {
         var line = ""
         var time = received
         if case .chat(let chat) = chatLine.body, let sent = chat.time { time = sent }
@@ -61,14 +95,15 @@ public struct ChatLineRenderer: Sendable {
             }
             switch chat.kind {
             case .message:
-                line += " " + paint("<" + name + ">", .name(from)) + (forged ?? "") + " " + text
+                line += " " + paint("<" + name + ">", .name(from)) + (forged ?? "") + " "
+                line += mention ? paint(text, .mention) : text
                 if chatLine.request {
                     line += " " + paint("(to accept: /accept \(name); to block: /block \(name))", .dim)
                 }
             case .notice:
                 // Notices are sentences about their sender ("alice joined"); don't say the name twice.
                 let sentence = chat.text.hasPrefix(from) && !from.isEmpty ? text : name + " " + text
-                line += " " + paint("* " + sentence, .notice) + (forged ?? "")
+                line += " " + paint("* " + sentence, mention ? .mention : .notice) + (forged ?? "")
             case .invite:
                 let room = TerminalText.sanitize(chat.text, limit: 80)
                 line += " " + paint("* \(name) invites you to #\(room): /join \(room)", .notice) + (forged ?? "")
@@ -94,7 +129,7 @@ public struct ChatLineRenderer: Sendable {
     }
 
     private enum Style {
-        case dim, notice, raw, room, privately, warning
+        case dim, notice, raw, room, privately, warning, mention
         case name(String)
     }
 
@@ -110,6 +145,7 @@ public struct ChatLineRenderer: Sendable {
         case .room: code = "36"
         case .privately: code = "1;35"
         case .warning: code = "1;31"
+        case .mention: code = "1;7"
         case .name(let name):
             // A stable colour per name, so a conversation is easy to follow.
             let hash = name.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }
@@ -120,7 +156,7 @@ public struct ChatLineRenderer: Sendable {
 
     // MARK: JSON
 
-    private func json(_ line: ChatLine, received: ChatTimestamp) -> [UInt8] {
+    private func json(_ line: ChatLine, received: ChatTimestamp, mention: Bool) -> [UInt8] {
         var writer = JSONWriter(capacity: line.topic.utf8.count + 160)
         writer.add("topic", line.topic)
         switch line.body {
@@ -158,6 +194,7 @@ public struct ChatLineRenderer: Sendable {
         if let group = line.group { writer.add("group", group.description) }
         if let to = line.to { writer.add("to", to) }
         if line.request { writer.add("request", true) }
+        if mention { writer.add("mention", true) }
         if let claimed = line.claimedFrom {
             writer.add("forged", true)
             writer.add("claimed_from", claimed)
