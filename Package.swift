@@ -1,4 +1,6 @@
 // swift-tools-version:6.0
+// mqtt-chat is licensed under the Apache License, Version 2.0 (LICENSE). It uses, without including them,
+// Debian's Eclipse Paho MQTT C (EPL-2.0 or EDL-1.0) and libedit (BSD-3-Clause), both opened at run time.
 import PackageDescription
 
 #if canImport(Glibc)
@@ -37,13 +39,16 @@ let package = Package(
         // Paho's headers (Debian's libpaho-mqtt-dev) and the loader that opens its library at run time, the
         // build with TLS or the one without (PahoLoader.c).
         .target(name: "CPahoMQTT"),
+        // The prompt's line editor: Debian's libedit (libedit-dev's headers), opened at run time by a prompt at a
+        // terminal, and what a chat prompt adds around it (LineEditor.c).
+        .target(name: "CLineEditor"),
         .target(
             name: "ChatProtocol",
             dependencies: ["CPahoMQTT"]
         ),
         // The tools' command lines (declared once: parser, help, man pages, completions, config file), exit
         // codes and error reporting.
-        .target(name: "ChatCLI", dependencies: ["ChatProtocol"]),
+        .target(name: "ChatCLI", dependencies: ["ChatProtocol", "CLineEditor"]),
         .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: toolLinking),
         .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: toolLinking),
         // Fuzz target over the payload decoder and renderer; scripts/fuzz builds it with libFuzzer.

@@ -12,10 +12,15 @@ public struct StateJournalFile: Sendable {
     public let directory: String
 
     public init(user: String, host: String, port: Int) {
+        directory = Self.stateFolder("journal") + "/" + Self.fileName("\(user)@\(host):\(port)")
+    }
+
+    /// `$XDG_STATE_HOME/mqtt-chat/NAME` (else `~/.local/state/mqtt-chat/NAME`): where the tools keep what they
+    /// remember per user and broker (this journal, the prompt's history).
+    static func stateFolder(_ name: String) -> String {
         let home = getenv("HOME").map { String(cString: $0) } ?? "/tmp"
         let state = getenv("XDG_STATE_HOME").map { String(cString: $0) }.flatMap { $0.hasPrefix("/") ? $0 : nil }
-        let base = (state ?? home + "/.local/state") + "/mqtt-chat/journal"
-        directory = base + "/" + Self.fileName("\(user)@\(host):\(port)")
+        return (state ?? home + "/.local/state") + "/mqtt-chat/" + name
     }
 
     /// The journal of `user`'s state on the broker `configuration` connects to.
@@ -46,7 +51,8 @@ public struct StateJournalFile: Sendable {
             let name = withUnsafeBytes(of: item.pointee.d_name) {
                 String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
             }
-            guard !name.hasPrefix("."), !name.hasSuffix(".new"), let bytes = read(directory + "/" + name),
+            guard !name.hasPrefix("."), !name.hasSuffix(".new"),
+                let bytes = Self.readFile(directory + "/" + name, limit: 65_536),
                 let newline = bytes.firstIndex(of: 0x0A)
             else { continue }
             journal[String(decoding: bytes[..<newline], as: UTF8.self)] = Array(bytes[(newline + 1)...])
@@ -54,7 +60,9 @@ public struct StateJournalFile: Sendable {
         return journal
     }
 
-    private func read(_ path: String) -> [UInt8]? {
+    /// The whole file at `path`; nil when it cannot be read or is longer than `limit` bytes (never a state
+    /// value, for the journal).
+    static func readFile(_ path: String, limit: Int) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
@@ -64,13 +72,15 @@ public struct StateJournalFile: Sendable {
             let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count <= 0 { break }
             bytes += buffer[..<count]
-            if bytes.count > 65_536 { return nil }  // never a state value
+            if bytes.count > limit { return nil }
         }
         return bytes
     }
 
+    private func makeDirectory() -> Bool { Self.makeDirectory(directory) }
+
     /// Creates the folder and its parents, private to the user.
-    private func makeDirectory() -> Bool {
+    static func makeDirectory(_ directory: String) -> Bool {
         var path = ""
         for part in directory.split(separator: "/") {
             path += "/" + part

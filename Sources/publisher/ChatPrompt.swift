@@ -37,11 +37,15 @@ struct ChatPrompt {
         } catch {
             complain(error)
         }
-        let input = LineInput(fd: 0)
+        let configuration = client.configuration
+        let watcher = watcher
+        let input = PromptInput(
+            history: PromptHistory(user: me, host: configuration.host, port: configuration.port),
+            complete: { before in PromptCompletion.complete(before, directory: watcher.directory) }
+        )
+        defer { input.close() }
         while true {
-            Terminal.writeAll(Array("\(me) \(place)> ".utf8), to: 1)
-            guard let line = await input.next() else { break }
-            let text = String(decoding: line, as: UTF8.self)
+            guard let text = await input.next(prompt: "\(me) \(place)> ") else { break }
             if text == "exit" || text == "/quit" { break }
             if text.isEmpty { continue }
             if text.hasPrefix("/") && !text.hasPrefix("//") {
@@ -99,7 +103,7 @@ struct ChatPrompt {
     }
 
     private func say(_ text: String) {
-        Terminal.writeAll(Array(text.utf8), to: 1)
+        Terminal.show(Array(text.utf8), on: 1)
     }
 
     private func complain(_ error: MQTTError) {

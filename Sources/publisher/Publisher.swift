@@ -204,7 +204,10 @@ struct Send: ChatCommand {
                 stalled = 1
             }
         } else if interactive {
-            await Terminal.onOwnThread { Self.runInteractive(publisher, user: user, patience: patience) }
+            let history = PromptHistory(user: user, host: configuration.host, port: configuration.port)
+            await Terminal.onOwnThread {
+                Self.runInteractive(publisher, user: user, history: history, patience: patience)
+            }
         } else {
             // Reads and window waits block: the whole loop runs on a thread of its own (no hand-over per line).
             stalled = await Terminal.onOwnThread {
@@ -263,14 +266,17 @@ struct Send: ChatCommand {
     }
 
     /// The chat prompt: join notice, one message per line, leave notice.
-    private static func runInteractive(_ publisher: LinePublisher, user: String, patience: Duration) {
+    private static func runInteractive(
+        _ publisher: LinePublisher,
+        user: String,
+        history: PromptHistory,
+        patience: Duration
+    ) {
         _ = publisher.send("\(user) joined", kind: .notice, patience: patience)
-        let prompt = Array("\(user)> ".utf8)
-        var reader = LineReader(fd: 0)
+        let input = PromptInput(history: history)
+        defer { input.close() }
         while true {
-            Terminal.writeAll(prompt, to: 1)
-            guard let line = reader.next() else { break }
-            let text = String(decoding: line, as: UTF8.self)
+            guard let text = input.next(prompt: "\(user)> ") else { break }
             if text == "exit" || text == "/quit" { break }
             if text.isEmpty { continue }
             guard publisher.send(text, patience: patience) else { break }

@@ -5,7 +5,8 @@ Each line of stdin is typed after the command shows a prompt ("> "). Lines start
 
   @wait-for-file PATH     wait (at most 30 s) until PATH exists, leaving the prompt idle meanwhile
   @create-file PATH       create PATH (tells the test that everything before it happened)
-  @wait-for-output TEXT   wait (at most 30 s) until the terminal shows TEXT after what the last such wait found
+  @wait-for-output TEXT   wait (at most 30 s) until the output has TEXT after what the last such wait found
+  @wait-for-screen TEXT   wait (at most 30 s) until the screen shows TEXT (on one row)
   @keys TEXT              type TEXT at once, without waiting for a prompt; Python escapes (\\x1b[D, \\t, \\r)
   @resize ROWS COLS       resize the terminal (the command gets SIGWINCH)
   @screen PATH            write what the screen shows now to PATH, one line per row, trailing blanks dropped
@@ -85,6 +86,15 @@ for line in lines:
             alive = read_some(0.05)
         at = output.find(text, found)
         found = at + len(text) if at >= 0 else found
+        if at < 0:
+            print(f"pty_run.py: the output never had {text!r}", file=sys.stderr)
+        continue
+    if line.startswith("@wait-for-screen "):
+        text, deadline = line.split(" ", 1)[1].rstrip("\n"), time.time() + 30
+        while alive and text not in "\n".join(screen.display) and time.time() < deadline:
+            alive = read_some(0.05)
+        if text not in "\n".join(screen.display):
+            print(f"pty_run.py: the screen never showed {text!r}:\n{shown()}", file=sys.stderr)
         continue
     if line.startswith("@keys "):
         # Escapes become their bytes; any other text is typed as its UTF-8.
