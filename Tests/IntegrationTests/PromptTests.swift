@@ -233,4 +233,37 @@ struct PromptTests {
         let rows = try screen(shown).filter { !$0.isEmpty }.suffix(3)
         #expect(rows.joined() == "alice #general> \(long)!", "\(rows)")
     }
+
+    @Test("libedit is loaded by a prompt at a terminal only: never by a pipe's publisher or a listener")
+    func loadedOnlyAtATerminal() async throws {
+        let broker = try Mosquitto()
+        let listener = try await broker.startChatListener(as: "bob")
+        let piped = try broker.start(.publisher, as: "alice", ["-d"])
+        #expect(await piped.waitForOutput("connected to", onStderr: true))
+        let ready = broker.directory.appendingPathComponent("ready").path
+        let done = broker.directory.appendingPathComponent("done").path
+        let session = try session(
+            broker,
+            "carol",
+            ["@wait-for-screen carol #general> ", "@create-file \(ready)", "@wait-for-file \(done)", #"@keys /quit\r"#]
+        )
+        while !FileManager.default.fileExists(atPath: ready) { try await Task.sleep(for: .milliseconds(50)) }
+        // The prompt is pty_run.py's child.
+        let children = try readProcFile("/proc/\(session.pid)/task/\(session.pid)/children")
+        let prompt = try #require(children.split(separator: " ").first.flatMap { pid_t(String($0)) })
+        #expect(try mappedLibraries(of: prompt).contains { $0.hasPrefix("libedit.so") })
+        #expect(FileManager.default.createFile(atPath: done, contents: nil))
+        #expect(try await session.wait() == 0)
+        for process in [listener, piped] {
+            let libraries = try mappedLibraries(of: process.pid)
+            #expect(
+                !libraries.contains { $0.hasPrefix("libedit") || $0.hasPrefix("libtinfo") },
+                "\(libraries.sorted())"
+            )
+        }
+        piped.closeInput()
+        #expect(try await piped.wait() == 0)
+        listener.signal(SIGTERM)
+        #expect(try await listener.wait() == 0)
+    }
 }
