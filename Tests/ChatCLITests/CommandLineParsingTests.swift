@@ -170,7 +170,7 @@ struct ChatCommandsTests {
                                       they are away).
               /me <text>              An action where you talk: /me waves is * alice waves.
               /topic [<text>]         Show the room's topic, or set it ("" clears it).
-              /away [<text>]          Say you are away until /back, and why if you like.
+              /away [<text>]          Say you are away (until back), and why if you like.
               /back                   Say you are back.
               /accept <user>          Accept someone's private messages (shown plainly, not
                                       as requests).

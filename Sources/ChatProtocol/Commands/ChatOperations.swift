@@ -145,7 +145,7 @@ public enum ChatOperations {
 
     static let away = ChatOperation(
         ["away"],
-        abstract: "Say you are away until /back, and why if you like.",
+        abstract: "Say you are away (until back), and why if you like.",
         arguments: [.init("text", .text, optional: true, help: "Why, or until when.")]
     ) { (input) throws(MQTTError) in
         let text = input.values[0] ?? ""
