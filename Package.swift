@@ -20,7 +20,7 @@ import PackageDescription
 #endif
 
 /// How the tools are linked.
-/// - The tools' own `usleep` and `poll` (ChatCLI/PahoWaits.swift) must be visible to libpaho, which calls them:
+/// - The tools' own `usleep` and `poll` (MQTTPaho/PahoWaits.swift) must be visible to libpaho, which calls them:
 ///   export them from the executables, whatever the linker would otherwise keep to itself.
 /// - With lld, relative relocations packed (RELR): the static Swift runtime's 38,000 relocations take 7 KB
 ///   instead of 900 KB that every start reads; the listener's peak memory went from 12.2 to 11.3 MiB.
@@ -34,6 +34,7 @@ let package = Package(
         .executable(name: "listener", targets: ["listener"]),
         .executable(name: "publisher", targets: ["publisher"]),
         .library(name: "ChatProtocol", targets: ["ChatProtocol"]),
+        .library(name: "MQTTPaho", targets: ["MQTTPaho"]),
     ],
     targets: [
         // Paho's headers (Debian's libpaho-mqtt-dev) and the loader that opens its library at run time, the
@@ -42,22 +43,32 @@ let package = Package(
         // The prompt's line editor: Debian's libedit (libedit-dev's headers), opened at run time by a prompt at a
         // terminal, and what a chat prompt adds around it (LineEditor.c).
         .target(name: "CLineEditor"),
-        .target(
-            name: "ChatProtocol",
-            dependencies: ["CPahoMQTT"]
-        ),
+        // The chat: wire format, topic layout, state reducers, router, command table, listener model, rendering,
+        // and the MQTT vocabulary and transport protocol the chat talks to (no Paho).
+        .target(name: "ChatProtocol"),
+        // Everything Paho behind ChatProtocol's MQTTTransport: the client, its threads, callbacks and
+        // workarounds, the libc waits the tools define for Paho, the loader (CPahoMQTT).
+        .target(name: "MQTTPaho", dependencies: ["ChatProtocol", "CPahoMQTT"]),
         // The tools' command lines (declared once: parser, help, man pages, completions, config file), exit
         // codes and error reporting.
-        .target(name: "ChatCLI", dependencies: ["ChatProtocol", "CLineEditor"]),
-        .executableTarget(name: "listener", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: toolLinking),
-        .executableTarget(name: "publisher", dependencies: ["ChatCLI", "ChatProtocol"], linkerSettings: toolLinking),
+        .target(name: "ChatCLI", dependencies: ["ChatProtocol", "MQTTPaho", "CLineEditor"]),
+        .executableTarget(
+            name: "listener",
+            dependencies: ["ChatCLI", "ChatProtocol", "MQTTPaho"],
+            linkerSettings: toolLinking
+        ),
+        .executableTarget(
+            name: "publisher",
+            dependencies: ["ChatCLI", "ChatProtocol", "MQTTPaho"],
+            linkerSettings: toolLinking
+        ),
         // Fuzz target over the payload decoder and renderer; scripts/fuzz builds it with libFuzzer.
         .executableTarget(name: "ChatFuzzer", dependencies: ["ChatProtocol"]),
         .testTarget(name: "ChatProtocolTests", dependencies: ["ChatProtocol"]),
-        .testTarget(name: "ChatCLITests", dependencies: ["ChatCLI"]),
+        .testTarget(name: "ChatCLITests", dependencies: ["ChatCLI", "ChatProtocol"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ChatProtocol"],
+            dependencies: ["ChatProtocol", "MQTTPaho"],
             exclude: ["Support/pty_run.py"]
         ),
     ]

@@ -1,17 +1,18 @@
 import ChatProtocol
+import MQTTPaho
 import Synchronization
 
 /// Publishes what a user does to the chat's shared state, one publish at a time, each awaited (the broker
 /// acknowledged it or refused it). What to publish is decided by the chat commands (`ChatOperations`) and the
 /// layout; this only sends it.
 public struct ChatActions: Sendable {
-    public let client: MQTTClient
+    public let client: any MQTTTransport
     public let layout: ChatLayout
     public let me: String
 
     let journal: StateJournalFile
 
-    public init(client: MQTTClient, layout: ChatLayout, me: String) {
+    public init(client: any MQTTTransport, layout: ChatLayout, me: String) {
         self.client = client
         self.layout = layout
         self.me = me
@@ -76,7 +77,7 @@ public final class DirectoryWatcher: Sendable {
     }
 
     /// Subscribes to the state and asks for the end-of-snapshot marker.
-    public func start(_ client: MQTTClient, me: String) async throws(MQTTError) {
+    public func start(_ client: any MQTTTransport, me: String) async throws(MQTTError) {
         let clientID = client.configuration.clientID
         try await client.subscribe(layout.stateFilters(of: me).map { MQTTSubscription($0) })
         try await client.publish(topic: layout.sync(of: me, client: clientID), payload: [], qos: .atLeastOnce)
@@ -114,15 +115,28 @@ public final class DirectoryWatcher: Sendable {
 
 /// This connection's presence: one retained message under the user's name and the client id, which the
 /// connection's will (`will`) clears if it dies, and which `withdraw()` clears on a clean exit.
+///
+/// A connection that dies with its broker never sends its will (the broker that would send it died), so a
+/// presence also lapses by itself: it is published with an MQTT 5 message expiry of two keepalives and
+/// renewed every keepalive (`renewing()`); the broker drops a lapsed one, and listeners take it away at the
+/// expiry they were told (`ChatDirectory.expirePresence`).
 public struct Presence: Sendable {
-    public let client: MQTTClient
+    public let client: any MQTTTransport
     public let topic: String
     let tool: String
+    let since = ChatTimestamp.now()
 
-    public init(client: MQTTClient, layout: ChatLayout, me: String, tool: String) {
+    public init(client: any MQTTTransport, layout: ChatLayout, me: String, tool: String) {
         self.client = client
         self.tool = tool
         topic = layout.presence(of: me, client: client.configuration.clientID)
+    }
+
+    /// Seconds a presence lasts unless renewed: two keepalives; nil without keepalive (then only the will and
+    /// a clean exit clear it).
+    public var lifetime: UInt32? {
+        let keepAlive = client.configuration.keepAlive
+        return keepAlive > 0 ? UInt32(clamping: 2 * keepAlive) : nil
     }
 
     /// The will that takes this presence away: an empty retained message.
@@ -132,7 +146,26 @@ public struct Presence: Sendable {
 
     /// Says "online" (again after a reconnect: the lost connection fired the will).
     public func announce() async throws(MQTTError) {
-        try await client.publish(topic: topic, payload: ChatState.presence(tool: tool, since: .now()), retain: true)
+        try await client.publish(
+            topic: topic,
+            payload: ChatState.presence(tool: tool, since: since),
+            qos: .atLeastOnce,
+            retain: true,
+            expiry: lifetime
+        )
+    }
+
+    /// Renews the presence every keepalive until the task is cancelled (cancel it before `withdraw()`).
+    public func renewing() -> Task<Void, Never> {
+        Task {
+            let keepAlive = client.configuration.keepAlive
+            guard keepAlive > 0 else { return }
+            while true {
+                try? await Task.sleep(for: .seconds(keepAlive))
+                if Task.isCancelled { return }
+                try? await announce()
+            }
+        }
     }
 
     /// Clears the presence without waiting: the disconnect that follows gives it time to go out.

@@ -1,4 +1,5 @@
 import ChatProtocol
+import MQTTPaho
 
 /// The tool's name as invoked (`listener`, `publisher`), for its one-line errors.
 public var toolName: String {
@@ -14,12 +15,7 @@ extension ConnectionOptions {
     /// Connects for one command and runs `body`; any failure is one line and its exit code. Exits 0 after it.
     public func runCommand(_ body: (MQTTClient, ChatActions) async throws(MQTTError) -> Void) async -> Never {
         let tool = toolName
-        let configuration: MQTTConfiguration
-        do {
-            configuration = try self.configuration { report(tool, $0) }
-        } catch {
-            finish(ExitStatus.usage, tool, saying: "\(error)")
-        }
+        let configuration = configurationOrExit(tool)
         let client: MQTTClient
         do {
             client = try await connectClient(configuration)
@@ -35,6 +31,16 @@ extension ConnectionOptions {
         }
         await client.disconnect()
         finish()
+    }
+
+    /// The connection settings, or the tool's exit as for any failure of a command (`fail(_:thrown:)`): a bad
+    /// password file is a usage error, Paho's library failing to load is not.
+    fileprivate func configurationOrExit(_ tool: String) -> MQTTConfiguration {
+        do {
+            return try configuration { report(tool, $0) }
+        } catch {
+            fail(tool, thrown: error)
+        }
     }
 }
 
@@ -153,12 +159,7 @@ extension ConnectionOptions {
     ) async -> Never {
         let tool = toolName
         let me = resolvedUsername
-        let configuration: MQTTConfiguration
-        do {
-            configuration = try self.configuration { ChatCLI.report(tool, $0) }
-        } catch {
-            finish(ExitStatus.usage, tool, saying: "\(error)")
-        }
+        let configuration = configurationOrExit(tool)
         let watcher = DirectoryWatcher(layout: ChatLayout(), me: me, client: configuration.clientID)
         let client: MQTTClient
         do {

@@ -1,4 +1,5 @@
 import ChatProtocol
+import MQTTPaho
 
 #if canImport(Glibc)
     import Glibc

@@ -1,4 +1,5 @@
 import ChatProtocol
+import MQTTPaho
 import Synchronization
 
 #if canImport(Glibc)
@@ -33,7 +34,6 @@ public enum ExitStatus {
     }
 }
 
-/// Writes one line to stderr, prefixed with the tool's name.
 /// Whether the tool is exiting. Set under the lock by the thread that exits, which keeps it through `exit`: a
 /// connection-lost notice from another thread can then neither follow the verdict line nor start a second exit.
 private let exiting = Mutex(false)
@@ -53,6 +53,16 @@ private func writeLine(_ tool: String, _ message: String) {
 /// Reports `error` as one line and exits with its documented code.
 public func fail(_ tool: String, _ error: MQTTError, hint: String? = nil) -> Never {
     finish(ExitStatus.code(for: error), tool, saying: error.message + (hint.map { " " + $0 } ?? ""))
+}
+
+/// Reports whatever a command threw as one line and exits: a usage error with 64, a library error (Paho's loader
+/// failing among them) with its documented code, anything else with 1. Every path that runs a command ends here.
+public func fail(_ tool: String, thrown error: any Error) -> Never {
+    switch error {
+    case let error as ValidationError: finish(ExitStatus.usage, tool, saying: error.message)
+    case let error as MQTTError: fail(tool, error)
+    default: finish(ExitStatus.failure, tool, saying: "\(error)")
+    }
 }
 
 /// What to add to "cannot connect" so a newcomer knows the next step.

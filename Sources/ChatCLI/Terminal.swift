@@ -68,35 +68,15 @@ public enum Terminal {
         }
     }
 
-    /// Runs `body`, which blocks (a read, a semaphore wait), on a thread of its own and returns its result.
-    /// Swift's cooperative threads must never block: a one-core machine has one of them, and a prompt waiting
-    /// there for a line would stall every task, the reconnect loop among them.
+    /// Runs `body`, which blocks (a read, a semaphore wait), on a thread of its own and returns its result
+    /// (see `BlockingCall`).
     public static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            startDetachedThread { continuation.resume(returning: body()) }
-        }
+        await BlockingCall.run(body)
     }
 
-    /// A plain detached pthread for a call that blocks for the life of the process (Foundation's `Thread`
-    /// would cost every start-up the loading of Foundation and ICU).
+    /// A plain detached pthread for a call that blocks for the life of the process (see `BlockingCall`).
     public static func startDetachedThread(_ body: @escaping @Sendable () -> Void) {
-        let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-        var thread = pthread_t()
-        let started = pthread_create(
-            &thread,
-            nil,
-            { raw in
-                let body = Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue()
-                body.run()
-                return nil
-            },
-            box
-        )
-        if started == 0 {
-            pthread_detach(thread)
-        } else {
-            Unmanaged<ThreadBody>.fromOpaque(box).release()
-        }
+        BlockingCall.startThread(body)
     }
 
     /// Delivers SIGINT and SIGTERM as an async sequence instead of killing the process, so the tools can
@@ -115,12 +95,6 @@ public enum Terminal {
         continuation.onTermination = { _ in keep.value.forEach { $0.cancel() } }
         return stream
     }
-}
-
-/// The closure a detached pthread runs; retained across pthread_create's untyped argument.
-private final class ThreadBody: Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }
 
 /// Holds Dispatch sources (not Sendable) for the lifetime of the stream that owns them.

@@ -1,5 +1,6 @@
 import ChatCLI
 import ChatProtocol
+import MQTTPaho
 import Synchronization
 
 /// The listener over the chat layout: finds out whether the broker proves senders, subscribes once to the
@@ -14,6 +15,9 @@ final class ChatListener: Sendable {
     private let presence: Presence
     private let persistent: Bool
     private let left = Atomic<Bool>(false)
+    /// Every task the listener starts (the probe's answer, the snapshot's patience, the presence's renewal,
+    /// the check for lapsed presences), all cancelled by `leave()`.
+    private let tasks = Mutex<[Task<Void, Never>]>([])
     /// The router's subscriptions and the ones a persistent session drops while away.
     private let filtersDroppedWhileAway: [String]
     private let stateFilters: [String]
@@ -46,17 +50,25 @@ final class ChatListener: Sendable {
                 )
             }
         }
-        Task { [sink] in
+        let answer = Task { [sink] in
             let verified = await probe.value
             sink.updateRouter { $0.setVerified(verified) }
         }
         try await client.subscribe(subscriptions)
         try await presence.announce()
+        let expiring = Task { [sink] in
+            // Presences of connections that died with a broker lapse at their expiry, to the second.
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                sink.updateRouter { ($0.expirePresence(now: .now()), []) }
+            }
+        }
         try await client.publish(topic: layout.sync(of: me, client: client.configuration.clientID), payload: [])
-        Task { [sink] in
-            try await Task.sleep(for: Self.snapshotPatience)
+        let patience = Task { [sink] in
+            guard (try? await Task.sleep(for: Self.snapshotPatience)) != nil else { return }
             sink.updateRouter { $0.finishSnapshot() }
         }
+        tasks.withLock { $0 = [answer, presence.renewing(), expiring, patience] }
         return subscriptions.map(\.filter)
     }
 
@@ -126,6 +138,7 @@ final class ChatListener: Sendable {
     /// away. Once.
     func leave() async {
         guard !left.exchange(true, ordering: .relaxed) else { return }
+        tasks.withLock { $0.forEach { $0.cancel() } }
         presence.withdraw()
         guard persistent else { return }
         let unsubscribe = Task { [client, filtersDroppedWhileAway] in
@@ -145,13 +158,13 @@ final class ChatListener: Sendable {
 /// save gets the user's joins, contacts and group decisions back within seconds of the listener's return.
 final class StateRestorer: Sendable {
     private let journal: StateJournalFile
-    private let client = Mutex<MQTTClient?>(nil)
+    private let client = Mutex<(any MQTTTransport)?>(nil)
 
     init(journal: StateJournalFile) {
         self.journal = journal
     }
 
-    func attach(_ client: MQTTClient) {
+    func attach(_ client: any MQTTTransport) {
         self.client.withLock { $0 = client }
     }
 

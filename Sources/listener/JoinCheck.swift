@@ -1,12 +1,13 @@
 import ChatCLI
 import ChatProtocol
+import MQTTPaho
 import Synchronization
 
 /// mosquitto's acl_file never refuses a SUBSCRIBE: it grants it and silently drops what the user may not
 /// read. So an interactive listener announces itself on each topic and watches for its own notice; if it
 /// does not come back, the user is told in plain words instead of waiting for messages that never come.
 final class JoinCheck: Sendable {
-    private let client: MQTTClient
+    private let client: any MQTTTransport
     private let user: String
     private let topics: [String]
     /// The exact payload sent per topic, and whether it came back.
@@ -14,7 +15,7 @@ final class JoinCheck: Sendable {
 
     static let patience: Duration = .seconds(3)
 
-    init(client: MQTTClient, user: String, topics: [String]) {
+    init(client: any MQTTTransport, user: String, topics: [String]) {
         self.client = client
         self.user = user
         // Wildcard filters cannot be published to; there is nothing to check there.

@@ -1,5 +1,6 @@
 import ChatCLI
 import ChatProtocol
+import MQTTPaho
 import Synchronization
 
 #if canImport(Glibc)
@@ -90,7 +91,7 @@ struct Listen: ChatCommand {
 
     func validate() throws(ValidationError) {
         for filter in rawTopics {
-            do { try MQTTClient.validateTopicFilter(filter) } catch { throw ValidationError(error.message) }
+            do { try MQTTTopic.validateFilter(filter) } catch { throw ValidationError(error.message) }
         }
         if !rawTopics.isEmpty && (!room.isEmpty || !group.isEmpty || all) {
             throw ValidationError("Give either -t (raw topics) or --room/--group/--all, not both.")
@@ -218,29 +219,27 @@ struct Listen: ChatCommand {
         let eventsTask = reportConnectionEvents(tool, client, resubscribed: subscribed) {
             await chat?.reconnected()
         }
+        // The one way to stop: say why (the first reason stands), take nothing more from Paho, leave the
+        // session as the user expects it, disconnect. `messages` then ends and the run finishes below.
+        let shutDown: @Sendable (StopReason.Reason?) async -> Void = { reason in
+            if let reason { stop.set(reason) }
+            sink.stopTaking()
+            await chat?.leave()
+            await client.disconnect(endSession: endSession)
+        }
         let interruptTask = Task {
             for await _ in interrupts {
-                stop.set(.interrupted)
-                sink.stopTaking()
-                await chat?.leave()
-                await client.disconnect(endSession: endSession)
+                await shutDown(.interrupted)
                 return
             }
         }
         let timeoutTask = Task {
             guard let timeout else { return }
             try await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
-            stop.set(.timedOut)
-            sink.stopTaking()
-            await chat?.leave()
-            await client.disconnect(endSession: endSession)
+            await shutDown(.timedOut)
         }
         let doneTask = Task {
-            for await _ in sink.done {
-                sink.stopTaking()
-                await chat?.leave()
-                await client.disconnect(endSession: endSession)
-            }
+            for await _ in sink.done { await shutDown(nil) }
         }
         Terminal.whenOutputCloses(1) {
             stop.set(.outputClosed)
@@ -264,8 +263,7 @@ struct Listen: ChatCommand {
         interruptTask.cancel()
         eventsTask.cancel()
         doneTask.cancel()
-        await chat?.leave()
-        await client.disconnect(endSession: endSession)
+        await shutDown(nil)
         withExtendedLifetime(sessionLock) {}
         let received = sink.received
 

@@ -26,19 +26,19 @@ final class MessageSink: Sendable {
     }
 
     private struct State {
-        /// The layout's router, mutated in place; nil for raw topics.
-        var router: ChatRouter?
+        /// What the listener decides (lines, repeats, the count): owned by whoever holds this lock, Paho's
+        /// receive thread or the writer, one at a time and in arrival order (see above for why not one thread).
+        var model: ListenerModel
         /// Rendered lines not written yet (while more messages are waiting, or a line too long for Paho's
         /// thread to write waits for the writer).
         var pending: [UInt8] = []
-        var repeats = RepeatFilter()
         var check: JoinCheck?
         /// Set once the count is reached, the output has closed, or the listener is stopping.
         var closed = false
     }
 
-    /// Only the writer thread shows messages, so the lock is rarely contended; holding it across the write
-    /// keeps `close()` from returning before the output is complete.
+    /// The lock is rarely contended (one of two threads shows a message, in order); holding it across the
+    /// write keeps `close()` from returning before the output is complete.
     private let state: Mutex<State>
     private let queue = Mutex(Deque())
     /// Queue entries not done yet (taken or not): while there are any, a message must queue behind them.
@@ -54,11 +54,9 @@ final class MessageSink: Sendable {
     /// Free places in the queue, and messages waiting in it.
     private let free = DispatchSemaphore(value: MessageSink.queueDepth)
     private let waiting = DispatchSemaphore(value: 0)
-    private let renderer: ChatLineRenderer
     /// Standard output is a file or `/dev/null`: any write returns at once, so Paho's thread need not ask
     /// (one `poll` less per message) nor leave long lines to the writer.
     private let outputNeverBlocks = Terminal.neverBlocks(1)
-    private let count: Int?
     private let stop: StopReason
     /// Set when the listener is stopping: Paho's thread must then never wait for the writer, which may be
     /// stuck writing to an output nobody reads (a paused terminal) while Paho's lock is needed to disconnect.
@@ -81,13 +79,10 @@ final class MessageSink: Sendable {
         onStateRead: (@Sendable (ChatRouter, Bool) -> Void)? = nil
     ) {
         self.onStateRead = onStateRead
-        switch view {
-        case .raw: state = Mutex(State(router: nil))
-        case .layout(let router): state = Mutex(State(router: router))
-        }
+        var router: ChatRouter?
+        if case .layout(let layoutRouter) = view { router = layoutRouter }
+        state = Mutex(State(model: ListenerModel(router: router, renderer: renderer, count: count)))
         self.onSynced = onSynced
-        self.renderer = renderer
-        self.count = count
         self.stop = stop
         (done, doneContinuation) = AsyncStream<Void>.makeStream()
         Terminal.startDetachedThread { [self] in
@@ -157,46 +152,31 @@ final class MessageSink: Sendable {
     }
 
     private func show(_ message: MQTTMessage, moreWaiting: Bool, writeLimit: Int, _ state: inout State) {
-        guard !state.closed, !state.repeats.isRepeat(message) else { return }
+        guard !state.closed else { return }
         state.check?.noteArrival(of: message)
-        guard state.router != nil else {
-            take([ChatLine(message)], moreWaiting: moreWaiting, writeLimit: writeLimit, &state)
-            return
-        }
-        let (lines, actions) = state.router!.route(message)
-        if !actions.isEmpty { act(on: actions, state.router!) }
-        take(lines, moreWaiting: moreWaiting, writeLimit: writeLimit, &state)
+        take(state.model.receive(message), moreWaiting: moreWaiting, writeLimit: writeLimit, &state)
     }
 
     /// Changes the router on the writer's lock (verification result, end of the snapshot); shows its lines.
     func updateRouter(_ change: (inout ChatRouter) -> (lines: [ChatLine], actions: [ChatRouter.Action])) {
         state.withLock { state in
-            guard !state.closed, state.router != nil else { return }
-            let (lines, actions) = change(&state.router!)
-            act(on: actions, state.router!)
-            take(lines, moreWaiting: false, writeLimit: .max, &state)
+            guard !state.closed else { return }
+            take(state.model.update(change), moreWaiting: false, writeLimit: .max, &state)
         }
     }
 
-    private func act(on actions: [ChatRouter.Action], _ router: ChatRouter) {
-        if actions.contains(.synced) { onSynced?(router) }
-        if actions.contains(.synced) || actions.contains(.resynced) {
-            onStateRead?(router, actions.contains(.resynced))
-        }
-    }
-
-    /// Renders lines; chat lines count towards `-C`, notices the listener makes up from state do not. Writes
-    /// them unless more messages are waiting, and only if they fit in `writeLimit` bytes (else leaves them).
-    private func take(_ lines: [ChatLine], moreWaiting: Bool, writeLimit: Int, _ state: inout State) {
-        for line in lines {
-            state.pending += renderer.render(line, received: .now())
-            if case .event = line.body { continue }
-            let received = shown.add(1, ordering: .relaxed).newValue
-            if let count, received >= count {
-                state.closed = true
-                break
+    /// Acts on what the model gave out: the router's actions, then its lines, written unless more messages
+    /// are waiting, and only if they fit in `writeLimit` bytes (else left pending).
+    private func take(_ output: ListenerModel.Output, moreWaiting: Bool, writeLimit: Int, _ state: inout State) {
+        if let router = state.model.router, !output.actions.isEmpty {
+            if output.actions.contains(.synced) { onSynced?(router) }
+            if output.actions.contains(.synced) || output.actions.contains(.resynced) {
+                onStateRead?(router, output.actions.contains(.resynced))
             }
         }
+        state.pending += output.bytes
+        if output.chatLines > 0 { shown.add(output.chatLines, ordering: .relaxed) }
+        if state.model.finished { state.closed = true }
         if (!moreWaiting || state.closed || state.pending.count >= Self.batchBytes)
             && state.pending.count <= writeLimit
         {

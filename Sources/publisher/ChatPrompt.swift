@@ -1,5 +1,6 @@
 import ChatCLI
 import ChatProtocol
+import MQTTPaho
 
 #if canImport(Glibc)
     import Glibc
@@ -10,7 +11,7 @@ import ChatProtocol
 /// ones. While it runs the user is online (a retained presence message the connection's will clears), and
 /// the room it talks in is shared with the user's listeners as their focus.
 struct ChatPrompt {
-    let client: MQTTClient
+    let client: any MQTTTransport
     let layout: ChatLayout
     let me: String
     /// The client's message handler: the broker's state, for the commands that read it.
@@ -18,7 +19,7 @@ struct ChatPrompt {
     /// Where plain lines go.
     var place: ChatPlace
 
-    init(client: MQTTClient, watcher: DirectoryWatcher, me: String, place: ChatPlace) {
+    init(client: any MQTTTransport, watcher: DirectoryWatcher, me: String, place: ChatPlace) {
         self.client = client
         self.watcher = watcher
         self.layout = watcher.layout
@@ -30,9 +31,12 @@ struct ChatPrompt {
 
     mutating func run(_ publisher: LinePublisher, patience: Duration) async {
         let presence = Presence(client: client, layout: layout, me: me, tool: "publisher")
+        var renewal: Task<Void, Never>?
+        defer { renewal?.cancel() }
         do {
             try await watcher.start(client, me: me)
             try await presence.announce()
+            renewal = presence.renewing()
             if case .room(let room) = place { try await actions.perform([layout.focusPublish(of: me, room: room)]) }
         } catch {
             complain(error)

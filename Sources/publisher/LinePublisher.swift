@@ -1,6 +1,7 @@
 import ChatCLI
 import ChatProtocol
 import Dispatch
+import MQTTPaho
 import Synchronization
 
 /// Publishes a stream of chat lines with a bounded number unacknowledged.
@@ -13,12 +14,27 @@ import Synchronization
 ///
 /// A full window is refilled in bursts: the reader is woken once a quarter of the window is free, not on
 /// every acknowledgement. Waking it per ack had it contend for Paho's lock with the very thread delivering
-/// the acks, one context switch each way per message.
+/// the acks, one context switch each way per message. But it never waits long for a quarter: the first
+/// acknowledgement wakes it, and it sends what is free after `burstGrace` at the latest. A broker that leaves
+/// Nagle's algorithm on (mosquitto without `set_tcp_nodelay`, its default) sends one acknowledgement
+/// and holds the rest until our next packet or our delayed ACK, 40 ms later; waiting silently for a quarter
+/// made the publisher idle most of its time (docs/performance.md, issue 25).
 final class LinePublisher: Sendable {
+    /// What a waiting reader is to be woken for.
+    private enum ReaderWait {
+        case none
+        /// The first acknowledgement.
+        case firstSlot
+        /// A quarter of the window free, after the first acknowledgement woke it.
+        case refill
+    }
     private struct Window {
         var free: Int
-        var readerWaiting = false
+        var reader = ReaderWait.none
     }
+    /// How long a reader woken by one acknowledgement waits for the rest of a burst: far shorter than the
+    /// shortest delayed ACK (40 ms on Linux), far longer than a burst of acks takes to be read (microseconds).
+    static let burstGrace = Duration.milliseconds(1)
     private let client: MQTTClient
     private let topic: String
     private let qos: MQTTQoS
@@ -59,8 +75,13 @@ final class LinePublisher: Sendable {
             guard wake.wait(timeout: deadline) == .success else {
                 // A wake-up signalled just as time ran out stays in the semaphore; the loop above treats such
                 // a spurious wake-up as "look again".
-                window.withLock { $0.readerWaiting = false }
+                window.withLock { $0.reader = .none }
                 return false
+            }
+            // Woken by the first acknowledgement: the rest of its burst, up to a quarter, for `burstGrace`.
+            if window.withLock({ $0.reader == .refill }) {
+                _ = wake.wait(timeout: min(deadline, DispatchTime.after(Self.burstGrace)))
+                window.withLock { $0.reader = .none }
             }
         }
         publish(text, kind: kind, to: topic)
@@ -100,18 +121,26 @@ final class LinePublisher: Sendable {
                 window.free -= 1
                 return true
             }
-            if noteWaiting { window.readerWaiting = true }
+            if noteWaiting { window.reader = .firstSlot }
             return false
         }
     }
 
-    /// Called from Paho's callback: frees a slot, and wakes the reader once enough are free.
+    /// Called from Paho's callback: frees a slot, and wakes a waiting reader at the first free slot and again
+    /// once enough are free.
     private func releaseSlot() {
         let wakeReader = window.withLock { window in
             window.free += 1
-            guard window.readerWaiting && window.free >= refill else { return false }
-            window.readerWaiting = false
-            return true
+            switch window.reader {
+            case .firstSlot:
+                window.reader = window.free >= refill ? .none : .refill
+                return true
+            case .refill where window.free >= refill:
+                window.reader = .none
+                return true
+            case .none, .refill:
+                return false
+            }
         }
         if wakeReader { wake.signal() }
     }

@@ -1,5 +1,6 @@
 import ChatCLI
 import ChatProtocol
+import MQTTPaho
 
 #if canImport(Glibc)
     import Glibc
@@ -105,7 +106,7 @@ struct Send: ChatCommand {
             try connection.validateLayoutUser()
             try validateNames([(resolvedRoom, "room")] + (to.map { [($0, "user name")] } ?? []))
         }
-        do { try MQTTClient.validateTopicName(resolvedTopic) } catch { throw ValidationError(error.message) }
+        do { try MQTTTopic.validateName(resolvedTopic) } catch { throw ValidationError(error.message) }
         if message != nil && notice != nil { throw ValidationError("Give either -m or --notice, not both.") }
         if me != nil && (message != nil || notice != nil) {
             throw ValidationError("Give either --me or -m/--notice, not both.")

@@ -250,6 +250,33 @@ struct LayoutTests {
         #expect(router.route(message("chat/rooms/go/bob", chat("bob", "gone"))).lines == [])
     }
 
+    @Test("a presence with an expiry lapses at it unless renewed; one without never does")
+    func presenceExpiry() {
+        var router = syncedRouter()
+        let online = ChatState.presence(tool: "listener", since: .now())
+        let start = ChatTimestamp(millisecondsSince1970: 1_000_000)
+        func at(_ seconds: Int64) -> ChatTimestamp {
+            ChatTimestamp(millisecondsSince1970: start.millisecondsSince1970 + seconds * 1000)
+        }
+        var bob = MQTTMessage(topic: "chat/users/bob/online/b1", payload: online, qos: .atLeastOnce, expiry: 4)
+        _ = router.route(bob, now: start)
+        _ = router.route(message("chat/users/carol/online/c1", online), now: start)
+        #expect(router.expirePresence(now: at(3)) == [])
+        // Renewed at 3 s: good until 7 s.
+        _ = router.route(bob, now: at(3))
+        #expect(router.expirePresence(now: at(5)) == [])
+        let lapsed = router.expirePresence(now: at(7))
+        #expect(lapsed.map(\.body) == [.event(user: "bob", .offline)])
+        #expect(lapsed.first?.topic == "chat/users/bob/online")
+        #expect(router.directory.onlineUsers == ["carol"])
+        // A second connection keeps the user online when the first lapses.
+        bob.expiry = 2
+        _ = router.route(bob, now: at(10))
+        _ = router.route(message("chat/users/bob/online/b2", online), now: at(10))
+        #expect(router.expirePresence(now: at(20)) == [])
+        #expect(router.directory.connectionCount(of: "bob") == 1)
+    }
+
     @Test("after a reconnect the state is read again: what the broker lost is forgotten, live changes kept")
     func resync() {
         var router = syncedRouter()
@@ -267,6 +294,8 @@ struct LayoutTests {
         #expect(router.directory.isOnline("bob"))
         let done = router.route(message(layout.sync(of: "alice", client: "c1"), []))
         #expect(done.actions == [.resynced])
+        // Who went and who came while the listener was away (bob and carol share general with alice).
+        #expect(done.lines.map(\.body) == [.event(user: "bob", .offline), .event(user: "carol", .online)])
         #expect(!router.directory.isOnline("bob"))
         #expect(router.directory.onlineUsers == ["carol", "dave"])
         #expect(router.followedRooms == ["general"])

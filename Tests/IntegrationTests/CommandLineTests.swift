@@ -132,6 +132,16 @@ struct CommandLineTests {
         #expect(tls.stderr.hasPrefix("publisher: Cannot load the Paho MQTT library: "), "\(tls.stderr)")
         #expect(tls.stderr.hasSuffix("libpaho-mqtt3as.so.1: file too short.\n"), "\(tls.stderr)")
         #expect(tls.stderr.filter { $0 == "\n" }.count == 1, "\(tls.stderr)")
+        // Every path that connects says it the same way, with the same exit code: listening, a chat command, a
+        // query of the broker's state (these two once said it as a usage error, exit 64).
+        for (tool, arguments) in [
+            (Tool.listener, ["-t", topic, "-C", "1"]), (.publisher, ["join", "rust"]), (.publisher, ["rooms"]),
+            (.listener, ["who"]),
+        ] {
+            let other = try await withoutTLSBuild(tool, arguments + broker.flags("alice") + ["--tls"])
+            #expect(other.exitCodeIfExited == 1, "\(tool) \(arguments)")
+            #expect(other.stderr == tls.stderr.replacingOccurrences(of: "publisher: ", with: "\(tool): "))
+        }
     }
 
     @Test("interop: mosquitto_pub payloads in, mosquitto_sub reads what publisher sends")

@@ -1,5 +1,6 @@
 import ChatProtocol
 import Foundation
+import MQTTPaho
 import Synchronization
 import Testing
 
@@ -49,6 +50,45 @@ struct MQTTClientTests {
         let error = await #expect(throws: MQTTError.self) { try await client.connect() }
         #expect(error?.code == .hostNotFound)
         #expect(error?.message.hasPrefix("Cannot resolve host no-such-host.invalid") == true)
+    }
+
+    @Test("failed connects resolve the host off Swift's cooperative threads: a slow resolver stalls no other task")
+    func slowResolverLeavesThePoolFree() async throws {
+        // Twice as many failing connects as the pool has threads (one per core), each followed by a lookup
+        // of the host that waits until released: where they wait shows in how many can wait at once. The bound
+        // only limits how long a failure takes (15 s here; tried without the fix: 2 of 6 waited, then the test
+        // went no further until the bound ended the lookups).
+        let host = "127.0.0.3"
+        let port = try Mosquitto.freePort()
+        let count = 2 * ProcessInfo.processInfo.activeProcessorCount + 2
+        let resolver = SlowResolver.shared
+        resolver.hold(host, bound: .seconds(15))
+        defer { resolver.release() }
+        let clients = try (0..<count).map { index in
+            var configuration = MQTTConfiguration(host: host, port: port, clientID: "slow-dns-\(index)")
+            configuration.connectTimeout = .seconds(10)
+            return try MQTTClient(configuration)
+        }
+        let connects = clients.map { client in
+            Task { () -> MQTTError? in
+                do throws(MQTTError) {
+                    try await client.connect()
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+        }
+        let waiting = await BlockingCall.run { resolver.waitUntil(waiting: count, within: .seconds(10)) }
+        #expect(waiting == count, "lookups waiting at once")
+        let stillWaiting = await Task.detached { resolver.waitingCount }.value
+        #expect(stillWaiting == count, "a new task ran while every lookup waited")
+        resolver.release()
+        for connect in connects {
+            let error = await connect.value
+            #expect(error?.code == .connectionRefused)
+            #expect(error?.message == "Cannot connect to \(host):\(port): connection refused.")
+        }
     }
 
     @Test("publish and receive at every QoS, payload bytes exact", arguments: MQTTQoS.allCases)

@@ -1,5 +1,6 @@
 import ChatProtocol
 import Foundation
+import MQTTPaho
 import Testing
 
 #if canImport(Glibc)

@@ -158,8 +158,9 @@ struct cpaho_async_prefix {
 };
 
 /// The socket of the client behind `handle`, or -1. Paho has no call that returns it; this reads the fields
-/// above, so callers use it only with the Paho build they mirror. The client id found there must be
-/// `clientID`: a layout that differs reads something else there and gets -1, not a wrong descriptor.
+/// above, so it must be called only with a Paho build whose layout they mirror (TCPNoDelay checks the
+/// version first): with another layout these pointers are not what they seem, and following them could
+/// read garbage or crash. The client id check only catches a mirrored layout pointing at another client.
 static inline int cpaho_socket_of(MQTTAsync handle, const char *clientID) {
     const struct cpaho_async_prefix *client = (const struct cpaho_async_prefix *)handle;
     if (client == NULL || client->c == NULL || client->c->clientID == NULL) return -1;

@@ -30,12 +30,8 @@ extension ChatCommand {
         }
         do {
             try await command.run()
-        } catch let error as ValidationError {
-            finish(ExitStatus.usage, tool, saying: error.message)
-        } catch let error as MQTTError {
-            fail(tool, error)
         } catch {
-            finish(ExitStatus.failure, tool, saying: "\(error)")
+            fail(tool, thrown: error)
         }
         finish()
     }

@@ -1,6 +1,6 @@
 /// The tools' command lines, declared once: the parser, `--help`, the man pages, the shell completions and
 /// the config file all read these declarations. (ArgumentParser did this by reflecting over property wrappers
-/// at every start: a third of a one-shot publish's CPU and 3 MiB of each listener's memory; README.)
+/// at every start: a third of a one-shot publish's CPU and 3 MiB of each listener's memory; docs/benchmarks.md.)
 
 /// What a shell may offer for an option's value or an argument.
 public enum ValueCompletion: Sendable, Equatable {

@@ -73,8 +73,9 @@ public struct ChatDirectory: Sendable {
     public let me: String
     /// user -> room -> joined (true) or explicitly left (false; only meaningful for the default room).
     private var memberships: [String: [String: Bool]] = [:]
-    /// user -> their connections that are online.
-    private var connections: [String: Set<String>] = [:]
+    /// user -> their connections that are online -> when that presence expires (MQTT 5 message expiry,
+    /// in milliseconds since 1970; nil: never, until its will or its owner clears it).
+    private var connections: [String: [String: Int64?]] = [:]
     public private(set) var contacts: [String: ChatState.Contact] = [:]
     /// The room this user talks in (set by the publisher's prompt); nil: the default room.
     public private(set) var focus: String?
@@ -88,8 +89,9 @@ public struct ChatDirectory: Sendable {
         self.me = me
     }
 
-    /// Applies one state message; returns what changed. Anything malformed is ignored.
-    public mutating func apply(_ topic: ChatTopic, payload: [UInt8]) -> [Change] {
+    /// Applies one state message; returns what changed. Anything malformed is ignored. `expiresAt`: when a
+    /// presence lapses unless renewed (from the message's expiry).
+    public mutating func apply(_ topic: ChatTopic, payload: [UInt8], expiresAt: ChatTimestamp? = nil) -> [Change] {
         switch topic {
         case .membership(let user, let room):
             let before = isMember(user, of: room)
@@ -105,10 +107,10 @@ public struct ChatDirectory: Sendable {
         case .presence(let user, let client):
             let before = isOnline(user)
             if payload.isEmpty {
-                connections[user]?.remove(client)
+                connections[user]?[client] = nil
                 if connections[user]?.isEmpty == true { connections[user] = nil }
             } else if ChatState.members(payload)?["status"] == "online" {
-                connections[user, default: []].insert(client)
+                connections[user, default: [:]][client] = .some(expiresAt?.millisecondsSince1970)
             } else {
                 return []
             }
@@ -195,6 +197,19 @@ public struct ChatDirectory: Sendable {
         var rooms = Set(memberships.values.flatMap { $0.filter(\.value).keys }).union(topicClaims.keys)
         rooms.insert(ChatLayout.defaultRoom)
         return Self.ordered(rooms)
+    }
+
+    /// Removes the presences whose expiry passed by `now` (their connection died with a broker that could
+    /// not send its will, and nobody renewed them); returns who went offline.
+    public mutating func expirePresence(now: ChatTimestamp) -> [Change] {
+        var changes: [Change] = []
+        for (user, clients) in connections.sorted(by: { $0.key < $1.key }) {
+            let live = clients.filter { $0.value.map { $0 > now.millisecondsSince1970 } ?? true }
+            guard live.count != clients.count else { continue }
+            connections[user] = live.isEmpty ? nil : live
+            if live.isEmpty { changes.append(.offline(user: user)) }
+        }
+        return changes
     }
 
     /// Applies a change to one group and says what it changed for whom.

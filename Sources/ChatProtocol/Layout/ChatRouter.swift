@@ -130,8 +130,11 @@ public struct ChatRouter: Sendable {
         }
     }
 
-    /// Routes one message: the lines to show and what to do.
-    public mutating func route(_ message: MQTTMessage) -> (lines: [ChatLine], actions: [Action]) {
+    /// Routes one message, received at `now`: the lines to show and what to do.
+    public mutating func route(
+        _ message: MQTTMessage,
+        now: ChatTimestamp = .now()
+    ) -> (lines: [ChatLine], actions: [Action]) {
         guard let topic = layout.parse(message.topic) else { return ([], []) }
         switch topic {
         case .room, .inbox, .groupMessage:
@@ -142,7 +145,7 @@ public struct ChatRouter: Sendable {
             return (line(for: message, topic).map { [$0] } ?? [], [])
         case .sync(let user, let client):
             guard user == me, client == self.client else { return ([], []) }
-            if rereading != nil { return ([], finishRereading()) }
+            if rereading != nil { return finishRereading() }
             guard !synced else { return ([], []) }
             markerSeen = true
             return verified == nil ? ([], []) : finishSnapshot()
@@ -155,12 +158,15 @@ public struct ChatRouter: Sendable {
                     ownStateRereading?[message.topic] = message.payload.isEmpty ? nil : message.payload
                 }
             }
+            let expiresAt = message.expiry.map {
+                ChatTimestamp(millisecondsSince1970: now.millisecondsSince1970 + Int64($0) * 1000)
+            }
             if message.retained, rereading != nil {
-                _ = rereading!.apply(topic, payload: message.payload)
+                _ = rereading!.apply(topic, payload: message.payload, expiresAt: expiresAt)
                 return ([], [])
             }
-            _ = rereading?.apply(topic, payload: message.payload)
-            let changes = directory.apply(topic, payload: message.payload)
+            _ = rereading?.apply(topic, payload: message.payload, expiresAt: expiresAt)
+            let changes = directory.apply(topic, payload: message.payload, expiresAt: expiresAt)
             // A retained copy is the snapshot: known already, or state read at start; never announced.
             guard !message.retained else { return ([], []) }
             let notices = changes.flatMap { change in
@@ -219,13 +225,41 @@ public struct ChatRouter: Sendable {
         ownStateRereading = [:]
     }
 
-    private mutating func finishRereading() -> [Action] {
-        guard let fresh = rereading else { return [] }
+    private mutating func finishRereading() -> (lines: [ChatLine], actions: [Action]) {
+        guard var fresh = rereading else { return ([], []) }
+        // Who came or went while the listener was away (a broker that lost a presence, or let it expire).
+        _ = fresh.expirePresence(now: .now())
+        let (before, after) = (Set(directory.onlineUsers), Set(fresh.onlineUsers))
+        let changes =
+            before.subtracting(after).sorted().map { ChatDirectory.Change.offline(user: $0) }
+            + after.subtracting(before).sorted().map { ChatDirectory.Change.online(user: $0) }
         directory = fresh
         ownState = ownStateRereading ?? ownState
         rereading = nil
         ownStateRereading = nil
-        return synced ? [.resynced] : []
+        guard synced else { return ([], []) }
+        return (presenceNotices(changes), [.resynced])
+    }
+
+    /// Takes away the presences that expired by `now` (`ChatDirectory.expirePresence`): the notices to show.
+    public mutating func expirePresence(now: ChatTimestamp) -> [ChatLine] {
+        _ = rereading?.expirePresence(now: now)
+        let changes = directory.expirePresence(now: now)
+        guard synced else { return [] }
+        return presenceNotices(changes)
+    }
+
+    /// Notices for presence that changed without a message of its own (expired, or found changed after a
+    /// reconnect), each on the user's presence topic without a client id.
+    private func presenceNotices(_ changes: [ChatDirectory.Change]) -> [ChatLine] {
+        changes.compactMap { change in
+            switch change {
+            case .online(let user), .offline(let user):
+                notice(for: change, topic: "\(layout.root)/users/\(user)/online")
+            default:
+                nil
+            }
+        }
     }
 
     private func notice(for change: ChatDirectory.Change, topic: String) -> ChatLine? {

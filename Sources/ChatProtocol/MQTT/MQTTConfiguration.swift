@@ -109,7 +109,7 @@ public struct MQTTConfiguration: Sendable {
     }
 
     /// The URI Paho connects to. IPv6 literals are bracketed.
-    var serverURI: String {
+    public var serverURI: String {
         let scheme = tls == nil ? "tcp" : "ssl"
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return "\(scheme)://\(hostPart):\(port)"
@@ -124,8 +124,18 @@ public struct MQTTMessage: Sendable, Hashable {
     public var retained: Bool
     /// The broker may have sent it before (QoS 1 redelivery).
     public var duplicate: Bool
+    /// Seconds the message has left before the broker would drop it (MQTT 5 message expiry); nil: none.
+    public var expiry: UInt32?
 
-    public init(topic: String, payload: [UInt8], qos: MQTTQoS, retained: Bool = false, duplicate: Bool = false) {
+    public init(
+        topic: String,
+        payload: [UInt8],
+        qos: MQTTQoS,
+        retained: Bool = false,
+        duplicate: Bool = false,
+        expiry: UInt32? = nil
+    ) {
+        self.expiry = expiry
         self.topic = topic
         self.payload = payload
         self.qos = qos
@@ -143,6 +153,18 @@ public struct MQTTConnectResult: Sendable, Hashable {
     /// Why the client spoke MQTT 3.1.1 after trying 5 (the broker refused, closed or ignored the MQTT 5
     /// CONNECT); nil when it spoke the configured version at once.
     public var versionFallbackReason: String? = nil
+
+    public init(
+        version: MQTTVersion,
+        sessionPresent: Bool,
+        receiveMaximum: Int,
+        versionFallbackReason: String? = nil
+    ) {
+        self.version = version
+        self.sessionPresent = sessionPresent
+        self.receiveMaximum = receiveMaximum
+        self.versionFallbackReason = versionFallbackReason
+    }
 }
 
 /// Something that happened to the connection, for tools that tell their user.

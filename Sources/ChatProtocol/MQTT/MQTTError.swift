@@ -113,7 +113,7 @@ public struct MQTTError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let qosNotSupported = Code(rawValue: 0x9B)
 
         /// Maps an MQTT 3.1.1 CONNACK return code (1-5) to the v5 reason code that means the same.
-        static func fromConnack311(_ code: Int32) -> Code {
+        public static func fromConnack311(_ code: Int32) -> Code {
             switch code {
             case 1: return .unsupportedProtocolVersion
             case 2: return .clientIdentifierNotValid

@@ -147,11 +147,19 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
-    /// Waits until stdout contains `text` (or the time is up); returns whether it did.
-    func waitForOutput(_ text: String, timeout: Duration = .seconds(10), onStderr: Bool = false) async -> Bool {
+    /// Waits until stdout (or stderr) contains `text` `times` times (or the time is up); returns whether it did.
+    func waitForOutput(
+        _ text: String,
+        times: Int = 1,
+        timeout: Duration = .seconds(10),
+        onStderr: Bool = false
+    ) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if (onStderr ? stderr : stdout).contains(text) { return true }
+            let output = onStderr ? stderr : stdout
+            if times == 1 ? output.contains(text) : output.components(separatedBy: text).count > times {
+                return true
+            }
             try? await Task.sleep(for: .milliseconds(10))
         }
         return false

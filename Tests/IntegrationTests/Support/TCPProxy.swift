@@ -6,8 +6,9 @@ import Foundation
 
 /// A loopback TCP proxy between clients and the broker, for injecting faults: it can cut every connection,
 /// refuse new ones for a while, answer an MQTT 5 CONNECT the way a 3.1.1-only broker does, refuse every
-/// subscription (as a broker whose ACL checks SUBSCRIBE does; mosquitto never refuses one), or close the
-/// connection on a PUBLISH to one topic (how a 3.1.1 broker such as RabbitMQ refuses a publish).
+/// subscription (as a broker whose ACL checks SUBSCRIBE does; mosquitto never refuses one), close the
+/// connection on a PUBLISH to one topic (how a 3.1.1 broker such as RabbitMQ refuses a publish), or hold the
+/// broker's packets back as Nagle's algorithm does (`nagle`).
 final class TCPProxy: @unchecked Sendable {
     /// What the proxy does with an MQTT 5 CONNECT (3.1.1 ones always pass to the broker).
     enum MQTT5Answer {
@@ -26,22 +27,35 @@ final class TCPProxy: @unchecked Sendable {
     private let mqtt5: MQTT5Answer
     private let refuseSubscriptions: Bool
     private let closeOnPublishTo: String?
+    private let nagle: Bool
     private let listenFD: Int32
     private let lock = NSLock()
     private var connections: [Pair] = []
     private var refusing = false
     private var stopped = false
+    private var stalls = 0
+
+    /// With `nagle`, how long held packets wait for the client before they go anyway: the client's delayed
+    /// ACK, at the longest Linux waits (its shortest is 40 ms), so that a client that waits for it is counted
+    /// by `delayedAckStalls` whatever the machine's speed.
+    static let delayedAck = Duration.milliseconds(200)
+
+    /// With `nagle`: how often the client sent nothing until the delayed ACK let the held packets go, and then
+    /// went on publishing (an idle interval in the middle of its stream; the end of a stream is not counted).
+    var delayedAckStalls: Int { lock.withLock { stalls } }
 
     init(
         upstreamPort: Int,
         mqtt5: MQTT5Answer = .pass,
         refuseSubscriptions: Bool = false,
-        closeOnPublishTo: String? = nil
+        closeOnPublishTo: String? = nil,
+        nagle: Bool = false
     ) throws {
         self.upstreamPort = upstreamPort
         self.mqtt5 = mqtt5
         self.refuseSubscriptions = refuseSubscriptions
         self.closeOnPublishTo = closeOnPublishTo
+        self.nagle = nagle
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         listenFD = fd
         var yes: Int32 = 1
@@ -71,6 +85,11 @@ final class TCPProxy: @unchecked Sendable {
         private var closed = false
         /// The protocol level of the client's CONNECT (4 or 5), once seen.
         private var level: UInt8 = 4
+        /// Nagle's state towards the client: since when a packet it has not answered was sent, what waits
+        /// behind it, and whether the last wait ended by the delayed ACK.
+        private var unansweredSince: ContinuousClock.Instant?
+        private var held: [UInt8] = []
+        private var releasedByDelayedAck = false
 
         var protocolLevel: UInt8 {
             get { lock.withLock { level } }
@@ -88,6 +107,51 @@ final class TCPProxy: @unchecked Sendable {
             defer { lock.unlock() }
             guard !closed else { return }
             _ = write(client, bytes, bytes.count)
+        }
+
+        /// Nagle's rule for the broker's bytes: sent at once when nothing sent is unanswered, held otherwise.
+        func forwardToClient(_ bytes: [UInt8]) {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !closed else { return }
+            if unansweredSince == nil {
+                unansweredSince = .now
+                TCPProxy.writeAll(bytes, to: client)
+            } else {
+                held += bytes
+            }
+        }
+
+        /// The client sent a packet, which answers (acknowledges) what it was sent: what was held goes now.
+        /// True when it is a PUBLISH that only the delayed ACK let through.
+        func clientSent(publishing: Bool) -> Bool {
+            lock.lock()
+            defer { lock.unlock() }
+            let stalled = publishing && releasedByDelayedAck
+            if publishing { releasedByDelayedAck = false }
+            unansweredSince = nil
+            if !held.isEmpty, !closed {
+                unansweredSince = .now
+                TCPProxy.writeAll(held, to: client)
+                held = []
+            }
+            return stalled
+        }
+
+        /// How long held bytes may still wait for the client; nil when nothing is held.
+        func heldFor(at most: Duration) -> Duration? {
+            lock.withLock { held.isEmpty ? nil : max(.zero, most - (.now - (unansweredSince ?? .now))) }
+        }
+
+        /// The client's delayed ACK: the held bytes go without an answer from the client.
+        func releaseByDelayedAck() {
+            lock.lock()
+            defer { lock.unlock() }
+            guard !held.isEmpty, !closed else { return }
+            releasedByDelayedAck = true
+            unansweredSince = .now
+            TCPProxy.writeAll(held, to: client)
+            held = []
         }
 
         /// Stops both directions (the pumps then see end of file or an error).
@@ -185,6 +249,13 @@ final class TCPProxy: @unchecked Sendable {
                 close(upstream)
                 continue
             }
+            if nagle {
+                // Only the proxy's own rule holds packets back, not the kernel's on either socket.
+                var one: Int32 = 1
+                for fd in [client, upstream] {
+                    setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+                }
+            }
             let pair = Pair(client: client, upstream: upstream)
             lock.lock()
             connections.append(pair)
@@ -205,6 +276,14 @@ final class TCPProxy: @unchecked Sendable {
         var first = inspectConnect
         var unframed: [UInt8] = []
         pumping: while true {
+            if nagle, !inspectConnect, let wait = pair.heldFor(at: Self.delayedAck) {
+                var ready = pollfd(fd: source, events: Int16(POLLIN), revents: 0)
+                let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
+                if poll(&ready, 1, Int32(milliseconds)) == 0 {
+                    pair.releaseByDelayedAck()
+                    continue
+                }
+            }
             let count = read(source, &buffer, buffer.count)
             if count <= 0 { break }
             if first {
@@ -240,21 +319,33 @@ final class TCPProxy: @unchecked Sendable {
             } else if rewriteSubacks {
                 unframed += output
                 output = Self.takePackets(&unframed, refusingSubscriptionsAt: pair.protocolLevel)
+            } else if nagle, inspectConnect {
+                unframed += output
+                var publishing = false
+                while let packet = Self.nextPacket(&unframed) { publishing = publishing || packet[0] & 0xF0 == 0x30 }
+                if pair.clientSent(publishing: publishing) { lock.withLock { stalls += 1 } }
+            } else if nagle {
+                pair.forwardToClient(output)
+                continue
             }
-            var offset = 0
-            while offset < output.count {
-                let written = output.withUnsafeBytes {
-                    write(destination, $0.baseAddress! + offset, output.count - offset)
-                }
-                if written <= 0 { break }
-                offset += written
-            }
-            if offset < output.count { break }
+            guard Self.writeAll(output, to: destination) else { break }
         }
         lock.lock()
         connections.removeAll { $0 === pair }
         lock.unlock()
         pair.pumpEnded()
+    }
+
+    /// Writes all of `bytes`; false when the descriptor would take no more.
+    @discardableResult
+    static func writeAll(_ bytes: [UInt8], to fd: Int32) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, bytes.count - offset) }
+            if written <= 0 { return false }
+            offset += written
+        }
+        return true
     }
 
     /// Removes the whole packets at the start of `bytes` and returns them, every SUBACK's codes set to

@@ -1,4 +1,5 @@
 import CPahoMQTT
+import ChatProtocol
 import Synchronization
 
 #if canImport(Glibc)
@@ -13,20 +14,32 @@ struct PahoHandle: @unchecked Sendable {
 
 /// Owns the Paho client handle and makes every C call on it.
 ///
-/// Order of destruction (`deinit`): `MQTTAsync_destroy` first, so Paho's threads stop calling back; then the
-/// pending requests are failed and their contexts dropped; last, the retain Paho held on `core` is released.
+/// Every context Paho is given lives for as long as Paho can call it. `core`, the context of a handle's own
+/// callbacks (connection lost, message, DISCONNECT, TLS error), is retained once by each handle until that
+/// handle is destroyed. A request's context lives in `core`'s table until Paho answers it, else as long as
+/// `core` (see `ClientCore`).
+///
+/// Order of destruction (`deinit`):
+/// 1. A handle Paho damaged (`ClientCore.takeHandleDamage`) is left like a replaced one (below): not destroyed,
+///    it keeps its retain on `core`.
+/// 2. Otherwise `MQTTAsync_destroy`: under Paho's lock, Paho fails the requests this handle holds, calling into
+///    their contexts (alive: `core`'s table holds them); once it returns, this handle calls nothing more.
+/// 3. `core.destroyed()`: what still waits fails; the contexts stay, for any handle that was left.
+/// 4. The destroyed handle's retain on `core` is released. With no handle left, `core` goes with the client,
+///    and with it every context.
+///
 /// Whoever may still call into Paho (the client and its reconnect task) holds this object strongly, so the
 /// handle cannot be destroyed under a call. `deinit` never runs on a Paho thread: no callback holds this object.
 ///
 /// A handle whose state Paho damaged is replaced by a fresh one (`replaceHandle`) and left alone for good,
-/// never destroyed (Paho keeps it in its own list; nothing here needs it again): see `ClientCore.takeHandleDamage`.
+/// never destroyed (Paho keeps it in its own list; nothing here needs it again).
 /// Every C call takes the handle under `handle`'s lock, so no request can reach a handle after it was set aside.
 final class PahoConnection: Sendable {
     let core: ClientCore
     let configuration: MQTTConfiguration
     /// The handle requests go to; `replaceHandle` swaps it.
     private let handle: Mutex<PahoHandle>
-    /// `core`, retained once on Paho's behalf; released in `deinit` after destroy.
+    /// `core`, retained on behalf of the current handle; released in `deinit` after destroy.
     private let retainedCore: Unmanaged<ClientCore>
     private var coreContext: UnsafeMutableRawPointer { retainedCore.toOpaque() }
 
@@ -92,8 +105,8 @@ final class PahoConnection: Sendable {
     }
 
     deinit {
-        // A damaged handle (a broken write since the last connect) is left like the replaced ones: destroying it
-        // would free a message's memory a second time. It keeps its retain on `core`.
+        // In the order the type's comment gives. A damaged handle (a broken write since the last connect) is left
+        // like the replaced ones: destroying it would free a message's memory a second time.
         let damaged = core.takeHandleDamage()
         if !damaged {
             var raw: MQTTAsync? = handle.withLock { $0.raw }
@@ -207,10 +220,18 @@ final class PahoConnection: Sendable {
         payload: UnsafeRawBufferPointer,
         qos: MQTTQoS,
         retain: Bool,
+        expiry: UInt32? = nil,
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
         let (id, context) = core.register(.publish(qos), completion: completion)
         var options = responseOptions(context, version: core.version)
+        // Paho copies the properties into the PUBLISH before returning.
+        var properties = cpaho_properties()
+        defer { cpaho_propertiesFree(&properties) }
+        if let expiry, core.version == .v5 {
+            _ = cpaho_addIntProperty(&properties, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL, Int32(bitPattern: expiry))
+            options.properties = properties
+        }
         // Paho copies topic and payload before returning.
         let rc = call { raw in
             cpaho_send(
@@ -459,13 +480,21 @@ private func onMessageArrived(
     let payload = [UInt8](
         UnsafeRawBufferPointer(start: message.pointee.payload, count: Int(max(message.pointee.payloadlen, 0)))
     )
-    let received = MQTTMessage(
+    var received = MQTTMessage(
         topic: topic,
         payload: payload,
         qos: MQTTQoS(rawValue: message.pointee.qos) ?? .atMostOnce,
         retained: message.pointee.retained != 0,
         duplicate: message.pointee.dup != 0
     )
+    if cpaho_propertiesHas(&message.pointee.properties, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL) != 0 {
+        received.expiry = UInt32(
+            truncatingIfNeeded: cpaho_propertiesNumber(
+                &message.pointee.properties,
+                MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL
+            )
+        )
+    }
     Unmanaged<ClientCore>.fromOpaque(context).takeUnretainedValue().messageArrived(received)
     return 1
 }

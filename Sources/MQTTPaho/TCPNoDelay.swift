@@ -1,4 +1,5 @@
 import CPahoMQTT
+import ChatProtocol
 
 #if canImport(Glibc)
     import Glibc

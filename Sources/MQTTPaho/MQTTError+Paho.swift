@@ -1,4 +1,5 @@
 import CPahoMQTT
+import ChatProtocol
 
 extension MQTTError {
     /// A Paho return code from a call that failed before reaching the broker.

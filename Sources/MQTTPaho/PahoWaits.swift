@@ -19,7 +19,7 @@ import ChatProtocol
 /// scripts/paho-floor/sync.h), and Paho 1.3.12's `MQTTClient_connect5` loses the broker's session-present
 /// flag for MQTT 5 (scripts/paho-floor/sync-session.c; fixed upstream in 1.3.14), which the client's
 /// session resume and its tests need. Neither API offers a setting, call order or connection path around
-/// these waits. README, "Paho's fixed waits", has the numbers.
+/// these waits. docs/paho.md has the numbers.
 ///
 /// Paho's receive thread sleeps 100 ms (`usleep(100000)`) whenever it finds no socket ready. At start it
 /// often looks before the send thread has created the connection's socket, and a one-shot publish then takes

@@ -1,4 +1,5 @@
 import CPahoMQTT
+import ChatProtocol
 import Synchronization
 
 /// The Paho build this process loaded, and facts about it.

@@ -1,12 +1,14 @@
 import CPahoMQTT
+import ChatProtocol
 import Synchronization
 
 /// The state Paho's callbacks reach, through the context pointers they are given.
 ///
-/// Ownership: `PahoConnection` retains the core once for Paho (`contextPointer`) when it creates the handle
-/// and releases it only after `MQTTAsync_destroy`, so no callback can outlive it; a handle it sets aside
-/// (`replaceHandle`) is never destroyed and keeps a retain of its own. Each request's context is a
-/// `RequestContext` owned by `pending`; its entry is removed when Paho calls back, or all at once after destroy.
+/// Ownership: each Paho handle holds a retain on the core, released only after `MQTTAsync_destroy` of that
+/// handle (a handle set aside is never destroyed and keeps its retain). Each request's context is a
+/// `RequestContext` owned by `pending`: its entry goes when Paho answers, and an entry Paho has not answered
+/// goes only with the core itself, when no handle that could answer it is left. `PahoConnection` writes down
+/// the order of destruction.
 final class ClientCore: Sendable {
     /// What a request asks of Paho; it decides how the success data is read.
     enum RequestKind: Sendable {
@@ -171,13 +173,13 @@ final class ClientCore: Sendable {
         if let (completion, kind) = settled { run(completion, with: .failure(error), kind: kind) }
     }
 
-    /// After `MQTTAsync_destroy`: no callback can come, so every context goes and every request fails.
+    /// The client is gone: every request still waiting fails. The contexts stay: a handle set aside (or left
+    /// damaged) may still answer them, and they go with the core once no such handle is left.
     func destroyed() {
         settle(
             where: { _ in true },
             with: MQTTError(.cancelled, "The client was shut down before the broker answered.")
         )
-        state.withLock { $0.pending.removeAll() }
         messages.finish()
         events.finish()
         losses.finish()
@@ -210,6 +212,9 @@ final class ClientCore: Sendable {
     }
 
     var unsettledPublishes: Int { state.withLock { $0.unsettledPublishes } }
+
+    /// Requests whose context Paho may still call: not answered yet, settled early or not.
+    var pendingContexts: Int { state.withLock { $0.pending.count } }
 
     /// Returns once every publish made so far has completed or been settled.
     func waitForPublishes() async {
@@ -320,7 +325,8 @@ final class ClientCore: Sendable {
     }
 }
 
-/// The context pointer of one Paho request. Owned by `ClientCore`'s table; Paho holds it unretained.
+/// The context pointer of one Paho request. Owned by `ClientCore`'s table for as long as Paho may call it; Paho
+/// holds it unretained.
 final class RequestContext: Sendable {
     unowned let core: ClientCore
     let id: UInt64

@@ -1,3 +1,4 @@
+import ChatProtocol
 import Dispatch
 import Synchronization
 
@@ -12,7 +13,7 @@ import Synchronization
 /// backoff, resumes its session, re-subscribes where the broker forgot, and sends what was published
 /// meanwhile (Paho buffers it). All of it is `Sendable`; Paho's callbacks reach user code only through an
 /// `onMessage` handler the user chose to give.
-public final class MQTTClient: Sendable {
+public final class MQTTClient: MQTTTransport {
     public let configuration: MQTTConfiguration
     /// Messages from every subscription, in arrival order. Ends with an `MQTTError` if the client gives up.
     public let messages: MQTTMessageStream
@@ -174,14 +175,18 @@ public final class MQTTClient: Sendable {
         case .success:
             throw MQTTError(.failure, "\(target) answered the connect with something else.")
         case .failure(let error):
-            throw classifyConnectFailure(error, timeout: timeout, version: version)
+            throw await classifyConnectFailure(error, timeout: timeout, version: version)
         }
     }
 
     /// Paho reports every transport failure as -1 "TCP/TLS connect failure" (its timeout and a connection
     /// closed before CONNACK arrive here as their own codes); tell the user which one it was, naming the
     /// broker (host:port) and, for a refused login, the user.
-    private func classifyConnectFailure(_ error: MQTTError, timeout: Duration, version: MQTTVersion) -> MQTTError {
+    private func classifyConnectFailure(
+        _ error: MQTTError,
+        timeout: Duration,
+        version: MQTTVersion
+    ) async -> MQTTError {
         if let tlsError = connection.core.takeTLSError(), error.code.rawValue < 0 {
             return MQTTError(
                 .tlsFailure,
@@ -209,7 +214,8 @@ public final class MQTTClient: Sendable {
         default:
             return error
         }
-        if let problem = Self.resolve(configuration.host) {
+        // getaddrinfo blocks for as long as the resolver takes (its timeout, offline): on a thread of its own.
+        if let problem = await BlockingCall.run({ [host = configuration.host] in Self.resolve(host) }) {
             return MQTTError(.hostNotFound, "Cannot resolve host \(configuration.host): \(problem).")
         }
         if configuration.tls != nil {
@@ -329,18 +335,21 @@ public final class MQTTClient: Sendable {
 
     /// Publishes and returns when the broker acknowledged it (QoS 1 and 2) or it was written (QoS 0).
     /// While the connection is down the message waits in Paho's buffer and goes out after reconnecting.
+    /// `expiry`: seconds after which the broker drops the message, a retained one included (MQTT 5's
+    /// message expiry interval; ignored under 3.1.1, which has none).
     public func publish(
         topic: String,
-        payload: some Collection<UInt8>,
+        payload: [UInt8],
         qos: MQTTQoS = .atLeastOnce,
-        retain: Bool = false
+        retain: Bool = false,
+        expiry: UInt32? = nil
     )
         async throws(MQTTError)
     {
-        try Self.validateTopicName(topic)
-        let bytes = Array(payload)
+        try MQTTTopic.validateName(topic)
+        let bytes = payload
         let response = try await request { completion in
-            send(topic: topic, payload: bytes, qos: qos, retain: retain, completion: completion)
+            send(topic: topic, payload: bytes, qos: qos, retain: retain, expiry: expiry, completion: completion)
         }
         if case .failure(let error) = response { throw error }
     }
@@ -385,12 +394,14 @@ public final class MQTTClient: Sendable {
         payload: [UInt8],
         qos: MQTTQoS,
         retain: Bool,
+        expiry: UInt32? = nil,
         attempt: Int = 1,
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
         let core = connection.core
         return payload.withUnsafeBytes { buffer in
-            connection.publish(topic: topic, payload: buffer, qos: qos, retain: retain) { [weak self] result in
+            connection.publish(topic: topic, payload: buffer, qos: qos, retain: retain, expiry: expiry) {
+                [weak self] result in
                 if case .failure(let error) = result, Self.resendable.contains(error.code), attempt < Self.resendLimit,
                     !core.isClosing, let self
                 {
@@ -404,6 +415,7 @@ public final class MQTTClient: Sendable {
                             payload: payload,
                             qos: qos,
                             retain: retain,
+                            expiry: expiry,
                             attempt: attempt + 1,
                             completion: completion
                         )
@@ -451,7 +463,7 @@ public final class MQTTClient: Sendable {
     /// and sent again after the reconnect (the call still throws); one the broker refuses is forgotten.
     @discardableResult
     public func subscribe(_ subscriptions: [MQTTSubscription]) async throws(MQTTError) -> [MQTTQoS] {
-        for subscription in subscriptions { try Self.validateTopicFilter(subscription.filter) }
+        for subscription in subscriptions { try MQTTTopic.validateFilter(subscription.filter) }
         let filters = Set(subscriptions.map(\.filter))
         state.withLock { state in
             state.subscriptions.removeAll { filters.contains($0.filter) }
@@ -628,46 +640,6 @@ public final class MQTTClient: Sendable {
                 core.settle(id: started, with: MQTTError(.cancelled, "The request was cancelled."))
             }
         }
-    }
-}
-
-extension MQTTClient {
-    /// Rejects what the broker would refuse anyway, before it reaches the wire: an empty topic, wildcards
-    /// in a topic name, a NUL, more than 65,535 bytes.
-    public static func validateTopicName(_ topic: String) throws(MQTTError) {
-        try validateCommon(topic, what: "topic")
-        if topic.contains("+") || topic.contains("#") {
-            throw MQTTError(
-                .invalidArgument,
-                "The topic \"\(topic)\" contains a wildcard (+ or #); publish needs an exact topic."
-            )
-        }
-    }
-
-    /// A subscription filter: `+` must fill a whole level, `#` must be the last level.
-    public static func validateTopicFilter(_ filter: String) throws(MQTTError) {
-        try validateCommon(filter, what: "topic filter")
-        let levels = filter.split(separator: "/", omittingEmptySubsequences: false)
-        for (index, level) in levels.enumerated() {
-            if level.contains("#") && (level != "#" || index != levels.count - 1) {
-                throw MQTTError(
-                    .invalidArgument,
-                    "The topic filter \"\(filter)\" is invalid: # must be the last level on its own."
-                )
-            }
-            if level.contains("+") && level != "+" {
-                throw MQTTError(
-                    .invalidArgument,
-                    "The topic filter \"\(filter)\" is invalid: + must fill a whole level."
-                )
-            }
-        }
-    }
-
-    private static func validateCommon(_ topic: String, what: String) throws(MQTTError) {
-        if topic.isEmpty { throw MQTTError(.invalidArgument, "The \(what) is empty.") }
-        if topic.utf8.count > 65_535 { throw MQTTError(.invalidArgument, "The \(what) is longer than 65,535 bytes.") }
-        if topic.utf8.contains(0) { throw MQTTError(.invalidArgument, "The \(what) contains a NUL character.") }
     }
 }
 
