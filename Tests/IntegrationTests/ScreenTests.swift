@@ -13,13 +13,6 @@ struct ScreenTests {
         "Support/pty_run.py"
     ).path
 
-    func command(_ broker: Mosquitto, _ user: String, _ words: [String], tool: Tool = .publisher) async throws -> String
-    {
-        let result = try await broker.run(tool, as: user, command: words)
-        #expect(result.code == 0, "\(user) \(words): \(result.stderr)")
-        return result.stdout
-    }
-
     @Test("/topic: set, shown to a running listener and to one started later, listed, cleared; forging refused")
     func topics() async throws {
         let broker = try Mosquitto()
