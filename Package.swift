@@ -1,4 +1,6 @@
 // swift-tools-version:6.0
+// mqtt-chat is licensed under the Apache License, Version 2.0 (LICENSE). It uses, without including them,
+// Debian's Eclipse Paho MQTT C (EPL-2.0 or EDL-1.0) and libedit (BSD-3-Clause), both opened at run time.
 import PackageDescription
 
 #if canImport(Glibc)
@@ -42,6 +44,9 @@ let package = Package(
         // Paho's headers (Debian's libpaho-mqtt-dev) and the loader that opens its library at run time, the
         // build with TLS or the one without (PahoLoader.c).
         .target(name: "CPahoMQTT"),
+        // The prompt's line editor: Debian's libedit (libedit-dev's headers), opened at run time by a prompt at a
+        // terminal, and what a chat prompt adds around it (LineEditor.c).
+        .target(name: "CLineEditor"),
         // The chat: wire format, topic layout, state reducers, router, command table, listener model, rendering,
         // and the MQTT vocabulary and transport protocol the chat talks to (no Paho).
         .target(name: "ChatProtocol"),
@@ -61,7 +66,7 @@ let package = Package(
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
         ),
-        .target(name: "ChatCLI", dependencies: ["ChatProtocol", "ChatCrypto", "MQTTPaho"]),
+        .target(name: "ChatCLI", dependencies: ["ChatProtocol", "ChatCrypto", "MQTTPaho", "CLineEditor"]),
         .executableTarget(
             name: "listener",
             dependencies: ["ChatCLI", "ChatCrypto", "ChatProtocol", "MQTTPaho"],

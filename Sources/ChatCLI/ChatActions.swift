@@ -90,10 +90,7 @@ public final class DirectoryWatcher: Sendable {
     /// Subscribes to the state and asks for the end-of-snapshot marker.
     public func start(_ client: any MQTTTransport, me: String) async throws(MQTTError) {
         let clientID = client.configuration.clientID
-        let filters =
-            [layout.membershipsFilter, layout.presenceFilter, layout.privateFilter(of: me)] + layout.groupStateFilters
-            + [layout.keysFilter]
-        try await client.subscribe(filters.map { MQTTSubscription($0) })
+        try await client.subscribe(layout.stateFilters(of: me).map { MQTTSubscription($0) })
         try await client.publish(topic: layout.sync(of: me, client: clientID), payload: [], qos: .atLeastOnce)
     }
 

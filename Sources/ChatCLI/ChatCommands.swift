@@ -105,6 +105,8 @@ struct OperationCommand: RunnableCommand {
             if let request = outcome.keys, let directory {
                 try await EndToEnd.perform(request, actions: actions, directory: directory)
             }
+            // A command with nothing to publish only reports (`topic ROOM`): its answer is the output.
+            if outcome.publishes.isEmpty, let output = outcome.output { Terminal.writeAll(Array(output.utf8), to: 1) }
             try await actions.perform(outcome.publishes)
         }
         if operation.readsDirectory {

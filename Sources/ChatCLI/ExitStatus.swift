@@ -46,8 +46,8 @@ public func report(_ tool: String, _ message: String) {
 }
 
 private func writeLine(_ tool: String, _ message: String) {
-    let line = Array("\(tool): \(message)\n".utf8)
-    _ = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+    // Above the line being typed, when a prompt is being edited.
+    Terminal.show(Array("\(tool): \(message)\n".utf8), on: 2)
 }
 
 /// Reports `error` as one line and exits with its documented code.

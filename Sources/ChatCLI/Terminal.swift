@@ -116,6 +116,32 @@ public final class LineInput: Sendable {
     }
 }
 
+/// The prompt's lines: edited at a terminal (`LineEditor`: keys, history, completion), else plain lines read
+/// from stdin after the prompt is written, as they always were.
+public final class PromptInput: Sendable {
+    private let editor: LineEditor?
+    private let plain = Mutex(LineReader(fd: 0))
+
+    public init(history: PromptHistory?, complete: (@Sendable (Substring) -> PromptCompletion)? = nil) {
+        editor = LineEditor.open(history: history, complete: complete)
+    }
+
+    /// The next line after showing `prompt`; nil at end of input. Blocks: call it on a thread of its own.
+    public func next(prompt: String) -> String? {
+        if let editor { return editor.read(prompt: prompt) }
+        Terminal.writeAll(Array(prompt.utf8), to: 1)
+        return plain.withLock { $0.next().map { String(decoding: $0, as: UTF8.self) } }
+    }
+
+    /// The same, waiting on a thread of its own (`Terminal.onOwnThread`), never on Swift's cooperative threads.
+    public func next(prompt: String) async -> String? {
+        await Terminal.onOwnThread { self.next(prompt: prompt) }
+    }
+
+    /// Gives the terminal back as it was.
+    public func close() { editor?.close() }
+}
+
 /// Reads lines from a file descriptor in large chunks (one read per 64 KiB, not one per line).
 /// Lines end at LF; a trailing CR is dropped (CRLF input); no other trimming.
 public struct LineReader {

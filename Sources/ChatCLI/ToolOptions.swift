@@ -18,6 +18,11 @@ public enum SendOptions {
         "notice",
         help: "Send this one notice (shown as `* name text`) and exit."
     )
+    public static let me = OptionKey.value(
+        "me",
+        valueName: "text",
+        help: "Say what you do, shown as `* name text` (the prompt's /me), and exit."
+    )
     public static let retain = OptionKey.flag(
         "retain",
         "r",
@@ -45,8 +50,8 @@ public enum SendOptions {
 
     public static let options: [OptionSpec] =
         ConnectionOptions.options + [
-            topic.spec, room.spec, to.spec, group.spec, message.spec, notice.spec, retain.spec, timeout.spec,
-            quiet.spec, waitForBroker.spec, plaintext.spec,
+            topic.spec, room.spec, to.spec, group.spec, message.spec, notice.spec, me.spec, retain.spec,
+            timeout.spec, quiet.spec, waitForBroker.spec, plaintext.spec,
         ]
 }
 
@@ -78,10 +83,15 @@ public enum ListenOptions {
         help: "Keep a persistent session (needs -i) on raw topics (-t); the chat's own listener always has one."
     )
     public static let quiet = OptionKey.flag("quiet", help: "Do not say on stderr when listening starts.")
+    public static let bell = OptionKey.flag(
+        "bell",
+        help: "Ring the terminal's bell for private messages, invitations, requests and lines that say your name "
+            + "(only when the output is a terminal)."
+    )
 
     public static let options: [OptionSpec] =
         ConnectionOptions.options + [
             topic.spec, room.spec, group.spec, all.spec, format.spec, count.spec, timeout.spec, session.spec,
-            quiet.spec,
+            quiet.spec, bell.spec,
         ]
 }

@@ -56,6 +56,7 @@ struct Listen: ChatCommand {
     let timeout: Double?
     let session: Bool
     let quiet: Bool
+    let bell: Bool
 
     init(_ arguments: inout ParsedArguments) throws(ValidationError) {
         connection = try ConnectionOptions(arguments)
@@ -68,6 +69,7 @@ struct Listen: ChatCommand {
         timeout = try arguments[ListenOptions.timeout]
         session = try arguments[ListenOptions.session]
         quiet = try arguments[ListenOptions.quiet]
+        bell = try arguments[ListenOptions.bell]
     }
 
     /// How long the broker keeps a persistent session while the listener is away.
@@ -154,7 +156,10 @@ struct Listen: ChatCommand {
         let renderer = ChatLineRenderer(
             format: format,
             showTopic: topics.count > 1 || topics.contains { $0.contains("+") || $0.contains("#") },
-            colors: Terminal.wantsColor(fd: 1)
+            colors: Terminal.wantsColor(fd: 1),
+            me: me,
+            // Never into a pipe or a file.
+            bell: bell && Terminal.isTerminal(1)
         )
         let stop = StopReason()
         // Whether the broker proves senders is unknown until the listener's probe answers (ChatListener).

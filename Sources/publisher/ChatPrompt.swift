@@ -43,17 +43,15 @@ struct ChatPrompt {
         } catch {
             complain(error)
         }
-        let input = LineInput(fd: 0)
+        let configuration = client.configuration
+        let watcher = watcher
+        let input = PromptInput(
+            history: PromptHistory(user: me, host: configuration.host, port: configuration.port),
+            complete: { before in PromptCompletion.complete(before, directory: watcher.directory) }
+        )
+        defer { input.close() }
         while true {
-            let shown =
-                switch place {
-                case .room(let room): "#" + room
-                case .user(let user): "@" + user
-                case .group(let group): "[\(group)]"
-                }
-            Terminal.writeAll(Array("\(me) \(shown)> ".utf8), to: 1)
-            guard let line = await input.next() else { break }
-            let text = String(decoding: line, as: UTF8.self)
+            guard let text = await input.next(prompt: "\(me) \(place)> ") else { break }
             if text == "exit" || text == "/quit" { break }
             if text.isEmpty { continue }
             if text.hasPrefix("/") && !text.hasPrefix("//") {
@@ -63,11 +61,8 @@ struct ChatPrompt {
             let body = text.hasPrefix("//") ? String(text.dropFirst()) : text
             do {
                 switch place {
-                case .group(let group):
-                    let message = ChatMessage.message(from: me, body, time: .now())
-                    try await actions.perform([.message(layout.groupMessage(group, sender: me), message)])
-                case .user(let user):
-                    try await actions.perform(layout.privateMessage(from: me, to: user, body, time: .now()))
+                case .group, .user:
+                    try await actions.perform(layout.publishes(.message(from: me, body, time: .now()), to: place))
                 case .room(let room):
                     guard await publisher.send(body, to: layout.room(room, sender: me), patience: patience) else {
                         presence.withdraw()
@@ -117,7 +112,7 @@ struct ChatPrompt {
     }
 
     private func say(_ text: String) {
-        Terminal.writeAll(Array(text.utf8), to: 1)
+        Terminal.show(Array(text.utf8), on: 1)
     }
 
     private func complain(_ error: MQTTError) {

@@ -53,6 +53,7 @@ struct Send: ChatCommand {
     let group: String?
     let message: String?
     let notice: String?
+    let me: String?
     let retain: Bool
     let timeout: Double
     let quiet: Bool
@@ -67,6 +68,7 @@ struct Send: ChatCommand {
         group = try arguments[SendOptions.group]
         message = try arguments[SendOptions.message]
         notice = try arguments[SendOptions.notice]
+        me = try arguments[SendOptions.me]
         retain = try arguments[SendOptions.retain]
         timeout = try arguments[SendOptions.timeout] ?? 30
         quiet = try arguments[SendOptions.quiet]
@@ -109,12 +111,15 @@ struct Send: ChatCommand {
         }
         do { try MQTTTopic.validateName(resolvedTopic) } catch { throw ValidationError(error.message) }
         if message != nil && notice != nil { throw ValidationError("Give either -m or --notice, not both.") }
+        if me != nil && (message != nil || notice != nil) {
+            throw ValidationError("Give either --me or -m/--notice, not both.")
+        }
         if !(timeout > 0) { throw ValidationError("Invalid timeout \(timeout): it must be positive.") }
     }
 
     func run() async throws {
         let tool = "publisher"
-        let interactive = message == nil && notice == nil && Terminal.isTerminal(0)
+        let interactive = message == nil && notice == nil && me == nil && Terminal.isTerminal(0)
         var configuration = try connection.configuration { report(tool, $0) }
         let user = configuration.username ?? ""
         // A session that outlives a dropped connection, so in-flight messages are resent after reconnecting
@@ -232,12 +237,15 @@ struct Send: ChatCommand {
                 prompt.endToEnd = EndToEndSending(keys: keys, store: store, reader: keyReader, plaintext: plaintext)
             }
             await prompt.run(publisher, patience: patience)
-        } else if let text = message ?? notice {
+        } else if let text = message ?? notice ?? me.map({ ChatMessage.me(user, $0).text }) {
             if await !publisher.send(text, kind: message != nil ? .message : .notice, patience: patience) {
                 stalled = 1
             }
         } else if interactive {
-            await Terminal.onOwnThread { Self.runInteractive(publisher, user: user, patience: patience) }
+            let history = PromptHistory(user: user, host: configuration.host, port: configuration.port)
+            await Terminal.onOwnThread {
+                Self.runInteractive(publisher, user: user, history: history, patience: patience)
+            }
         } else {
             // Reads and window waits block: the whole loop runs on a thread of its own (no hand-over per line).
             stalled = await Terminal.onOwnThread {
@@ -296,14 +304,17 @@ struct Send: ChatCommand {
     }
 
     /// The chat prompt: join notice, one message per line, leave notice.
-    private static func runInteractive(_ publisher: LinePublisher, user: String, patience: Duration) {
+    private static func runInteractive(
+        _ publisher: LinePublisher,
+        user: String,
+        history: PromptHistory,
+        patience: Duration
+    ) {
         _ = publisher.send("\(user) joined", kind: .notice, patience: patience)
-        let prompt = Array("\(user)> ".utf8)
-        var reader = LineReader(fd: 0)
+        let input = PromptInput(history: history)
+        defer { input.close() }
         while true {
-            Terminal.writeAll(prompt, to: 1)
-            guard let line = reader.next() else { break }
-            let text = String(decoding: line, as: UTF8.self)
+            guard let text = input.next(prompt: "\(user)> ") else { break }
             if text == "exit" || text == "/quit" { break }
             if text.isEmpty { continue }
             guard publisher.send(text, patience: patience) else { break }

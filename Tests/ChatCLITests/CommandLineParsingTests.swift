@@ -168,6 +168,10 @@ struct ChatCommandsTests {
                                       never accepted you).
               /msg <user> <text>      Send one private message (QoS 2; it waits for them if
                                       they are away).
+              /me <text>              An action where you talk: /me waves is * alice waves.
+              /topic [<text>]         Show the room's topic, or set it ("" clears it).
+              /away [<text>]          Say you are away (until back), and why if you like.
+              /back                   Say you are back.
               /accept <user>          Accept someone's private messages (shown plainly, not
                                       as requests).
               /block <user>           Hide everything from someone: messages, invitations,
@@ -200,7 +204,8 @@ struct ChatCommandsTests {
         let nodes = CommandNode.chatCommands()
         #expect(
             nodes.map(\.spec.name) == [
-                "join", "leave", "rooms", "who", "invite", "msg", "accept", "block", "group", "groups", "keys", "trust",
+                "join", "leave", "rooms", "who", "invite", "msg", "topic", "away", "back", "accept", "block", "group",
+                "groups", "keys", "trust",
             ]
         )
         let group = nodes.first { $0.spec.name == "group" }?.spec

@@ -199,6 +199,73 @@ struct ChatOperationTests {
         #expect(try run("alice", "group talk alice/robots", place: .room("general")) == .init(place: .group(robots)))
     }
 
+    @Test("/me: a notice that is the whole sentence, where the prompt talks (a person: accepted too)")
+    func me() throws {
+        let notice = ChatMessage.notice(from: "alice", "alice waves at  bob", time: time)
+        #expect(notice.encoded() == ChatMessage.me("alice", "waves at  bob", time: time).encoded())
+        #expect(
+            try run("alice", "me waves at  bob", place: .room("rust"))
+                == .init(publishes: [.message("chat/rooms/rust/alice", notice)])
+        )
+        let robots = GroupID(owner: "alice", name: "robots")
+        #expect(
+            try run("alice", "me waves at  bob", place: .group(robots))
+                == .init(publishes: [.message("chat/groups/alice/robots/messages/alice", notice)])
+        )
+        let accepted = ChatPublish.state("chat/users/alice/private/contacts/bob", #"{"status":"accepted"}"#.bytes)
+        #expect(
+            try run("alice", "me waves at  bob", place: .user("bob"))
+                == .init(publishes: [accepted, .message("chat/users/bob/inbox/alice", notice)])
+        )
+        #expect(refusal("alice", "me", place: .room("rust")) == MQTTError(.invalidArgument, "usage: /me <text>"))
+        #expect(ChatOperations.named(["me"])?.promptOnly == true)
+    }
+
+    @Test("/topic: the prompt's room (the one-shot names it); set by someone in the room, \"\" clears, alone shows")
+    func topic() throws {
+        let set = ChatPublish.state("chat/topics/rust/bob", #"{"topic":"step 2 is on the board"}"#.bytes)
+        #expect(try run("bob", "topic step 2 is on the board", place: .room("rust")) == .init(publishes: [set]))
+        // The one-shot's arguments: `topic ROOM TEXT`.
+        let operation = try #require(ChatOperations.named(["topic"]))
+        let values = try operation.values(["rust", "step 2 is on the board"], place: nil)
+        let input = ChatOperation.Input(
+            me: "bob",
+            values: values,
+            directory: directory(me: "bob"),
+            time: time,
+            requestID: ""
+        )
+        #expect(try operation.perform(input) == .init(publishes: [set]))
+        let cleared = ChatPublish.state("chat/topics/rust/bob", #"{"topic":""}"#.bytes)
+        #expect(try run("bob", #"topic """#, place: .room("rust")) == .init(publishes: [cleared]))
+        #expect(try run("bob", "topic rust", place: nil) == .init(output: "#rust has no topic\n"))
+        #expect(try run("bob", "topic", place: .room("rust")) == .init(output: "#rust has no topic\n"))
+        #expect(
+            refusal("alice", "topic step 3", place: .room("rust"))
+                == MQTTError(.refusedByState, "alice is not in #rust: join it to set its topic.")
+        )
+        #expect(
+            refusal("bob", "topic step 3", place: .user("alice"))
+                == MQTTError(.refusedByState, "/topic works in a room; this prompt talks to @alice.")
+        )
+        #expect(ChatOperations.named(["topic"])?.promptUsage == "/topic [<text>]")
+    }
+
+    @Test("/away [TEXT] and /back: the user's away message, retained until back")
+    func away() throws {
+        let away = ChatPublish.state("chat/users/alice/away", #"{"status":"away","away":"lunch, back at 2"}"#.bytes)
+        #expect(
+            try run("alice", "away lunch, back at 2")
+                == .init(publishes: [away], output: "you are away: lunch, back at 2 (/back when you return)\n")
+        )
+        let silent = ChatPublish.state("chat/users/alice/away", #"{"status":"away","away":""}"#.bytes)
+        #expect(
+            try run("alice", "away") == .init(publishes: [silent], output: "you are away (/back when you return)\n")
+        )
+        let back = ChatPublish.state("chat/users/alice/away", [])
+        #expect(try run("alice", "back") == .init(publishes: [back], output: "you are back\n"))
+    }
+
     @Test("reports: rooms, who, groups show the directory as text")
     func reports() throws {
         #expect(try run("carol", "groups").output == "alice/robots members: alice, bob\n")
@@ -232,7 +299,8 @@ struct ChatOperationTests {
         #expect(Set(words).count == words.count)
         #expect(
             words == [
-                "join", "leave", "rooms", "who", "invite", "msg", "accept", "block", "group create", "group join",
+                "join", "leave", "rooms", "who", "invite", "msg", "me", "topic", "away", "back", "accept", "block",
+                "group create", "group join",
                 "group approve", "group reject", "group remove", "group leave", "group talk", "groups", "keys", "trust",
             ]
         )

@@ -167,7 +167,9 @@ struct LayoutTests {
             joined.subscriptions(roomQoS: .atMostOnce).map { "\($0.filter) \($0.qos.rawValue)" } == [
                 "chat/users/+/rooms/+ 1", "chat/users/+/online/+ 1", "chat/users/alice/private/# 1",
                 "chat/groups/+/+/info 1", "chat/groups/+/+/members/+ 1", "chat/groups/+/+/requests/+ 1",
-                "chat/users/+/keys 1", "chat/users/alice/inbox/+ 2", "chat/rooms/+/+ 0", "chat/groups/+/+/messages/+ 2",
+                "chat/users/+/away 1", "chat/topics/+/+ 1", "chat/users/+/keys 1", "chat/users/alice/inbox/+ 2",
+                "chat/rooms/+/+ 0",
+                "chat/groups/+/+/messages/+ 2",
             ]
         )
         // Away, a persistent session keeps only what is private or a group's.

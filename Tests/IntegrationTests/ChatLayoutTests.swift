@@ -15,19 +15,6 @@ struct ChatLayoutTests {
         #expect(result.code == 0, "publisher \(arguments): \(result.stderr)")
     }
 
-    private func command(
-        _ broker: Mosquitto,
-        _ user: String,
-        _ words: [String],
-        tool: Tool = .publisher
-    ) async throws
-        -> String
-    {
-        let result = try await broker.run(tool, as: user, command: words)
-        #expect(result.code == 0, "\(words): \(result.stderr)")
-        return result.stdout
-    }
-
     @Test("a room message reaches the default room's listener, verified, with the proven sender")
     func defaultRoom() async throws {
         let broker = try Mosquitto()
@@ -313,7 +300,7 @@ struct ChatLayoutTests {
         )
         session.write("@wait-for-file \(typeQuit.path)\n/quit\n")
         session.closeInput()
-        let aliceOnline = { try await self.command(broker, "bob", ["who"], tool: .listener) == "alice online\n" }
+        let aliceOnline = { try await command(broker, "bob", ["who"], tool: .listener) == "alice online\n" }
         var online = false
         for _ in 0..<100 where !online {
             online = try await aliceOnline()

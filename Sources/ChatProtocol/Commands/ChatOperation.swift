@@ -18,12 +18,16 @@ public struct ChatOperation: Sendable {
         public let optional: Bool
         /// At the prompt, may be left out for the room the prompt talks in (`/leave`, `/invite bob`).
         public let defaultsToPromptRoom: Bool
+        /// At the prompt, always the room the prompt talks in, never typed there (`/topic [TEXT]`; the one-shot
+        /// command takes it: `topic ROOM [TEXT]`).
+        public let isPromptRoom: Bool
 
         public init(
             _ name: String,
             _ kind: Kind,
             optional: Bool = false,
             defaultsToPromptRoom: Bool = false,
+            isPromptRoom: Bool = false,
             help: String
         ) {
             self.name = name
@@ -31,6 +35,7 @@ public struct ChatOperation: Sendable {
             self.kind = kind
             self.optional = optional
             self.defaultsToPromptRoom = defaultsToPromptRoom
+            self.isPromptRoom = isPromptRoom
         }
 
         /// What a name of this kind is called in a refusal (`Invalid room "a/b": ...`).
@@ -79,8 +84,17 @@ public struct ChatOperation: Sendable {
     /// Throws a usage error (`invalidArgument`).
     public func values(_ given: [String], place: ChatPlace?) throws(MQTTError) -> [String?] {
         var values: [String?] = []
-        for (index, argument) in arguments.enumerated() {
+        var index = 0
+        for argument in arguments {
+            if argument.isPromptRoom, let place {
+                guard case .room(let room) = place else {
+                    throw MQTTError(.refusedByState, "\(promptName) works in a room; this prompt talks to \(place).")
+                }
+                values.append(room)
+                continue
+            }
             var value = index < given.count ? given[index] : nil
+            index += 1
             if value == nil, argument.defaultsToPromptRoom, case .room(let room) = place { value = room }
             guard let value else {
                 guard argument.optional else { throw usage() }
@@ -91,7 +105,7 @@ public struct ChatOperation: Sendable {
             if argument.kind == .group { _ = try GroupID(parsing: value) }
             values.append(value)
         }
-        if given.count > arguments.count { throw usage() }
+        if given.count > index { throw usage() }
         return values
     }
 
@@ -103,9 +117,12 @@ public struct ChatOperation: Sendable {
     /// `/invite <user> [<room>]`.
     public var promptUsage: String {
         ([promptName]
-            + arguments.map { $0.optional || $0.defaultsToPromptRoom ? "[<\($0.name)>]" : "<\($0.name)>" })
+            + promptArguments.map { $0.optional || $0.defaultsToPromptRoom ? "[<\($0.name)>]" : "<\($0.name)>" })
             .joined(separator: " ")
     }
+
+    /// The arguments typed at the prompt.
+    public var promptArguments: [Argument] { arguments.filter { !$0.isPromptRoom } }
 
     /// Checks and decides: the publishes, or a refusal (`refusedByState`, or `invalidArgument` for a usage
     /// error). `values` come from `values(_:place:)`.
@@ -116,10 +133,19 @@ public struct ChatOperation: Sendable {
 
 extension ChatOperation {
     /// Where the prompt's plain lines go.
-    public enum Place: Sendable, Hashable {
+    public enum Place: Sendable, Hashable, CustomStringConvertible {
         case room(String)
         case user(String)
         case group(GroupID)
+
+        /// How the prompt shows it: `#rust`, `@bob`, `[alice/robots]`.
+        public var description: String {
+            switch self {
+            case .room(let room): "#" + room
+            case .user(let user): "@" + user
+            case .group(let group): "[\(group)]"
+            }
+        }
     }
 
     /// What a command works with.
@@ -236,9 +262,19 @@ extension ChatLayout {
 
     /// A private message; writing to someone accepts them, so their answers are not shown as requests.
     public func privateMessage(from me: String, to user: String, _ text: String, time: ChatTimestamp) -> [ChatPublish] {
-        [
-            contactPublish(of: me, for: user, .accepted),
-            .message(inbox(of: user, from: me), .message(from: me, text, time: time)),
-        ]
+        publishes(.message(from: me, text, time: time), to: .user(user))
+    }
+
+    /// `message` (by `message.from`) where the prompt talks: a room, a person (which accepts them), a group.
+    public func publishes(_ message: ChatMessage, to place: ChatPlace) -> [ChatPublish] {
+        switch place {
+        case .room(let room): [.message(self.room(room, sender: message.from), message)]
+        case .user(let user):
+            [
+                contactPublish(of: message.from, for: user, .accepted),
+                .message(inbox(of: user, from: message.from), message),
+            ]
+        case .group(let group): [.message(groupMessage(group, sender: message.from), message)]
+        }
     }
 }

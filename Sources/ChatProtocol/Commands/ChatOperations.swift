@@ -27,7 +27,7 @@ public enum ChatOperations {
     ]
 
     public static let all: [ChatOperation] = [
-        join, leave, rooms, who, invite, msg, accept, block, groupCreate, groupJoin,
+        join, leave, rooms, who, invite, msg, me, topic, away, back, accept, block, groupCreate, groupJoin,
         decision(.approved), decision(.rejected), decision(.removed), groupLeave, groupTalk, groups, keys, trust,
     ]
 
@@ -105,6 +105,58 @@ public enum ChatOperations {
         ChatOperation.Outcome(
             publishes: input.layout.privateMessage(from: input.me, to: input[0], input[1], time: input.time)
         )
+    }
+
+    /// The one-shot form is `publisher --me TEXT`, which goes where sending goes (--room, --to, --group).
+    static let me = ChatOperation(
+        ["me"],
+        abstract: "An action where you talk: /me waves is * alice waves.",
+        arguments: [.init("text", .text, help: "What you do.")],
+        promptOnly: true
+    ) { (input) throws(MQTTError) in
+        let notice = ChatMessage.me(input.me, input[0], time: input.time)
+        return ChatOperation.Outcome(
+            publishes: input.layout.publishes(notice, to: input.place ?? .room(ChatLayout.defaultRoom))
+        )
+    }
+
+    static let topic = ChatOperation(
+        ["topic"],
+        abstract: "Show the room's topic, or set it (\"\" clears it).",
+        arguments: [
+            .init("room", .room, isPromptRoom: true, help: "The room."),
+            .init("text", .text, optional: true, help: "The new topic; \"\" clears it; none shows it."),
+        ],
+        readsDirectory: true
+    ) { (input) throws(MQTTError) in
+        let room = input[0]
+        guard let given = input.values[1] else {
+            return ChatOperation.Outcome(output: DirectoryReport.topic(input.directory, room: room))
+        }
+        guard input.directory.isMember(input.me, of: room) else {
+            throw MQTTError(.refusedByState, "\(input.me) is not in #\(room): join it to set its topic.")
+        }
+        // `""` clears it at the prompt as on the command line, where the shell has taken the quotes.
+        let text = given == "\"\"" ? "" : given
+        return ChatOperation.Outcome(
+            publishes: [.state(input.layout.roomTopic(room, setter: input.me), ChatState.roomTopic(text))]
+        )
+    }
+
+    static let away = ChatOperation(
+        ["away"],
+        abstract: "Say you are away (until back), and why if you like.",
+        arguments: [.init("text", .text, optional: true, help: "Why, or until when.")]
+    ) { (input) throws(MQTTError) in
+        let text = input.values[0] ?? ""
+        return ChatOperation.Outcome(
+            publishes: [.state(input.layout.away(of: input.me), ChatState.away(text))],
+            output: "you are away\(text.isEmpty ? "" : ": " + text) (/back when you return)\n"
+        )
+    }
+
+    static let back = ChatOperation(["back"], abstract: "Say you are back.") { (input) throws(MQTTError) in
+        ChatOperation.Outcome(publishes: [.state(input.layout.away(of: input.me), [])], output: "you are back\n")
     }
 
     static let accept = contact(
@@ -291,7 +343,8 @@ extension ChatOperations {
         for count in [2, 1] where words.count >= count {
             guard let operation = named(words.prefix(count).map(String.init)) else { continue }
             var splits = Int.max
-            if operation.arguments.last?.kind == .text { splits = count + operation.arguments.count - 1 }
+            let typed = operation.promptArguments
+            if typed.last?.kind == .text { splits = count + typed.count - 1 }
             let given = line.split(separator: " ", maxSplits: splits).dropFirst(count).map {
                 String($0.drop { $0 == " " })
             }

@@ -19,6 +19,29 @@ public struct ChatDirectory: Sendable {
         case groupMember(GroupID, user: String, joined: Bool)
         /// `user`'s key bundle changed (or went away); what it says is ChatCrypto's to check.
         case keys(user: String)
+        /// `user` went away saying `text` (possibly nothing), or came back (nil).
+        case away(user: String, String?)
+        /// The room's topic is now the newest one set (an empty text, or nil when none is left: no topic).
+        case roomTopic(room: String, RoomTopic?)
+    }
+
+    /// A room's topic as one user set it.
+    public struct RoomTopic: Sendable, Hashable {
+        public var text: String
+        /// Who set it, as the topic level proves.
+        public var setter: String
+        /// When they set it, by their clock (the state's time stamp); nil when the payload has none.
+        public var at: ChatTimestamp?
+
+        public init(text: String, setter: String, at: ChatTimestamp?) {
+            (self.text, self.setter, self.at) = (text, setter, at)
+        }
+
+        /// The newest of two: by time stamp (none counts as oldest), then by setter, so every terminal agrees.
+        func isNewer(than other: RoomTopic) -> Bool {
+            let (mine, theirs) = (at?.millisecondsSince1970 ?? .min, other.at?.millisecondsSince1970 ?? .min)
+            return (mine, setter) > (theirs, other.setter)
+        }
     }
 
     /// One group's retained state.
@@ -61,6 +84,10 @@ public struct ChatDirectory: Sendable {
     private var groupStates: [GroupID: Group] = [:]
     /// Every user's key bundle as published (retained), unchecked: ChatCrypto verifies its signature.
     public private(set) var keyBundles: [String: [UInt8]] = [:]
+    /// user -> what they said when they went away ("" for nothing); absent: not away.
+    private var awayTexts: [String: String] = [:]
+    /// room -> setter -> the topic they set: the newest counts.
+    private var topicClaims: [String: [String: RoomTopic]] = [:]
 
     public init(me: String) {
         self.me = me
@@ -117,6 +144,27 @@ public struct ChatDirectory: Sendable {
                 return changingGroup(group) { $0.requests[user] = claim }
             }
             return changingGroup(group) { $0.decisions[user] = claim }
+        case .away(let user):
+            var text: String?
+            if !payload.isEmpty {
+                guard let members = ChatState.members(payload), members["status"] == "away" else { return [] }
+                text = members["away"] ?? ""
+            }
+            guard awayTexts[user] != text else { return [] }
+            awayTexts[user] = text
+            return [.away(user: user, text)]
+        case .roomTopic(let room, let setter):
+            let before = newestTopic(of: room)
+            if payload.isEmpty {
+                topicClaims[room]?[setter] = nil
+            } else {
+                guard let members = ChatState.members(payload), let text = members["topic"] else { return [] }
+                let at = members["at"].flatMap { ChatTimestamp(rfc3339: $0) }
+                topicClaims[room, default: [:]][setter] = RoomTopic(text: text, setter: setter, at: at)
+            }
+            let after = newestTopic(of: room)
+            guard before != after else { return [] }
+            return [.roomTopic(room: room, after)]
         case .focus(let user) where user == me:
             let room = payload.isEmpty ? nil : ChatState.members(payload)?["room"]
             guard room != focus, room.map({ ChatName.problem(with: $0) == nil }) ?? true else { return [] }
@@ -130,6 +178,34 @@ public struct ChatDirectory: Sendable {
         default:
             return []
         }
+    }
+
+    /// The newest topic set for `room`, an empty (cleared) one included.
+    private func newestTopic(of room: String) -> RoomTopic? {
+        topicClaims[room]?.values.reduce(nil) { newest, claim in
+            guard let newest, !claim.isNewer(than: newest) else { return claim }
+            return newest
+        }
+    }
+
+    /// The room's topic; nil when it has none (never set, or cleared).
+    public func topic(of room: String) -> RoomTopic? {
+        newestTopic(of: room).flatMap { $0.text.isEmpty ? nil : $0 }
+    }
+
+    /// What `user` said going away ("" for nothing), while they are away and online: offline wins.
+    public func awayText(of user: String) -> String? { isOnline(user) ? awayTexts[user] : nil }
+
+    /// Everyone the directory knows of (in a room, online, away, a contact), sorted.
+    public var knownUsers: [String] {
+        Set(memberships.keys).union(connections.keys).union(awayTexts.keys).union(contacts.keys).union([me]).sorted()
+    }
+
+    /// Every room someone joined or that has a topic, sorted, the default room first.
+    public var knownRooms: [String] {
+        var rooms = Set(memberships.values.flatMap { $0.filter(\.value).keys }).union(topicClaims.keys)
+        rooms.insert(ChatLayout.defaultRoom)
+        return Self.ordered(rooms)
     }
 
     /// Removes the presences whose expiry passed by `now` (their connection died with a broker that could

@@ -8,6 +8,7 @@
 /// | private message, invitation | `chat/users/<to>/inbox/<sender>` |
 /// | rooms a user joined (public, retained) | `chat/users/<user>/rooms/<room>` |
 /// | presence, one per connection (public, retained, cleared by the will) | `chat/users/<user>/online/<client id>` |
+/// | a user's away message, until they are back (public, retained) | `chat/users/<user>/away` |
 /// | whom a user accepted or blocked (private, retained) | `chat/users/<user>/private/contacts/<other>` |
 /// | the room a user is talking in (private, retained) | `chat/users/<user>/private/focus` |
 /// | end-of-snapshot marker (private) | `chat/users/<user>/private/sync/<client id>` |
@@ -16,6 +17,7 @@
 /// | a user's request to join, or leaving (retained) | `chat/groups/<owner>/<name>/requests/<user>` |
 /// | a group message (QoS 2) | `chat/groups/<owner>/<name>/messages/<sender>` |
 /// | a user's public keys, signed by their identity key (public, retained) | `chat/users/<user>/keys` |
+/// | a room's topic as one user set it (retained; the newest setter's counts) | `chat/topics/<room>/<setter>` |
 public struct ChatLayout: Sendable, Hashable {
     public var root: String
 
@@ -38,6 +40,12 @@ public struct ChatLayout: Sendable, Hashable {
 
     public func presence(of user: String, client: String) -> String { "\(root)/users/\(user)/online/\(client)" }
     public var presenceFilter: String { "\(root)/users/+/online/+" }
+
+    public func away(of user: String) -> String { "\(root)/users/\(user)/away" }
+    public var awayFilter: String { "\(root)/users/+/away" }
+
+    public func roomTopic(_ room: String, setter: String) -> String { "\(root)/topics/\(room)/\(setter)" }
+    public var roomTopicsFilter: String { "\(root)/topics/+/+" }
 
     public func privateFilter(of user: String) -> String { "\(root)/users/\(user)/private/#" }
     public func contact(of owner: String, for user: String) -> String {
@@ -65,10 +73,12 @@ public struct ChatLayout: Sendable, Hashable {
     public func keys(of user: String) -> String { "\(root)/users/\(user)/keys" }
     public var keysFilter: String { "\(root)/users/+/keys" }
 
-    /// The retained state a listener of `user` reads: everyone's memberships, presence, groups and keys, and
-    /// the user's own private state.
+    /// The retained state a listener of `user` reads: everyone's memberships, presence and groups, and the
+    /// user's own private state; then everyone's away messages, the rooms' topics and everyone's keys.
     public func stateFilters(of user: String) -> [String] {
-        [membershipsFilter, presenceFilter, privateFilter(of: user)] + groupStateFilters + [keysFilter]
+        [membershipsFilter, presenceFilter, privateFilter(of: user)] + groupStateFilters + [
+            awayFilter, roomTopicsFilter, keysFilter,
+        ]
     }
 
     /// What a topic of this layout is; nil for any other topic (a raw `-t` topic, a malformed level).
@@ -97,6 +107,10 @@ public struct ChatLayout: Sendable, Hashable {
             return .keys(user: name(2))
         case ("rooms", 4):
             return .room(room: name(2), sender: name(3))
+        case ("topics", 4):
+            return .roomTopic(room: name(2), setter: name(3))
+        case ("users", 4) where levels[3] == "away":
+            return .away(user: name(2))
         case ("users", 5):
             switch levels[3] {
             case "inbox": return .inbox(user: name(2), sender: name(4))
@@ -141,6 +155,8 @@ public enum ChatTopic: Sendable, Hashable {
     case groupRequest(GroupID, user: String)
     case groupMessage(GroupID, sender: String)
     case keys(user: String)
+    case away(user: String)
+    case roomTopic(room: String, setter: String)
 }
 
 /// A group is named by its owner and its name (`alice/robots`), so two people can each have a `robots` and

@@ -174,7 +174,11 @@ public struct ChatRouter: Sendable {
             var notices = keyNotices(changes, topic: message.topic)
             // A retained copy is the snapshot: known already, or state read at start; never announced.
             guard !message.retained || !notices.isEmpty else { return ([], []) }
-            if !message.retained { notices += changes.compactMap { notice(for: $0, topic: message.topic) } }
+            if !message.retained {
+                notices += changes.flatMap { change in
+                    [notice(for: change, topic: message.topic)].compactMap { $0 } + topicOnArrival(after: change)
+                }
+            }
             guard synced else {
                 if !notices.isEmpty { held.append(.notices(notices)) }
                 return ([], [])
@@ -186,7 +190,9 @@ public struct ChatRouter: Sendable {
     /// Whether `topic` is state this user writes (and so may have to restore after a broker lost it).
     private func owns(_ topic: ChatTopic) -> Bool {
         switch topic {
-        case .membership(let user, _), .focus(let user), .groupRequest(_, let user): user == me
+        case .membership(let user, _), .focus(let user), .groupRequest(_, let user), .away(let user),
+            .roomTopic(_, let user):
+            user == me
         case .contact(let owner, _): owner == me
         case .groupInfo(let group), .groupDecision(let group, _): group.owner == me
         default: false
@@ -206,7 +212,8 @@ public struct ChatRouter: Sendable {
         if verified == nil { verified = false }
         let entries = held
         held = []
-        var lines: [ChatLine] = []
+        // The topics of the rooms it starts following, before anything said in them.
+        var lines = topicRooms.compactMap { topicLine($0, retained: true) }
         for entry in entries {
             switch entry {
             case .message(let message):
@@ -280,6 +287,13 @@ public struct ChatRouter: Sendable {
             (user, event) = (group.owner, .groupDecision(group, decision, about: who))
         case .groupMember(let group, let who, let joined) where followedGroups.contains(group) || who == me:
             (user, event) = (who, joined ? .groupJoined(group) : .groupLeft(group))
+        case .away(let who, let text) where who != me && directory.isOnline(who) && sharesFollowedRoom(who):
+            (user, event) = (who, text.map { .away($0) } ?? .back)
+        case .roomTopic(let room, let newest) where follows(room):
+            // No topic left at all (its messages removed): the one who removed the last is named.
+            var setter = newest?.setter ?? ""
+            if newest == nil, case .roomTopic(_, let remover)? = layout.parse(topic) { setter = remover }
+            (user, event) = (setter, .topic(room: room, newest?.text ?? "", at: newest?.at))
         default:
             return nil
         }
@@ -287,6 +301,7 @@ public struct ChatRouter: Sendable {
         var room: String?
         if case .joined(let name) = event { room = name }
         if case .left(let name) = event { room = name }
+        if case .topic(let name, _, _) = event { room = name }
         return ChatLine(
             topic: topic,
             body: .event(user: user, event),
@@ -308,6 +323,33 @@ public struct ChatRouter: Sendable {
             }
         }
         return lines
+    }
+
+    /// The rooms whose topic the listener shows when it starts.
+    private var topicRooms: [String] {
+        switch follow {
+        case .joined, .selected: followedRooms
+        case .all: directory.knownRooms
+        }
+    }
+
+    /// The line that shows `room`'s topic, if it has one (and its setter is not blocked).
+    private func topicLine(_ room: String, retained: Bool) -> ChatLine? {
+        guard let topic = directory.topic(of: room), directory.contacts[topic.setter] != .blocked else { return nil }
+        return ChatLine(
+            topic: layout.roomTopic(room, setter: topic.setter),
+            body: .event(user: topic.setter, .topic(room: room, topic.text, at: topic.at)),
+            from: topic.setter,
+            room: room,
+            verified: verified ?? false,
+            retained: retained
+        )
+    }
+
+    /// Joining a room (live) shows its topic, as it does at start.
+    private func topicOnArrival(after change: ChatDirectory.Change) -> [ChatLine] {
+        guard case .joined(let who, let room) = change, who == me, follows(room) else { return [] }
+        return topicLine(room, retained: false).map { [$0] } ?? []
     }
 
     private func sharesFollowedRoom(_ user: String) -> Bool {

@@ -12,6 +12,10 @@ public enum ChatState {
     }
     public static func contact(_ status: Contact) -> [UInt8] { object(["status": status.rawValue]) }
     public static func focus(room: String) -> [UInt8] { object(["room": room]) }
+    /// Away, with what the user said (possibly nothing); "back" removes the message.
+    public static func away(_ text: String) -> [UInt8] { object(["status": "away", "away": text]) }
+    /// A room's topic as one user set it; an empty text clears the topic (it is the newest word on it).
+    public static func roomTopic(_ text: String) -> [UInt8] { object(["topic": text]) }
 
     /// A group's existence, written by its owner.
     public static let groupCreated: [UInt8] = object(["state": "created"])

@@ -7,15 +7,20 @@ public enum DirectoryReport {
         for user in users {
             let online = directory.isOnline(user)
             let connections = directory.connectionCount(of: user)
+            // Away only while online: an away user with no connection is offline.
+            let away = directory.awayText(of: user)
+            let status = away != nil ? "away" : online ? "online" : "offline"
             switch format {
             case .text:
-                var line = TerminalText.displayName(user) + " " + (online ? "online" : "offline")
+                var line = TerminalText.displayName(user) + " " + status
+                if let away, !away.isEmpty { line += ": " + TerminalText.sanitize(away, limit: 200) }
                 if connections > 1 { line += " (\(connections) connections)" }
                 out += Array((line + "\n").utf8)
             case .json:
                 var writer = JSONWriter()
                 writer.add("user", user)
-                writer.add("status", online ? "online" : "offline")
+                writer.add("status", status)
+                if let away { writer.add("away", away) }
                 writer.add("connections", connections)
                 if let room { writer.add("room", room) }
                 out += writer.finishLine()
@@ -28,6 +33,14 @@ public enum DirectoryReport {
             out.append(0x0A)
         }
         return out
+    }
+
+    /// The room's topic, as `/topic` says it.
+    public static func topic(_ directory: ChatDirectory, room: String) -> String {
+        guard let topic = directory.topic(of: room) else {
+            return "#\(TerminalText.sanitize(room, limit: 80)) has no topic\n"
+        }
+        return ChatLineRenderer().topicText(room: room, topic.text, setter: topic.setter, at: topic.at) + "\n"
     }
 
     /// The rooms this user is in, and every room with people in it.
@@ -44,6 +57,7 @@ public enum DirectoryReport {
                 line += "\(members.count) \(members.count == 1 ? "member" : "members"), \(online) online"
                 if !members.isEmpty { line += ": " + members.map(TerminalText.displayName).joined(separator: ", ") }
                 if mine.contains(room) { line += " (you are in it)" }
+                if let topic = directory.topic(of: room) { line += "; topic: " + TerminalText.sanitize(topic.text) }
                 out += Array((line + "\n").utf8)
             case .json:
                 var writer = JSONWriter()
@@ -51,6 +65,10 @@ public enum DirectoryReport {
                 writer.add("members", members)
                 writer.add("online", online)
                 writer.add("joined", mine.contains(room))
+                if let topic = directory.topic(of: room) {
+                    writer.add("room_topic", topic.text)
+                    writer.add("topic_from", topic.setter)
+                }
                 out += writer.finishLine()
             }
         }

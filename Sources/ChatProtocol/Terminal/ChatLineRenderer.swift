@@ -14,11 +14,24 @@ public struct ChatLineRenderer: Sendable {
     public var showTopic: Bool
     /// ANSI colours (the listener uses them only on a terminal, and never with NO_COLOR).
     public var colors: Bool
+    /// The user whose name, said by someone else, marks a line as a mention (highlighted; JSON `"mention"`).
+    public var me: String?
+    /// Ring the terminal's bell (BEL before the line) for private messages, invitations, requests and
+    /// mentions: `listener --bell`, only when the output is a terminal.
+    public var bell: Bool
 
-    public init(format: Format = .text, showTopic: Bool = false, colors: Bool = false) {
+    public init(
+        format: Format = .text,
+        showTopic: Bool = false,
+        colors: Bool = false,
+        me: String? = nil,
+        bell: Bool = false
+    ) {
         self.format = format
         self.showTopic = showTopic
         self.colors = colors
+        self.me = me
+        self.bell = bell
     }
 
     /// The line for a message on a raw topic (`-t`), newline included. `received` is when it arrived here.
@@ -28,15 +41,36 @@ public struct ChatLineRenderer: Sendable {
 
     /// The line for `line`, newline included. `received` is when it arrived here.
     public func render(_ line: ChatLine, received: ChatTimestamp) -> [UInt8] {
-        switch format {
-        case .text: return Array(text(line, received: received).utf8)
-        case .json: return json(line, received: received)
+        let mention = mentionsMe(line)
+        let rendered =
+            switch format {
+            case .text: Array(text(line, received: received, mention: mention).utf8)
+            case .json: json(line, received: received, mention: mention)
+            }
+        return bell && (mention || wantsAttention(line)) ? [0x07] + rendered : rendered
+    }
+
+    /// Whether someone else's chat line says this user's name.
+    private func mentionsMe(_ line: ChatLine) -> Bool {
+        guard let me, case .chat(let chat) = line.body, chat.kind != .invite, (line.from ?? chat.from) != me else {
+            return false
+        }
+        return Mention.mentions(chat.text, me)
+    }
+
+    /// What asks for this user's attention: a private message, an invitation, a request (to talk, or to join a
+    /// group this user owns).
+    private func wantsAttention(_ line: ChatLine) -> Bool {
+        switch line.body {
+        case .chat: line.to != nil && line.to == me
+        case .event(_, .groupRequest): true
+        default: false
         }
     }
 
     // MARK: Text
 
-    private func text(_ chatLine: ChatLine, received: ChatTimestamp) -> String {
+    private func text(_ chatLine: ChatLine, received: ChatTimestamp, mention: Bool) -> String {
         var line = ""
         var time = received
         if case .chat(let chat) = chatLine.body, let sent = chat.time { time = sent }
@@ -62,18 +96,21 @@ public struct ChatLineRenderer: Sendable {
             }
             switch chat.kind {
             case .message:
-                line += " " + paint("<" + name + ">", .name(from)) + (forged ?? "") + " " + text
+                line += " " + paint("<" + name + ">", .name(from)) + (forged ?? "") + " "
+                line += mention ? paint(text, .mention) : text
                 if chatLine.request {
                     line += " " + paint("(to accept: /accept \(name); to block: /block \(name))", .dim)
                 }
             case .notice:
                 // Notices are sentences about their sender ("alice joined"); don't say the name twice.
                 let sentence = chat.text.hasPrefix(from) && !from.isEmpty ? text : name + " " + text
-                line += " " + paint("* " + sentence, .notice) + (forged ?? "")
+                line += " " + paint("* " + sentence, mention ? .mention : .notice) + (forged ?? "")
             case .invite:
                 let room = TerminalText.sanitize(chat.text, limit: 80)
                 line += " " + paint("* \(name) invites you to #\(room): /join \(room)", .notice) + (forged ?? "")
             }
+        case .event(let user, .topic(let room, let text, let at)):
+            line += " " + topicText(room: room, text, setter: user, at: at)
         case .event(let user, let event):
             line += " " + paint("* " + TerminalText.displayName(user) + " " + event.sentence(user), .notice)
         case .raw(let bytes):
@@ -82,8 +119,18 @@ public struct ChatLineRenderer: Sendable {
         return line + "\n"
     }
 
+    /// `#lab topic (set by p01 at 11:58): TEXT`, or `#lab topic cleared by p01`: the listener's line after its
+    /// time, and what `/topic` says.
+    func topicText(room: String, _ text: String, setter: String, at: ChatTimestamp?) -> String {
+        let room = paint("#" + TerminalText.sanitize(room, limit: 80), .room)
+        let setter = TerminalText.displayName(setter)
+        guard !text.isEmpty else { return room + " " + paint("topic cleared by \(setter)", .notice) }
+        let when = at.map { " at " + $0.localTimeOfDay.prefix(5) } ?? ""
+        return room + " " + paint("topic (set by \(setter)\(when)):", .notice) + " " + TerminalText.sanitize(text)
+    }
+
     private enum Style {
-        case dim, notice, raw, room, privately, warning
+        case dim, notice, raw, room, privately, warning, mention
         case name(String)
     }
 
@@ -99,6 +146,7 @@ public struct ChatLineRenderer: Sendable {
         case .room: code = "36"
         case .privately: code = "1;35"
         case .warning: code = "1;31"
+        case .mention: code = "1;7"
         case .name(let name):
             // A stable colour per name, so a conversation is easy to follow.
             let hash = name.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }
@@ -109,7 +157,7 @@ public struct ChatLineRenderer: Sendable {
 
     // MARK: JSON
 
-    private func json(_ line: ChatLine, received: ChatTimestamp) -> [UInt8] {
+    private func json(_ line: ChatLine, received: ChatTimestamp, mention: Bool) -> [UInt8] {
         var writer = JSONWriter(capacity: line.topic.utf8.count + 160)
         writer.add("topic", line.topic)
         switch line.body {
@@ -122,12 +170,18 @@ public struct ChatLineRenderer: Sendable {
             case .invite: writer.add("invite", chat.text)
             }
             if let time = chat.time { writer.add("time", time) }
+        case .event(let user, .topic(_, let text, let at)):
+            writer.add("type", "topic")
+            writer.add("from", user)
+            writer.add("room_topic", text)
+            if let at { writer.add("time", at) }
         case .event(let user, let event):
             writer.add("type", "notice")
             writer.add("from", user)
             writer.add("notice", user + " " + event.sentence(user))
             writer.add("event", event.name)
             if let group = event.group { writer.add("group", group.description) }
+            if case .away(let text) = event { writer.add("away", text) }
         case .raw(let bytes):
             writer.add("type", "raw")
             if let text = String(validating: bytes, as: UTF8.self) {
@@ -141,12 +195,16 @@ public struct ChatLineRenderer: Sendable {
         if let group = line.group { writer.add("group", group.description) }
         if let to = line.to { writer.add("to", to) }
         if line.request { writer.add("request", true) }
+        if mention { writer.add("mention", true) }
         if let claimed = line.claimedFrom {
             writer.add("forged", true)
             writer.add("claimed_from", claimed)
         }
-        if case .event = line.body {
-        } else {
+        // An event is what the listener saw in the broker's state; a topic's setter is proven like a sender.
+        switch line.body {
+        case .event(_, .topic): writer.add("verified", line.verified)
+        case .event: break
+        default:
             writer.add("verified", line.verified)
             writer.add("encrypted", line.encrypted)
         }
@@ -181,9 +239,17 @@ public struct ChatLine: Sendable, Hashable {
         case refused(String)
         /// The user's identity key is not the one pinned for them.
         case keyChanged
+        /// The user went away, saying this (possibly nothing).
+        case away(String)
+        case back
+        /// The user set the room's topic to this text (empty: cleared it), at this time by their clock.
+        case topic(room: String, String, at: ChatTimestamp?)
 
         public var name: String {
             switch self {
+            case .away: "away"
+            case .back: "back"
+            case .topic: "topic"
             case .online: "online"
             case .offline: "offline"
             case .joined, .groupJoined: "joined"
@@ -218,6 +284,11 @@ public struct ChatLine: Sendable, Hashable {
                 let name = TerminalText.displayName(user)
                 return "has a new identity key: messages to \(name) stop until you check it (publisher keys \(name)) "
                     + "and accept it (publisher trust \(name))"
+            case .away(let text): return "is away" + (text.isEmpty ? "" : ": " + TerminalText.sanitize(text))
+            case .back: return "is back"
+            case .topic(let room, let text, _):
+                let room = "#" + TerminalText.sanitize(room, limit: 80)
+                return text.isEmpty ? "cleared the topic of \(room)" : "set the topic of \(room)"
             }
         }
 

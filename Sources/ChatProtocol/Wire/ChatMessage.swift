@@ -31,6 +31,12 @@ public struct ChatMessage: Sendable, Hashable {
         ChatMessage(kind: .notice, from: from, text: text, time: time)
     }
 
+    /// `/me TEXT`: a notice that is the whole sentence, `alice TEXT`, shown as `* alice TEXT` (a notice is a
+    /// sentence about its sender, as "alice joined" is).
+    public static func me(_ from: String, _ text: String, time: ChatTimestamp? = nil) -> ChatMessage {
+        notice(from: from, from + " " + text, time: time)
+    }
+
     /// The wire form: UTF-8 JSON with keys in a fixed order (type, from, message|notice|room, time).
     public func encoded() -> [UInt8] {
         var writer = JSONWriter(capacity: text.utf8.count + from.utf8.count + 80)

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// The built `listener` and `publisher`, run as a user would run them.
 enum Tool: String {
@@ -98,6 +99,13 @@ extension Mosquitto {
         let code = try await process.wait(timeout: timeout)
         return (code, process.stdout, process.stderr)
     }
+}
+
+/// Runs a chat command (`join rust`, `who`) as `user`, expecting exit 0; returns its stdout.
+func command(_ broker: Mosquitto, _ user: String, _ words: [String], tool: Tool = .publisher) async throws -> String {
+    let result = try await broker.run(tool, as: user, command: words)
+    #expect(result.code == 0, "\(user) \(words): \(result.stderr)")
+    return result.stdout
 }
 
 /// Output lines without the `HH:MM:SS ` time prefix, which depends on the clock.
