@@ -25,7 +25,7 @@ struct PromptTests {
         let session = try ChildProcess(
             "/usr/bin/python3",
             [Self.ptyRun, Tool.publisher.path] + broker.flags(user, via: proxy) + ["--quiet"] + arguments,
-            environment: ["XDG_STATE_HOME": broker.directory.appendingPathComponent("state").path]
+            environment: broker.machine
         )
         session.write(script.map { $0 + "\n" }.joined())
         session.closeInput()

@@ -64,7 +64,8 @@ struct ScreenTests {
         let bob = try await broker.startChatListener(as: "bob")
         let session = try ChildProcess(
             "/usr/bin/python3",
-            [Self.ptyRun, Tool.publisher.path] + broker.flags("alice") + ["--quiet"]
+            [Self.ptyRun, Tool.publisher.path] + broker.flags("alice") + ["--quiet"],
+            environment: broker.machine
         )
         session.write("/me waves\n/msg bob hi\n/quit\n")
         session.closeInput()
@@ -135,12 +136,8 @@ struct ScreenTests {
         let screen = try ChildProcess(
             "/usr/bin/python3",
             [Self.ptyRun, Tool.listener.path] + broker.flags("bob") + ["--bell", "-C", "3"],
-            environment: [
-                // Colours on (swift test sets NO_COLOR for its children).
-                "NO_COLOR": "",
-                "XDG_STATE_HOME": broker.directory.appendingPathComponent("state").path,
-                "XDG_RUNTIME_DIR": broker.directory.appendingPathComponent("run").path,
-            ]
+            // Colours on (swift test sets NO_COLOR for its children).
+            environment: broker.machine.merging(["NO_COLOR": ""]) { $1 }
         )
         screen.write("@wait-for-output listening on\n@create-file \(ready.path)\n")
         screen.closeInput()

@@ -47,9 +47,11 @@ final class ChildProcess: @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
 
         var env = ProcessInfo.processInfo.environment
-        // The tools' journal of state (StateJournalFile) never comes from, nor goes to, the user's own folder:
-        // a test broker's state must not be restored from an earlier run on the same port.
+        // The tools' journal of state (StateJournalFile), prompt history and keys never come from, nor go to,
+        // the user's own folders: a test broker's state must not be restored from an earlier run on the same
+        // port, nor a test user's identity be another run's.
         env["XDG_STATE_HOME"] = Self.testStateHome
+        env["XDG_DATA_HOME"] = Self.testStateHome + "-data"
         for (key, value) in environment { env[key] = value }
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
