@@ -103,27 +103,21 @@ private final class UncheckedBox<Value>: @unchecked Sendable {
     init(_ value: Value) { self.value = value }
 }
 
-/// Lines typed at a prompt, for async code: each read waits on a thread of its own (`Terminal.onOwnThread`),
-/// never on Swift's cooperative threads.
-public final class LineInput: Sendable {
-    private let reader: Mutex<LineReader>
-
-    public init(fd: Int32) { reader = Mutex(LineReader(fd: fd)) }
-
-    /// The next line's bytes, without its terminator; nil at end of input.
-    public func next() async -> [UInt8]? {
-        await Terminal.onOwnThread { self.reader.withLock { $0.next().map(Array.init) } }
-    }
-}
-
 /// The prompt's lines: edited at a terminal (`LineEditor`: keys, history, completion), else plain lines read
 /// from stdin after the prompt is written, as they always were.
 public final class PromptInput: Sendable {
     private let editor: LineEditor?
-    private let plain = Mutex(LineReader(fd: 0))
+    private let plain: Mutex<LineReader>
 
-    public init(history: PromptHistory?, complete: (@Sendable (Substring) -> PromptCompletion)? = nil) {
-        editor = LineEditor.open(history: history, complete: complete)
+    /// Lines from `fd` (standard input unless a test says otherwise); only standard input at a terminal is
+    /// edited.
+    public init(
+        fd: Int32 = 0,
+        history: PromptHistory?,
+        complete: (@Sendable (Substring) -> PromptCompletion)? = nil
+    ) {
+        plain = Mutex(LineReader(fd: fd))
+        editor = fd == 0 ? LineEditor.open(history: history, complete: complete) : nil
     }
 
     /// The next line after showing `prompt`; nil at end of input. Blocks: call it on a thread of its own.

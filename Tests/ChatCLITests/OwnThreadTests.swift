@@ -11,14 +11,14 @@ struct OwnThreadTests {
     func idleReadsLeaveThePoolFree() async throws {
         // More idle prompts than the machine has cores, each waiting for a line that has not come.
         var writeEnds: [Int32] = []
-        var inputs: [LineInput] = []
+        var inputs: [PromptInput] = []
         for _ in 0..<16 {
             var ends: [Int32] = [0, 0]
             #expect(pipe(&ends) == 0)
             writeEnds.append(ends[1])
-            inputs.append(LineInput(fd: ends[0]))
+            inputs.append(PromptInput(fd: ends[0], history: nil))
         }
-        let readers = inputs.map { input in Task { await input.next() } }
+        let readers = inputs.map { input in Task { await input.next(prompt: "") } }
         try await Task.sleep(for: .milliseconds(100))
         // A task that needs a cooperative thread still runs. Had the reads blocked those threads, this test
         // would go no further (tried: it hung for ten minutes); the bound only allows for a busy test run,
@@ -28,7 +28,7 @@ struct OwnThreadTests {
         #expect(ran - asked < .seconds(30))
         // A line arrives; end of input ends the rest.
         _ = "hello\n".utf8CString.withUnsafeBufferPointer { write(writeEnds[0], $0.baseAddress, 6) }
-        #expect(await readers[0].value == Array("hello".utf8))
+        #expect(await readers[0].value == "hello")
         writeEnds.forEach { close($0) }
         for reader in readers.dropFirst() { #expect(await reader.value == nil) }
     }
