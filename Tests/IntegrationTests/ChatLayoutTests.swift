@@ -203,12 +203,13 @@ struct ChatLayoutTests {
         #expect(withoutTimes(text.stdout) == ["<carol> [forged: claims to be alice] I am alice"])
     }
 
-    @Test("the broker refuses every forgery (room, inbox, state, presence) and keeps inboxes private")
+    @Test("the broker refuses every forgery (room, inbox, state, presence, keys, away, topic); inboxes are private")
     func forgeriesRefused() async throws {
         let broker = try Mosquitto()
         for topic in [
             "chat/rooms/general/alice", "chat/users/bob/inbox/alice", "chat/users/alice/rooms/general",
             "chat/users/alice/online/x", "chat/users/alice/private/contacts/carol", "chat/users/alice/private/focus",
+            "chat/users/alice/keys", "chat/users/alice/away", "chat/topics/general/alice",
         ] {
             // mosquitto 2.0.11 closes the connection after refusing a publish: one client per attempt.
             let carol = try await broker.client("carol") { $0.reconnect = nil }

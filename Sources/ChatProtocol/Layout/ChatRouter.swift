@@ -148,7 +148,7 @@ public struct ChatRouter: Sendable {
             return (line(for: message, topic, now: now).map { [$0] } ?? [], [])
         case .sync(let user, let client):
             guard user == me, client == self.client else { return ([], []) }
-            if rereading != nil { return finishRereading() }
+            if rereading != nil { return finishRereading(now: now) }
             guard !synced else { return ([], []) }
             markerSeen = true
             return verified == nil ? ([], []) : finishSnapshot()
@@ -232,10 +232,10 @@ public struct ChatRouter: Sendable {
         ownStateRereading = [:]
     }
 
-    private mutating func finishRereading() -> (lines: [ChatLine], actions: [Action]) {
+    private mutating func finishRereading(now: ChatTimestamp) -> (lines: [ChatLine], actions: [Action]) {
         guard var fresh = rereading else { return ([], []) }
         // Who came or went while the listener was away (a broker that lost a presence, or let it expire).
-        _ = fresh.expirePresence(now: .now())
+        _ = fresh.expirePresence(now: now)
         let (before, after) = (Set(directory.onlineUsers), Set(fresh.onlineUsers))
         let changes =
             before.subtracting(after).sorted().map { ChatDirectory.Change.offline(user: $0) }
