@@ -33,9 +33,9 @@ public final class MQTTClient: MQTTTransport {
         /// first): a resumed session may not have them, so the reconnect applies them again.
         var unconfirmed: Set<String> = []
         var reconnectTask: Task<Void, Never>?
-        /// When the current connection was made, and whether by a reconnect.
+        /// When the current connection was made, and whether by a reconnect whose first attempt succeeded.
         var connectedAt: ContinuousClock.Instant?
-        var connectedByReconnect = false
+        var connectedByPromptReconnect = false
         /// Reconnects in a row whose connection was closed again at once.
         var quickLosses = 0
     }
@@ -44,7 +44,10 @@ public final class MQTTClient: MQTTTransport {
     private static let quickLoss: Duration = .seconds(2)
     /// This many reconnects in a row that did not hold mean another client with our id keeps taking the
     /// session back. mosquitto sends DISCONNECT 0x8E, but Paho 1.3.12 usually sees the closed socket first
-    /// and reports a plain lost connection, so the reason code alone cannot be relied on.
+    /// and reports a plain lost connection, so the reason code alone cannot be relied on. Only reconnects
+    /// whose first attempt succeeded count: the other client keeps the broker up, while a reconnect that was
+    /// refused first went through a broker restart, which explains a loss soon after (a CI run lost a
+    /// publisher this way: two restarts 1.5 s apart, then two unexplained losses, read as a takeover).
     private static let quickLossLimit = 3
     private let state = Mutex(State())
 
@@ -257,7 +260,7 @@ public final class MQTTClient: MQTTTransport {
             // A broker that said why it disconnected (MQTT 5 DISCONNECT; mosquitto closes a taken-over
             // connection without one) did not hand the session to another client.
             let explained = core.lastDisconnectReason.map { $0 != Code.sessionTakenOver.rawValue } ?? false
-            state.quickLosses = state.connectedByReconnect && !held && !explained ? state.quickLosses + 1 : 0
+            state.quickLosses = state.connectedByPromptReconnect && !held && !explained ? state.quickLosses + 1 : 0
             return state.quickLosses
         }
         if quickLosses >= Self.quickLossLimit || core.lastDisconnectReason == Code.sessionTakenOver.rawValue {
@@ -266,6 +269,7 @@ public final class MQTTClient: MQTTTransport {
         }
         // Set once the handle was replaced: requests made before this number went to the old one.
         var oldHandleRequests: Int?
+        var attempts = 0
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: delay)
@@ -287,6 +291,7 @@ public final class MQTTClient: MQTTTransport {
                 }
                 oldHandleRequests = core.beginNewHandle()
             }
+            attempts += 1
             do {
                 // Resume the session so queued messages and in-flight publishes survive the outage.
                 let result = try await attemptConnect(
@@ -310,7 +315,7 @@ public final class MQTTClient: MQTTTransport {
                 let (subscriptions, unconfirmed) = state.withLock { state in
                     state.result = result
                     state.connectedAt = .now
-                    state.connectedByReconnect = true
+                    state.connectedByPromptReconnect = attempts == 1
                     return (state.subscriptions, state.unconfirmed)
                 }
                 try await renew(subscriptions, unconfirmed: unconfirmed, sessionPresent: result.sessionPresent)

@@ -91,7 +91,9 @@ struct ReliabilityTests {
             try await Task.sleep(for: .milliseconds(300))
             try broker.start()
         }
-        #expect(try await publisher.wait(timeout: .seconds(90)) == 0, "publisher: \(publisher.stderr)")
+        let status = try await publisher.wait(timeout: .seconds(90))
+        if status != 0 { broker.stop() }  // so its whole log is printed
+        #expect(status == 0, "publisher: \(publisher.stderr)\nbroker: \(broker.log)")
         _ = writer
         let output = try await collect(listener, lines: sent.count, timeout: .seconds(60))
         let tally = Tally(sent: sent, received: try messages(output))
@@ -219,6 +221,53 @@ struct ReliabilityTests {
         #expect(publisher.stderr.contains("publisher: connection to 127.0.0.1:\(proxy.port) lost; reconnecting…"))
         #expect(listener.stderr.contains("listener: connection to 127.0.0.1:\(proxy.port) lost; reconnecting…"))
         #expect(listener.stderr.contains("listener: reconnected to 127.0.0.1:\(proxy.port);"))
+    }
+
+    /// A broker that goes down again right after each restart (a crash loop, restarts 1.5 s apart) closes
+    /// reconnects that did not hold, as a takeover does; but each of those reconnects was refused first,
+    /// which a takeover's never is. The publisher used to give up after three, saying its session was taken.
+    @Test("a broker restarting again right after every reconnect is not taken for a session takeover")
+    func restartLoopIsNoTakeover() async throws {
+        let broker = try Mosquitto()
+        let proxy = try TCPProxy(upstreamPort: broker.port)
+        defer { proxy.stop() }
+        let topic = uniqueTopic()
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "--format", "json"])
+        let publisher = try broker.start(
+            .publisher,
+            as: "alice",
+            ["-t", topic, "-W", "60", "-d", "-p", String(proxy.port)]
+        )
+        guard await publisher.waitForOutput("connected to", onStderr: true) else { throw TestFailure(publisher.stderr) }
+        let sent = lines(5)
+        for round in 0..<4 {
+            publisher.write(sent[round] + "\n")
+            // Delivered before the next cut, so the cut never falls on it.
+            guard await listener.waitForLines(round + 1, timeout: .seconds(20)) else {
+                throw TestFailure("line \(round) not delivered: \(publisher.stderr)")
+            }
+            // Down: the publisher's first reconnect attempt is refused (seen by the proxy), then up again.
+            let refused = proxy.refusals
+            proxy.setRefusing(true)
+            proxy.cut()
+            let deadline = ContinuousClock.now + .seconds(20)
+            while proxy.refusals == refused {
+                guard ContinuousClock.now < deadline else {
+                    throw TestFailure("no attempt refused: \(publisher.stderr)")
+                }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            proxy.setRefusing(false)
+            guard
+                await publisher.waitForOutput("reconnected to", times: round + 1, timeout: .seconds(20), onStderr: true)
+            else { throw TestFailure("no reconnect \(round + 1): \(publisher.stderr)") }
+        }
+        publisher.write(sent[4] + "\n")
+        publisher.closeInput()
+        #expect(try await publisher.wait(timeout: .seconds(30)) == 0, "\(publisher.stderr)")
+        #expect(!publisher.stderr.contains("took over"), "\(publisher.stderr)")
+        let output = try await collect(listener, lines: sent.count, timeout: .seconds(20))
+        #expect(try messages(output) == sent)
     }
 
     /// Paho reports a broker's DISCONNECT only through its `disconnected` callback, never as a lost

@@ -108,7 +108,7 @@ final class Mosquitto: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(10)
         while process.exitCodeIfExited == nil, ContinuousClock.now < deadline { usleep(5_000) }
         usleep(50_000)  // the collector's last read
-        stoppedLog = process.stderr
+        stoppedLog += process.stderr
         self.process = nil
     }
 
@@ -124,9 +124,9 @@ final class Mosquitto: @unchecked Sendable {
         throw TestFailure("mosquitto did not save its database")
     }
 
-    /// What the broker printed: errors, warnings, notices and connections. mosquitto buffers its log, so
-    /// all of it is here only once the broker stopped.
-    var log: String { process?.stderr ?? stoppedLog }
+    /// What the broker printed, over all its runs (restarts included): errors, warnings, notices and
+    /// connections. mosquitto buffers its log, so all of it is here only once the broker stopped.
+    var log: String { stoppedLog + (process?.stderr ?? "") }
     private var stoppedLog = ""
 
     deinit {

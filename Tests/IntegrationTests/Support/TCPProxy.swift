@@ -34,6 +34,10 @@ final class TCPProxy: @unchecked Sendable {
     private var refusing = false
     private var stopped = false
     private var stalls = 0
+    private var refusedCount = 0
+
+    /// How many connections were refused (accepted and closed at once) while `setRefusing(true)` held.
+    var refusals: Int { lock.withLock { refusedCount } }
 
     /// With `nagle`, how long held packets wait for the client before they go anyway: the client's delayed
     /// ACK, at the longest Linux waits (its shortest is 40 ms), so that a client that waits for it is counted
@@ -232,6 +236,7 @@ final class TCPProxy: @unchecked Sendable {
             }
             lock.lock()
             let refuse = refusing
+            if refuse { refusedCount += 1 }
             lock.unlock()
             if refuse {
                 close(client)
