@@ -20,12 +20,13 @@ import PackageDescription
 #endif
 
 /// How the tools are linked.
-/// - The tools' own `usleep` and `poll` (MQTTPaho/PahoWaits.swift) must be visible to libpaho, which calls them:
+/// - The tools' own `usleep`, `poll` and `writev` (MQTTPaho/PahoWaits.swift) must be visible to libpaho, which calls them:
 ///   export them from the executables, whatever the linker would otherwise keep to itself.
 /// - With lld, relative relocations packed (RELR): the static Swift runtime's 38,000 relocations take 7 KB
 ///   instead of 900 KB that every start reads; the listener's peak memory went from 12.2 to 11.3 MiB.
 let toolLinking: [LinkerSetting] =
     [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=usleep", "-Xlinker", "--export-dynamic-symbol=poll"])]
+    + [.unsafeFlags(["-Xlinker", "--export-dynamic-symbol=writev"])]
     + (glibcHasRELR ? [.unsafeFlags(["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"])] : [])
 
 let package = Package(

@@ -8,6 +8,7 @@
 #include <MQTTClientPersistence.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/time.h>
 
@@ -134,6 +135,12 @@ static inline int cpaho_addIntProperty(MQTTProperties *props, enum MQTTPropertyC
 static inline int cpaho_current_thread_is(const char *name) {
     char current[16] = {0};  // the kernel's limit, NUL included
     return prctl(PR_GET_NAME, current) == 0 && strcmp(current, name) == 0;
+}
+
+/// A non-blocking eventfd (closed on exec) for PahoWaits.swift to wake Paho's receive thread with; -1 if the
+/// system gives none. Swift's Glibc module does not bring in <sys/eventfd.h>.
+static inline int cpaho_eventfd(void) {
+    return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
 /// The leading fields of Paho's `Clients` (src/Clients.h) up to `net.socket`, as Paho 1.3.11 and 1.3.12 lay

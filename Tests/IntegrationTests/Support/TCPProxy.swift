@@ -7,8 +7,9 @@ import Foundation
 /// A loopback TCP proxy between clients and the broker, for injecting faults: it can cut every connection,
 /// refuse new ones for a while, answer an MQTT 5 CONNECT the way a 3.1.1-only broker does, refuse every
 /// subscription (as a broker whose ACL checks SUBSCRIBE does; mosquitto never refuses one), close the
-/// connection on a PUBLISH to one topic (how a 3.1.1 broker such as RabbitMQ refuses a publish), or hold the
-/// broker's packets back as Nagle's algorithm does (`nagle`).
+/// connection on a PUBLISH to one topic (how a 3.1.1 broker such as RabbitMQ refuses a publish), hold the
+/// broker's packets back as Nagle's algorithm does (`nagle`), or stop reading the client's bytes for a while,
+/// as a broker that falls behind does (`slowReader`).
 final class TCPProxy: @unchecked Sendable {
     /// What the proxy does with an MQTT 5 CONNECT (3.1.1 ones always pass to the broker).
     enum MQTT5Answer {
@@ -28,6 +29,7 @@ final class TCPProxy: @unchecked Sendable {
     private let refuseSubscriptions: Bool
     private let closeOnPublishTo: String?
     private let nagle: Bool
+    private let slowReader: Bool
     private let listenFD: Int32
     private let lock = NSLock()
     private var connections: [Pair] = []
@@ -35,6 +37,7 @@ final class TCPProxy: @unchecked Sendable {
     private var stopped = false
     private var stalls = 0
     private var refusedCount = 0
+    private var writeStallCount = 0
 
     /// How many connections were refused (accepted and closed at once) while `setRefusing(true)` held.
     var refusals: Int { lock.withLock { refusedCount } }
@@ -48,22 +51,45 @@ final class TCPProxy: @unchecked Sendable {
     /// went on publishing (an idle interval in the middle of its stream; the end of a stream is not counted).
     var delayedAckStalls: Int { lock.withLock { stalls } }
 
+    /// With `slowReader`: how many times the proxy stops reading the client, each time after this much.
+    static let slowReaderPauses = 6
+    static let slowReaderPauseEvery = 192 * 1024
+    /// With `slowReader`, how long a client may be silent once the proxy reads again before it counts as a
+    /// stall: far longer than a client that writes as soon as its socket has room takes, shorter than most of
+    /// the up to 1.1 s a client waits that notices the room only when its next wait for reading ends.
+    static let writeStall = Duration.milliseconds(300)
+
+    /// With `slowReader`: how often the client, after the proxy had paused, sent nothing for `writeStall` and
+    /// then went on publishing (silences at the end of its stream are not counted).
+    var writeStalls: Int { lock.withLock { writeStallCount } }
+
     init(
         upstreamPort: Int,
         mqtt5: MQTT5Answer = .pass,
         refuseSubscriptions: Bool = false,
         closeOnPublishTo: String? = nil,
-        nagle: Bool = false
+        nagle: Bool = false,
+        slowReader: Bool = false
     ) throws {
         self.upstreamPort = upstreamPort
         self.mqtt5 = mqtt5
         self.refuseSubscriptions = refuseSubscriptions
         self.closeOnPublishTo = closeOnPublishTo
         self.nagle = nagle
+        self.slowReader = slowReader
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         listenFD = fd
         var yes: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        if slowReader {
+            // Small buffers, so that the client's socket is full soon after the proxy stops reading, and
+            // segments as on a network (loopback's 64 KiB segments would not fit such a window, and the
+            // client's kernel would then wait for its 200 ms window probes).
+            var size: Int32 = 16 * 1024
+            var segment: Int32 = 1400
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_MAXSEG, &segment, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = loopbackAddress(port: 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let ok = withUnsafeMutablePointer(to: &address) {
@@ -280,11 +306,24 @@ final class TCPProxy: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var first = inspectConnect
         var unframed: [UInt8] = []
+        var pausesLeft = Self.slowReaderPauses
+        var readSincePause = 0
+        var silent = false
         pumping: while true {
+            if slowReader, inspectConnect {
+                if pausesLeft > 0, readSincePause >= Self.slowReaderPauseEvery {
+                    pausesLeft -= 1
+                    readSincePause = 0
+                    Self.waitUntilFull(source)
+                }
+                if pausesLeft < Self.slowReaderPauses {
+                    var ready = pollfd(fd: source, events: Int16(POLLIN), revents: 0)
+                    if poll(&ready, 1, Self.milliseconds(Self.writeStall)) == 0 { silent = true }
+                }
+            }
             if nagle, !inspectConnect, let wait = pair.heldFor(at: Self.delayedAck) {
                 var ready = pollfd(fd: source, events: Int16(POLLIN), revents: 0)
-                let milliseconds = wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000
-                if poll(&ready, 1, Int32(milliseconds)) == 0 {
+                if poll(&ready, 1, Self.milliseconds(wait)) == 0 {
                     pair.releaseByDelayedAck()
                     continue
                 }
@@ -332,6 +371,15 @@ final class TCPProxy: @unchecked Sendable {
             } else if nagle {
                 pair.forwardToClient(output)
                 continue
+            } else if slowReader, inspectConnect {
+                readSincePause += count
+                unframed += output
+                var publishing = false
+                while let packet = Self.nextPacket(&unframed) { publishing = publishing || packet[0] & 0xF0 == 0x30 }
+                if silent, publishing {
+                    silent = false
+                    lock.withLock { writeStallCount += 1 }
+                }
             }
             guard Self.writeAll(output, to: destination) else { break }
         }
@@ -339,6 +387,25 @@ final class TCPProxy: @unchecked Sendable {
         connections.removeAll { $0 === pair }
         lock.unlock()
         pair.pumpEnded()
+    }
+
+    /// A duration as poll's timeout.
+    static func milliseconds(_ duration: Duration) -> Int32 {
+        Int32(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// Waits, not reading, until the client's bytes stop arriving: the proxy's receive buffer is full, and the
+    /// client's own send buffer fills behind it.
+    static func waitUntilFull(_ fd: Int32) {
+        var peek = [UInt8](repeating: 0, count: 1 << 20)
+        var queued = -1
+        while true {
+            var ready = pollfd(fd: -1, events: 0, revents: 0)
+            _ = poll(&ready, 0, 50)
+            let got = recv(fd, &peek, peek.count, Int32(MSG_PEEK | MSG_DONTWAIT))
+            if got == 0 || max(got, 0) == queued { return }  // closed, or nothing more came
+            queued = max(got, 0)
+        }
     }
 
     /// Writes all of `bytes`; false when the descriptor would take no more.
