@@ -175,6 +175,8 @@ public enum EndToEnd {
 public final class KeyReader: Sendable {
     private struct State {
         var bundles: [String: [UInt8]] = [:]
+        /// Groups' retained state and key topics (topic -> payload), for the owner's rekeying.
+        var groups: [String: [UInt8]] = [:]
         var markers = 0
         var waiters: [(marker: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
@@ -195,6 +197,8 @@ public final class KeyReader: Sendable {
             switch layout.parse(message.topic) {
             case .keys(let user):
                 state.bundles[user] = message.payload.isEmpty ? nil : message.payload
+            case .groupInfo, .groupDecision, .groupRequest, .groupKeys:
+                state.groups[message.topic] = message.payload.isEmpty ? nil : message.payload
             case .sync(let user, let client) where user == me && client == self.client:
                 state.markers += 1
                 let ready = state.waiters.filter { $0.marker <= state.markers }.map(\.continuation)
@@ -210,7 +214,25 @@ public final class KeyReader: Sendable {
 
     /// The bundles of `users` (and of anyone read before) as the broker holds them now.
     public func read(_ client: any MQTTTransport, users: [String]) async throws(MQTTError) -> [String: [UInt8]] {
-        var filters = users.map { MQTTSubscription(layout.keys(of: $0), qos: .atLeastOnce) }
+        try await read(client, filters: users.map { layout.keys(of: $0) })
+        return state.withLock { $0.bundles }
+    }
+
+    /// `group`'s retained state and the key topics this user may read, as the broker holds them now (topic
+    /// -> payload, parsed by the layout).
+    public func read(_ client: any MQTTTransport, group: GroupID) async throws(MQTTError) -> [ChatTopic: [UInt8]] {
+        let prefix = "\(layout.root)/groups/\(group)/"
+        try await read(
+            client,
+            filters: [layout.groupInfo(group)] + ["members", "requests", "keys"].map { prefix + $0 + "/+" }
+        )
+        let held = state.withLock { $0.groups }.filter { $0.key.hasPrefix(prefix) }
+        return Dictionary(held.compactMap { topic, payload in layout.parse(topic).map { ($0, payload) } }) { $1 }
+    }
+
+    /// Subscribes to `filters` and waits for the connection's own sync marker: what they hold is here.
+    private func read(_ client: any MQTTTransport, filters topics: [String]) async throws(MQTTError) {
+        var filters = topics.map { MQTTSubscription($0, qos: .atLeastOnce) }
         if !subscribed.withLock({ $0 }) {
             filters.append(MQTTSubscription(layout.sync(of: me, client: self.client), qos: .atLeastOnce))
             subscribed.withLock { $0 = true }
@@ -231,7 +253,6 @@ public final class KeyReader: Sendable {
             if done { continuation.resume() }
         }
         timeout.cancel()
-        return state.withLock { $0.bundles }
     }
 
     private func giveUp() {
@@ -258,19 +279,170 @@ public struct EndToEndSending: Sendable {
         self.plaintext = plaintext
     }
 
-    /// `publish`'s payload sealed for its recipient when it goes to an inbox and they have keys; nil:
-    /// as it is. Throws for a changed key (exit 77).
+    /// `publish`'s payload sealed for its recipient when it goes to an inbox and they have keys, or to a
+    /// group this device holds a key of; nil: as it is. Throws for a changed key (exit 77).
     func sealed(
         _ publish: ChatPublish,
         client: any MQTTTransport,
         layout: ChatLayout
     ) async throws(MQTTError) -> [UInt8]? {
-        guard case .inbox(let recipient, _) = layout.parse(publish.topic),
-            case .chat(let message) = ChatPayload(decoding: publish.payload)
-        else { return nil }
-        let bundles = try await reader.read(client, users: [recipient])
-        let seal = try EndToEnd.sealer(to: recipient, keys: keys, store: store, bundles: bundles, plaintext: plaintext)
-        return seal?(message)
+        guard case .chat(let message) = ChatPayload(decoding: publish.payload) else { return nil }
+        switch layout.parse(publish.topic) {
+        case .inbox(let recipient, _):
+            let bundles = try await reader.read(client, users: [recipient])
+            let seal = try EndToEnd.sealer(
+                to: recipient,
+                keys: keys,
+                store: store,
+                bundles: bundles,
+                plaintext: plaintext
+            )
+            return seal?(message)
+        case .groupMessage(let group, _):
+            return try await groupSealer(group, client: client, layout: layout)?(message)
+        default:
+            return nil
+        }
+    }
+
+    /// How messages to `group` go: sealed with the newest epoch key this device holds (its owner's tools
+    /// first bring the members' keys up to date), or plaintext when it never held one (a group of an older
+    /// version, a non-member) or with `plaintext`.
+    public func groupSealer(
+        _ group: GroupID,
+        client: any MQTTTransport,
+        layout: ChatLayout
+    ) async throws(MQTTError) -> (@Sendable (ChatMessage) -> [UInt8])? {
+        if plaintext { return nil }
+        try await updateGroupKeys(group, client: client, layout: layout)
+        guard let epoch = try await groupEpochs(group, client: client).max(by: { $0.number < $1.number }) else {
+            return nil
+        }
+        let keys = keys
+        return { message in
+            let time = message.time?.millisecondsSince1970 ?? ChatTimestamp.now().millisecondsSince1970
+            return (try? Sealing.sealGroup(message, from: keys, group: group, epoch: epoch, time: time).encoded()) ?? []
+        }
+    }
+
+    /// The epochs of `group` this device holds: those kept here and those in its keys on the broker (read
+    /// now, signed by the owner's trusted identity key; the new ones are kept).
+    func groupEpochs(_ group: GroupID, client: any MQTTTransport) async throws(MQTTError) -> [GroupEpoch] {
+        let state = try await reader.read(client, group: group)
+        var held = Dictionary(try store.groupEpochs()[group, default: []].map { ($0.number, $0) }) { $1 }
+        guard let payload = state[.groupKeys(group, member: keys.user)],
+            let published = GroupKeys(payload: payload, group: group, member: keys.user)
+        else { return Array(held.values) }
+        let owner = group.owner
+        var trusted = store.pins()[owner]
+        if trusted == nil, owner != keys.user {
+            trusted = try await reader.read(client, users: [owner])[owner].flatMap {
+                KeyBundle(payload: $0, user: owner)
+            }?.identity
+            if let trusted { store.write(.pinned(user: owner, identity: trusted), client: "") }
+        }
+        if owner == keys.user { trusted = keys.identityPublicKey }
+        guard let trusted, case .success(let epochs) = published.open(keys: keys, owner: trusted) else {
+            return Array(held.values)
+        }
+        for epoch in epochs where held[epoch.number] != epoch {
+            held[epoch.number] = epoch
+            store.write(.groupEpoch(group, epoch), client: "")
+        }
+        return Array(held.values)
+    }
+
+    /// For the owner of `group`: a new epoch if its members changed since the last one, and each member's
+    /// keys published again where they are out of date (`GroupRekey`), straight to the broker (retained,
+    /// not through the state journal: the next update repairs what a broker lost). Prints a note for each
+    /// member who gets no keys. Nothing for anyone else's group.
+    ///
+    /// The members are the broker's, but nobody is added who is not in the owner's newest epoch or
+    /// `approving` now (the operator can write an approval; Matrix's 2022 lesson: the server must not add
+    /// members); only when this device knows no epoch of the group (one created by an older version) does
+    /// the broker's list stand as it is.
+    func updateGroupKeys(
+        _ group: GroupID,
+        approving: [String] = [],
+        client: any MQTTTransport,
+        layout: ChatLayout
+    ) async throws(MQTTError) {
+        let me = keys.user
+        guard group.owner == me else { return }
+        let state = try await reader.read(client, group: group)
+        var directory = ChatDirectory(me: me)
+        var published: [String: GroupKeys] = [:]
+        for (topic, payload) in state {
+            if case .groupKeys(_, let member) = topic {
+                published[member] = GroupKeys(payload: payload, group: group, member: member)
+            } else {
+                _ = directory.apply(topic, payload: payload)
+            }
+        }
+        guard directory.groups.contains(group) else { return }
+        var history = Dictionary(try store.groupEpochs()[group, default: []].map { ($0.number, $0) }) { $1 }
+        if let own = published[me], case .success(let epochs) = own.open(keys: keys, owner: keys.identityPublicKey) {
+            for epoch in epochs { history[epoch.number] = epoch }
+        }
+        var members = directory.members(of: group)
+        if let newest = history.values.max(by: { $0.number < $1.number }) {
+            members.removeAll { !newest.members.contains($0) && !approving.contains($0) && $0 != me }
+        }
+        let raw = try await reader.read(client, users: members)
+        let pins = store.pins()
+        var bundles: [String: KeyBundle] = [:]
+        var changed: [String] = []
+        for member in members {
+            guard let bundle = raw[member].flatMap({ KeyBundle(payload: $0, user: member) }) else { continue }
+            if member == me {
+                if bundle.identity == keys.identityPublicKey { bundles[me] = bundle }
+            } else if let pinned = pins[member], pinned != bundle.identity {
+                // Sealing the group's key to a key not trusted would hand it to whoever replaced it.
+                changed.append(member)
+            } else {
+                if pins[member] == nil { store.write(.pinned(user: member, identity: bundle.identity), client: "") }
+                bundles[member] = bundle
+            }
+        }
+        // This device at least, when the broker holds no bundle of the owner's.
+        if bundles[me] == nil { bundles[me] = keys.bundle(adding: nil, version: 0) }
+        let plan: GroupRekey
+        do {
+            plan = try GroupRekey.plan(
+                group: group,
+                members: members,
+                history: Array(history.values),
+                published: published,
+                bundles: bundles,
+                owner: keys,
+                time: ChatTimestamp.now().millisecondsSince1970
+            )
+        } catch {
+            throw MQTTError(.failure, "Could not seal the keys of \(group).")
+        }
+        // Kept before it goes out, so the owner never hands out a key it could lose.
+        if let epoch = plan.newEpoch { store.write(.groupEpoch(group, epoch), client: "") }
+        for (member, keys) in plan.publishes {
+            let topic = layout.groupKeys(group, for: member)
+            do {
+                try await client.publish(topic: topic, payload: keys?.payload ?? [], qos: .atLeastOnce, retain: true)
+            } catch  where error.code == .notAuthorized {
+                throw MQTTError(
+                    error.code,
+                    "The broker refused \(me)'s publish to \(topic): not authorized by its ACL (an older acl.conf?)."
+                )
+            }
+        }
+        for member in changed {
+            report(
+                toolName,
+                "note: \(member)'s identity key changed: \(member) gets no key of \(group) until you check it "
+                    + "(publisher keys \(member)) and accept it (publisher trust \(member))."
+            )
+        }
+        for member in plan.keyless where !changed.contains(member) {
+            report(toolName, "note: \(member) publishes no keys: \(member) cannot read \(group)'s messages.")
+        }
     }
 }
 

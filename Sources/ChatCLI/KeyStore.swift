@@ -10,6 +10,7 @@ import ChatProtocol
 /// - `identity` and `device`: the private keys, mode 0600; a key file others can read is refused (exit 77);
 /// - `known_keys`: the identity key pinned for each user;
 /// - `seen-<client id>`: the replay record of one listener session;
+/// - `group_keys`: the groups' epoch keys this user was handed or made (mode 0600);
 /// - `published`: the bundle this device last saw the broker keep (so it is published once, not each run).
 public struct KeyStore: Sendable {
     public let directory: String
@@ -75,7 +76,14 @@ public struct KeyStore: Sendable {
             PrivateFiles.append(Array(KeyFiles.pinLine(user, identity).utf8), to: path("known_keys"))
         case .seen(let id, let time):
             PrivateFiles.append(Array(KeyFiles.seenLine(id, time).utf8), to: path(seen(client)))
+        case .groupEpoch(let group, let epoch):
+            PrivateFiles.append(Array(KeyFiles.groupEpochLine(group, epoch).utf8), to: path("group_keys"))
         }
+    }
+
+    /// The groups' epoch keys kept here. Refused like a private key file when others may read it.
+    public func groupEpochs() throws(MQTTError) -> [GroupID: [GroupEpoch]] {
+        KeyFiles.groupEpochs(try readPrivate("group_keys") ?? "")
     }
 
     public var published: [UInt8]? { PrivateFiles.read(path("published")) }

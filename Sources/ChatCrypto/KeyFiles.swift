@@ -1,3 +1,4 @@
+import ChatProtocol
 import Crypto
 
 /// The text of a user's key files (KeyStore, in ChatCLI, reads and writes them): pure, so the formats are
@@ -57,4 +58,23 @@ public enum KeyFiles {
     }
 
     public static func seenLine(_ id: String, _ time: Int64) -> String { "\(id) \(time)\n" }
+
+    /// `group_keys`: one `OWNER/NAME epoch key members` line per epoch key handed to this user (or made,
+    /// by an owner); a later line for the same epoch wins.
+    public static func groupEpochs(_ text: String) -> [GroupID: [GroupEpoch]] {
+        var epochs: [GroupID: [UInt32: GroupEpoch]] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 4, let group = try? GroupID(parsing: parts[0]), let number = UInt32(parts[1]),
+                let key = unbase64(parts[2]), key.count == 32
+            else { continue }
+            let members = parts[3].split(separator: ",").map(String.init)
+            epochs[group, default: [:]][number] = GroupEpoch(number: number, key: key, members: members)
+        }
+        return epochs.mapValues { $0.values.sorted { $0.number < $1.number } }
+    }
+
+    public static func groupEpochLine(_ group: GroupID, _ epoch: GroupEpoch) -> String {
+        "\(group) \(epoch.number) \(base64(epoch.key)) \(epoch.members.joined(separator: ","))\n"
+    }
 }

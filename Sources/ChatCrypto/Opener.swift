@@ -7,6 +7,8 @@ public enum KeyRecord: Sendable, Hashable {
     case pinned(user: String, identity: [UInt8])
     /// A message id accepted at a time (milliseconds), for the replay record.
     case seen(id: String, time: Int64)
+    /// A group's epoch key this user was handed (kept, so what was said in it still opens later).
+    case groupEpoch(GroupID, GroupEpoch)
 }
 
 /// Seen message ids, kept for the replay window: the operator can republish any sealed message, and the
@@ -46,16 +48,22 @@ public struct KeyOpener: ChatOpener {
     private var announced: [String: [UInt8]] = [:]
     /// The newest bundle version seen per user: an older one republished by the operator is ignored.
     private var versions: [String: Int64] = [:]
+    /// The epochs of each group this user was handed (kept: `KeyRecord.groupEpoch`).
+    public private(set) var groupEpochs: [GroupID: [UInt32: GroupEpoch]]
+    /// The group keys payload last read from the directory, per group, and why it did not open (if not).
+    private var absorbed: [GroupID: (payload: [UInt8], problem: String?)] = [:]
 
     public init(
         keys: UserKeys,
         pins: [String: [UInt8]],
         replays: ReplayRecord,
+        groupEpochs: [GroupID: [GroupEpoch]] = [:],
         record: @escaping @Sendable (KeyRecord) -> Void = { _ in }
     ) {
         self.keys = keys
         self.pins = pins
         self.replays = replays
+        self.groupEpochs = groupEpochs.mapValues { Dictionary($0.map { ($0.number, $0) }) { _, new in new } }
         self.record = record
     }
 
@@ -95,6 +103,25 @@ public struct KeyOpener: ChatOpener {
             }
             guard let key else { return .refused("it was not sealed for this device (\(keys.deviceID))") }
             return verified(envelope, key: key, sender: sender, label: Label.directSignature, directory, now)
+        case .groupMessage(let group, let sender):
+            guard envelope.kind == .group, envelope.sender == sender, envelope.recipient == group.description else {
+                return .refused("it was sealed for another conversation (moved)")
+            }
+            let problem = absorbKeys(of: group, directory)
+            guard let epoch = groupEpochs[group]?[envelope.epoch] else {
+                return .refused(
+                    "this device (\(keys.deviceID)) holds no key of \(group) for epoch \(envelope.epoch)"
+                        + (problem.map { ": its keys from \(group.owner) were refused, \($0)" } ?? "")
+                )
+            }
+            // The owner's signed member lists decide who may speak: in the message's epoch and still in the
+            // newest one this device holds (so a removed member's old key cannot be used to inject).
+            let newest = groupEpochs[group]!.values.max { $0.number < $1.number }!
+            guard epoch.members.contains(sender), newest.members.contains(sender) else {
+                return .refused("its sender is not a member of \(group) by the owner's signed list (forged)")
+            }
+            let key = Sealing.groupMessageKey(epoch, envelope)
+            return verified(envelope, key: key, sender: sender, label: Label.groupSignature, directory, now)
         default:
             return .refused("it is sealed for a kind of conversation this version cannot open")
         }
@@ -139,8 +166,55 @@ public struct KeyOpener: ChatOpener {
     }
 
     public func expectsSealed(from user: String, topic: ChatTopic, directory: ChatDirectory) -> Bool {
-        guard case .inbox = topic else { return false }
-        return pins[user] != nil || directory.keyBundles[user] != nil
+        switch topic {
+        case .inbox: pins[user] != nil || directory.keyBundles[user] != nil
+        case .groupMessage(let group, _): groupEpochs[group] != nil || directory.groupKeys[group] != nil
+        default: false
+        }
+    }
+
+    /// Takes the epochs of this user's group keys in `directory` (once per payload), kept with those
+    /// held before; returns why they did not open, if they did not.
+    public mutating func absorbKeys(of group: GroupID, _ directory: ChatDirectory) -> String? {
+        guard let payload = directory.groupKeys[group] else { return nil }
+        if let last = absorbed[group], last.payload == payload { return last.problem }
+        var problem: String?
+        do {
+            for epoch in try openKeys(payload, of: group, directory) where groupEpochs[group]?[epoch.number] != epoch {
+                groupEpochs[group, default: [:]][epoch.number] = epoch
+                record(.groupEpoch(group, epoch))
+            }
+        } catch {
+            problem = error.reason
+        }
+        absorbed[group] = (payload, problem)
+        return problem
+    }
+
+    private mutating func openKeys(
+        _ payload: [UInt8],
+        of group: GroupID,
+        _ directory: ChatDirectory
+    ) throws(GroupKeys.Problem) -> [GroupEpoch] {
+        guard let keys = GroupKeys(payload: payload, group: group, member: self.keys.user) else {
+            throw GroupKeys.Refusal.malformed.problem
+        }
+        let owner = group.owner
+        let published = bundle(of: owner, directory)?.identity
+        guard let trusted = pins[owner] ?? published else {
+            throw GroupKeys.Problem(reason: "no keys of \(owner) are known to check their signature")
+        }
+        switch keys.open(keys: self.keys, owner: trusted) {
+        case .success(let epochs):
+            _ = pin(owner, trusted)
+            return epochs
+        case .failure(.forged) where published != nil && published != trusted:
+            throw GroupKeys.Problem(
+                reason: "they are signed by a new identity key of \(owner) (publisher trust \(owner) to accept it)"
+            )
+        case .failure(let refusal):
+            throw refusal.problem
+        }
     }
 
     public mutating func keysChanged(of user: String, directory: ChatDirectory) -> [ChatLine.Event] {

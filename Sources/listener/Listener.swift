@@ -169,11 +169,17 @@ struct Listen: ChatCommand {
             // End-to-end encryption: this device's keys (created and published on first use), the pinned keys
             // and this session's replay record; the router opens sealed messages with them.
             let store = EndToEnd.store(configuration, user: me)
-            do { keys = try EndToEnd.keys(configuration, user: me) } catch { fail(tool, error) }
+            var groupEpochs: [GroupID: [GroupEpoch]] = [:]
+            do {
+                keys = try EndToEnd.keys(configuration, user: me)
+                groupEpochs = try store.groupEpochs()
+            } catch {
+                fail(tool, error)
+            }
             let clientID = configuration.clientID
             let replays = store.replays(client: clientID, now: .now())
             store.compactReplays(client: clientID, replays)
-            router.opener = KeyOpener(keys: keys!, pins: store.pins(), replays: replays) {
+            router.opener = KeyOpener(keys: keys!, pins: store.pins(), replays: replays, groupEpochs: groupEpochs) {
                 store.write($0, client: clientID)
             }
         }
