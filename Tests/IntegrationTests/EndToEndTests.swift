@@ -5,11 +5,11 @@ import Testing
     import Glibc
 #endif
 
-/// End-to-end encryption of private messages against a real mosquitto with the shipped acl.conf: each test
+/// End-to-end encryption of private messages (groups: GroupEndToEndTests.swift) against a real mosquitto with the shipped acl.conf: each test
 /// tries to break one claim of the README's threat model with a raw client (mosquitto_sub/pub as `admin`).
 @Suite("end-to-end encryption", .serialized, .timeLimit(.minutes(3)))
 struct EndToEndTests {
-    private func run(
+    func run(
         _ broker: Mosquitto,
         _ user: String,
         command: [String] = [],
@@ -34,7 +34,7 @@ struct EndToEndTests {
     }
 
     /// `admin` on `#`, printing topic and payload, once subscribed.
-    private func operatorView(_ broker: Mosquitto) async throws -> ChildProcess {
+    func operatorView(_ broker: Mosquitto) async throws -> ChildProcess {
         let watch = try ChildProcess(
             "/usr/bin/stdbuf",
             ["-oL", "/usr/bin/mosquitto_sub"] + broker.mosquittoFlags("admin") + ["-t", "#", "-v", "-d"],
@@ -45,14 +45,17 @@ struct EndToEndTests {
     }
 
     /// The payload admin saw last on `topic`.
-    private func seen(_ watch: ChildProcess, _ topic: String) -> String? {
+    func seen(_ watch: ChildProcess, _ topic: String) -> String? {
         watch.stdout.split(separator: "\n").last { $0.hasPrefix(topic + " ") }.map {
             String($0.dropFirst(topic.count + 1))
         }
     }
 
-    private func adminPublish(_ broker: Mosquitto, _ topic: String, _ payload: String) throws {
-        try Mosquitto.run("/usr/bin/mosquitto_pub", broker.mosquittoFlags("admin") + ["-t", topic, "-m", payload])
+    func adminPublish(_ broker: Mosquitto, _ topic: String, _ payload: String, retain: Bool = false) throws {
+        try Mosquitto.run(
+            "/usr/bin/mosquitto_pub",
+            broker.mosquittoFlags("admin") + ["-t", topic, "-m", payload] + (retain ? ["-r"] : [])
+        )
     }
 
     @Test("a private message: bob reads it, encrypted; admin on # and the persistence file see no plaintext")

@@ -1,0 +1,234 @@
+import ChatProtocol
+import Foundation
+import Testing
+
+@testable import ChatCrypto
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// End-to-end encryption of groups against a real mosquitto with the shipped acl.conf: each test tries to
+/// break one claim with a raw client (mosquitto_sub as `admin` on `#`, or as a member or non-member), or with
+/// a removed member's own key files.
+extension EndToEndTests {
+    static let robots = GroupID(owner: "alice", name: "robots")
+
+    /// alice's group alice/robots, with `members` asked and approved in turn.
+    func robots(_ broker: Mosquitto, members: [String]) async throws {
+        let created = try await run(broker, "alice", command: ["group", "create", "robots"])
+        #expect(created.code == 0, "\(created.stderr)")
+        for user in members { try await approve(broker, user) }
+    }
+
+    /// `user` asks to join alice/robots and alice approves (no note: everyone has keys).
+    func approve(_ broker: Mosquitto, _ user: String) async throws {
+        #expect(try await run(broker, user, command: ["group", "join", "alice/robots"]).code == 0)
+        let approved = try await run(broker, "alice", command: ["group", "approve", "alice/robots", user])
+        #expect(approved.code == 0 && approved.stderr == "", "\(approved.stderr)")
+    }
+
+    func say(_ broker: Mosquitto, _ user: String, _ text: String) async throws {
+        let sent = try await run(broker, user, ["--group", "alice/robots", "-m", text])
+        #expect(sent.code == 0, "\(user): \(sent.stderr)")
+    }
+
+    /// `user`'s raw client on `filter`, printing topic and payload, once subscribed.
+    func rawView(_ broker: Mosquitto, _ user: String, _ filter: String) async throws -> ChildProcess {
+        let watch = try ChildProcess(
+            "/usr/bin/stdbuf",
+            ["-oL", "/usr/bin/mosquitto_sub"] + broker.mosquittoFlags(user) + ["-t", filter, "-v", "-d"],
+            stdinIsNull: true
+        )
+        guard await watch.waitForOutput("SUBACK") else { throw TestFailure("mosquitto_sub did not subscribe") }
+        return watch
+    }
+
+    /// What `user`'s tools keep on this machine: their keys and the group epochs they were handed.
+    func keyFiles(_ broker: Mosquitto, _ user: String) throws -> (keys: UserKeys, epochs: [GroupEpoch]) {
+        let folder = broker.directory.appendingPathComponent("data/mqtt-chat/keys/\(user)@127.0.0.1:\(broker.port)")
+        let read = { (name: String) in
+            (try? String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)) ?? ""
+        }
+        let keys = try #require(KeyFiles.keys(user: user, identity: read("identity"), device: read("device")))
+        return (keys, KeyFiles.groupEpochs(read("group_keys"))[Self.robots] ?? [])
+    }
+
+    @Test("a group message: members read it, encrypted; admin on #, a non-member and the persistence file do not")
+    func groupSealed() async throws {
+        let broker = try Mosquitto(persistence: true, autosaveInterval: 1)
+        let watch = try await operatorView(broker)
+        let carol = try await rawView(broker, "carol", "chat/groups/alice/robots/#")
+        try await robots(broker, members: ["bob"])
+        let bob = try await broker.startChatListener(as: "bob", ["--format", "json"])
+        try await say(broker, "alice", "the robots meet at 4711")
+        try await say(broker, "bob", "bob brings 5353")
+        #expect(await bob.waitForOutput("5353", timeout: .seconds(10)))
+        try await broker.waitForSave(after: Date())
+        let database = try Data(contentsOf: broker.directory.appendingPathComponent("mosquitto.db"))
+        bob.signal(SIGTERM)
+        #expect(try await bob.wait() == 0)
+        for raw in [watch, carol] {
+            raw.signal(SIGTERM)
+            _ = try await raw.wait()
+        }
+        let lines = try jsonLines(bob.stdout).filter { $0["type"] as? String == "message" }
+        #expect(lines.map { $0["message"] as? String } == ["the robots meet at 4711", "bob brings 5353"])
+        #expect(lines.allSatisfy { $0["group"] as? String == "alice/robots" && $0["encrypted"] as? Bool == true })
+        #expect(lines.allSatisfy { $0["verified"] as? Bool == true })
+        let payload = seen(watch, "chat/groups/alice/robots/messages/alice")
+        #expect(payload?.contains("\"sealed\":\"") == true, "\(watch.stdout)")
+        #expect(payload?.contains(SealedPayload.placeholder) == true)
+        for secret in ["4711", "5353"] {
+            #expect(!watch.stdout.contains(secret))
+            #expect(!carol.stdout.contains(secret))
+            #expect(database.range(of: Data(secret.utf8)) == nil)
+        }
+        // carol reads the group's messages (sealed) but not the keys handed to its members.
+        #expect(carol.stdout.contains("chat/groups/alice/robots/messages/bob {"))
+        #expect(!carol.stdout.contains("chat/groups/alice/robots/keys/"))
+        #expect(seen(watch, "chat/groups/alice/robots/keys/bob")?.contains("\"sealed\":\"") == true)
+    }
+
+    @Test("a removed member: a new key for the others; what is said after the removal opens with nothing bob had")
+    func groupRemoval() async throws {
+        let broker = try Mosquitto()
+        let watch = try await operatorView(broker)
+        // bob reads the group's topics with a raw client too: he gets every sealed message.
+        let bobRaw = try await rawView(broker, "bob", "chat/groups/alice/robots/messages/+")
+        try await robots(broker, members: ["bob", "carol"])
+        let listener = try await broker.startChatListener(as: "bob")
+        try await say(broker, "carol", "before")
+        #expect(await listener.waitForOutput("<carol> before", timeout: .seconds(10)))
+        #expect(try await run(broker, "alice", command: ["group", "remove", "alice/robots", "bob"]).code == 0)
+        try await say(broker, "carol", "after the removal")
+        #expect(await bobRaw.waitForOutput("messages/carol {", times: 2))
+        try await say(broker, "alice", "marker")
+        #expect(await bobRaw.waitForOutput("messages/alice {"))
+        let sealed = try #require(seen(bobRaw, "chat/groups/alice/robots/messages/carol"))
+        let envelope = try #require(
+            SealedPayload(decoding: Array(sealed.utf8)).flatMap { Envelope(decoding: $0.sealed) }
+        )
+        // Everything bob's tools kept: his device and identity keys, every epoch key he was handed.
+        let (bob, held) = try keyFiles(broker, "bob")
+        #expect(!held.isEmpty)
+        #expect(!held.contains { $0.number == envelope.epoch })
+        for epoch in held {
+            let tried = GroupEpoch(number: envelope.epoch, key: epoch.key, members: epoch.members)
+            #expect(Sealing.openBody(envelope, key: Sealing.groupMessageKey(tried, envelope)) == nil)
+        }
+        // carol's new keys, as the operator saw them, do not open with bob's device key even under her name;
+        // bob's own key topic was cleared.
+        let alice = try keyFiles(broker, "alice").keys
+        let carolKeys = try #require(
+            seen(watch, "chat/groups/alice/robots/keys/carol").flatMap {
+                GroupKeys(payload: Array($0.utf8), group: Self.robots, member: "carol")
+            }
+        )
+        #expect(carolKeys.epoch == envelope.epoch)
+        let posing = UserKeys(user: "carol", identity: bob.identity, deviceID: bob.deviceID, device: bob.device)
+        #expect(carolKeys.open(keys: posing, owner: alice.identityPublicKey) == .failure(.notForThisDevice))
+        #expect(seen(watch, "chat/groups/alice/robots/keys/bob") == "(null)")
+        listener.signal(SIGTERM)
+        #expect(try await listener.wait() == 0)
+        bobRaw.signal(SIGTERM)
+        watch.signal(SIGTERM)
+        _ = try await (bobRaw.wait(), watch.wait())
+        #expect(!listener.stdout.contains("after the removal") && !listener.stdout.contains("marker"))
+    }
+
+    @Test("a forged member: only the owner hands out keys; an approval the operator forges gets none")
+    func groupForgedMember() async throws {
+        let broker = try Mosquitto()
+        let watch = try await operatorView(broker)
+        try await robots(broker, members: ["bob"])
+        let listener = try await broker.startChatListener(as: "bob")
+        // carol may not write keys into alice's group.
+        #expect(try await run(broker, "carol", command: ["group", "join", "alice/robots"]).code == 0)
+        let raw = try await broker.client("carol") { $0.reconnect = nil }
+        await #expect(throws: MQTTError.self) {
+            try await raw.publish(
+                topic: "chat/groups/alice/robots/keys/carol",
+                payload: Array("{}".utf8),
+                qos: .atLeastOnce,
+                retain: true
+            )
+        }
+        await raw.disconnect()
+        // The operator forges alice's approval of carol's request: the tools show her joining.
+        let request = try #require(
+            seen(watch, "chat/groups/alice/robots/requests/carol").flatMap { ChatState.members(Array($0.utf8)) }?[
+                "request"
+            ]
+        )
+        try adminPublish(
+            broker,
+            "chat/groups/alice/robots/members/carol",
+            #"{"status":"approved","request":"\#(request)"}"#,
+            retain: true
+        )
+        #expect(await listener.waitForOutput("* carol joined alice/robots"))
+        // Her publisher holds no key: plaintext, marked. A message sealed with a key she made up for bob's
+        // epoch: refused. alice's next message hands her nothing (the approval was not alice's).
+        try await say(broker, "carol", "plain carol")
+        let bobKeys = try #require(
+            seen(watch, "chat/groups/alice/robots/keys/bob").flatMap {
+                GroupKeys(payload: Array($0.utf8), group: Self.robots, member: "bob")
+            }
+        )
+        let invented = GroupEpoch(number: bobKeys.epoch, key: Array(repeating: 7, count: 32), members: ["carol"])
+        let sealed = try Sealing.sealGroup(
+            .message(from: "carol", "sealed carol"),
+            from: try keyFiles(broker, "carol").keys,
+            group: Self.robots,
+            epoch: invented,
+            time: ChatTimestamp.now().millisecondsSince1970
+        )
+        try Mosquitto.run(
+            "/usr/bin/mosquitto_pub",
+            broker.mosquittoFlags("carol") + [
+                "-q", "2", "-t", "chat/groups/alice/robots/messages/carol", "-m",
+                String(decoding: sealed.encoded(), as: UTF8.self),
+            ]
+        )
+        try await say(broker, "alice", "owner speaks")
+        #expect(await listener.waitForOutput("owner speaks", timeout: .seconds(10)))
+        #expect(seen(watch, "chat/groups/alice/robots/keys/carol") == nil)
+        listener.signal(SIGTERM)
+        #expect(try await listener.wait() == 0)
+        watch.signal(SIGTERM)
+        _ = try await watch.wait()
+        #expect(
+            withoutTimes(listener.stdout).filter { $0.contains("carol") || $0.contains("alice/robots") } == [
+                "* carol joined alice/robots",
+                "[alice/robots] [not encrypted] <carol> plain carol",
+                "[alice/robots] * carol sent a message that was refused: its sender is not a member of alice/robots by the owner's signed list (forged)",
+                "[alice/robots] <alice> owner speaks",
+            ]
+        )
+    }
+
+    @Test("a member away across a change of key gets what was said, encrypted, exactly once")
+    func groupOffline() async throws {
+        let broker = try Mosquitto()
+        try await robots(broker, members: ["bob"])
+        let first = try await broker.startChatListener(as: "bob")
+        first.signal(SIGTERM)
+        #expect(try await first.wait() == 0)
+        try await say(broker, "alice", "away 1")
+        try await approve(broker, "carol")
+        try await say(broker, "alice", "away 2")
+        let back = try broker.start(
+            .listener,
+            as: "bob",
+            ["--format", "json", "-C", "2", "-W", "10"],
+            stdinIsNull: true
+        )
+        #expect(try await back.wait(timeout: .seconds(20)) == 0, "\(back.stderr)")
+        let lines = try jsonLines(back.stdout).filter { $0["type"] as? String == "message" }
+        #expect(lines.map { $0["message"] as? String } == ["away 1", "away 2"])
+        #expect(lines.allSatisfy { $0["encrypted"] as? Bool == true })
+        let again = try await broker.run(.listener, as: "bob", ["-W", "2"])
+        #expect(!again.stdout.contains("away"))
+    }
+}
