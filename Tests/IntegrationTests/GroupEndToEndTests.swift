@@ -231,4 +231,38 @@ extension EndToEndTests {
         let again = try await broker.run(.listener, as: "bob", ["-W", "2"])
         #expect(!again.stdout.contains("away"))
     }
+
+    @Test("at the prompt: lines to the group go sealed; /group approve hands the newcomer the new key")
+    func groupPrompt() async throws {
+        let broker = try Mosquitto()
+        try await robots(broker, members: ["bob"])
+        #expect(try await run(broker, "carol", command: ["group", "join", "alice/robots"]).code == 0)
+        let bob = try await broker.startChatListener(as: "bob", ["--format", "json"])
+        let carol = try await broker.startChatListener(as: "carol", ["--format", "json"])
+        let session = try PromptTests().session(
+            broker,
+            "alice",
+            [
+                "@wait-for-screen alice [alice/robots]> ",
+                #"@keys before carol 8080\r"#, "@wait-for-screen alice [alice/robots]> ",
+                #"@keys /group approve alice/robots carol\r"#, "@wait-for-screen approved carol for alice/robots",
+                #"@keys with carol 9090\r"#, "@wait-for-screen alice [alice/robots]> ",
+                #"@keys /quit\r"#,
+            ],
+            arguments: ["--group", "alice/robots"]
+        )
+        #expect(try await session.wait() == 0, "\(session.stderr)")
+        #expect(session.stderr == "", "\(session.stderr)")
+        for listener in [bob, carol] {
+            #expect(await listener.waitForOutput("9090", timeout: .seconds(10)))
+            listener.signal(SIGTERM)
+            #expect(try await listener.wait() == 0)
+        }
+        let messages = { (listener: ChildProcess) in
+            try jsonLines(listener.stdout).filter { $0["type"] as? String == "message" }
+        }
+        #expect(try messages(bob).map { $0["message"] as? String } == ["before carol 8080", "with carol 9090"])
+        #expect(try messages(carol).map { $0["message"] as? String } == ["with carol 9090"])
+        #expect(try (messages(bob) + messages(carol)).allSatisfy { $0["encrypted"] as? Bool == true })
+    }
 }
