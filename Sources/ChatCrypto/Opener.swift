@@ -46,6 +46,8 @@ public struct KeyOpener: ChatOpener {
     private let record: @Sendable (KeyRecord) -> Void
     /// Key changes already announced (user -> the new identity).
     private var announced: [String: [UInt8]] = [:]
+    /// The version of this user's bundle already announced as lacking this device.
+    private var missingAnnounced: Int64?
     /// The newest bundle version seen per user: an older one republished by the operator is ignored.
     private var versions: [String: Int64] = [:]
     /// The epochs of each group this user was handed (kept: `KeyRecord.groupEpoch`).
@@ -219,6 +221,13 @@ public struct KeyOpener: ChatOpener {
 
     public mutating func keysChanged(of user: String, directory: ChatDirectory) -> [ChatLine.Event] {
         guard let bundle = bundle(of: user, directory) else { return [] }
+        if user == keys.user {
+            // Another machine published its own identity, or this device's publish did not stick: said once.
+            guard !bundle.devices.contains(where: { $0.id == keys.deviceID }), missingAnnounced != bundle.version
+            else { return [] }
+            missingAnnounced = bundle.version
+            return [.deviceMissing(keys.deviceID)]
+        }
         let pinned = pin(user, bundle.identity)
         guard pinned != bundle.identity, announced[user] != bundle.identity else { return [] }
         announced[user] = bundle.identity

@@ -120,6 +120,18 @@ struct SealingTests {
         )
     }
 
+    @Test("this user's published keys without this device (another machine's identity): one notice")
+    func deviceMissing() throws {
+        let otherMachine = UserKeys.generate(user: "bob")
+        let elsewhere = try directory([otherMachine])
+        var opener = opener(bob)
+        #expect(opener.keysChanged(of: "bob", directory: elsewhere) == [.deviceMissing(bob.deviceID)])
+        #expect(opener.keysChanged(of: "bob", directory: elsewhere) == [])
+        #expect(opener.pins["bob"] == nil)
+        var fresh = self.opener(bob)
+        #expect(fresh.keysChanged(of: "bob", directory: try directory([bob])) == [])
+    }
+
     @Test("outside the replay window, or from the future: refused")
     func window() throws {
         let directory = try directory([alice, bob])

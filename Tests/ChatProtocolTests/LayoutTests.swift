@@ -167,16 +167,23 @@ struct LayoutTests {
             joined.subscriptions(roomQoS: .atMostOnce).map { "\($0.filter) \($0.qos.rawValue)" } == [
                 "chat/users/+/rooms/+ 1", "chat/users/+/online/+ 1", "chat/users/alice/private/# 1",
                 "chat/groups/+/+/info 1", "chat/groups/+/+/members/+ 1", "chat/groups/+/+/requests/+ 1",
-                "chat/users/+/away 1", "chat/topics/+/+ 1", "chat/users/+/keys 1", "chat/users/alice/inbox/+ 2",
+                "chat/groups/+/+/keys/alice 1", "chat/users/+/away 1", "chat/topics/+/+ 1", "chat/users/+/keys 1",
+                "chat/users/alice/inbox/+ 2",
                 "chat/rooms/+/+ 0",
                 "chat/groups/+/+/messages/+ 2",
             ]
         )
+        // The keys group owners hand this user (and only this user's) go to the directory, unannounced.
+        let robots = GroupID(owner: "bob", name: "robots")
+        #expect(layout.parse("chat/groups/bob/robots/keys/alice") == .groupKeys(robots, member: "alice"))
+        var directory = ChatDirectory(me: "alice")
+        #expect(directory.apply(.groupKeys(robots, member: "alice"), payload: [1]) == [])
+        #expect(directory.apply(.groupKeys(robots, member: "carol"), payload: [2]) == [])
+        #expect(directory.groupKeys == [robots: [1]])
         // Away, a persistent session keeps only what is private or a group's.
         #expect(!joined.filtersDroppedWhileAway.contains("chat/users/alice/inbox/+"))
         #expect(!joined.filtersDroppedWhileAway.contains("chat/groups/+/+/messages/+"))
         #expect(joined.filtersDroppedWhileAway.contains("chat/rooms/+/+"))
-        let robots = GroupID(owner: "bob", name: "robots")
         let selected = ChatRouter(
             layout: layout,
             me: "alice",

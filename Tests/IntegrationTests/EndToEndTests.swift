@@ -51,6 +51,15 @@ struct EndToEndTests {
         }
     }
 
+    /// The environment of another machine of the same user: its own key files and state.
+    func secondMachine(_ broker: Mosquitto) -> [String: String] {
+        [
+            "XDG_DATA_HOME": broker.directory.appendingPathComponent("second/data").path,
+            "XDG_STATE_HOME": broker.directory.appendingPathComponent("second/state").path,
+            "XDG_RUNTIME_DIR": broker.directory.appendingPathComponent("second/run").path,
+        ]
+    }
+
     func adminPublish(_ broker: Mosquitto, _ topic: String, _ payload: String, retain: Bool = false) throws {
         try Mosquitto.run(
             "/usr/bin/mosquitto_pub",
@@ -224,14 +233,40 @@ struct EndToEndTests {
         )
     }
 
+    @Test("a second machine with an identity of its own: its listener says once that the keys lack its device")
+    func deviceMissing() async throws {
+        let broker = try Mosquitto()
+        let secondMachine = secondMachine(broker)
+        let first = try await broker.startChatListener(as: "bob")
+        let second = try await broker.startChatListener(as: "bob", ["-i", "bob-laptop"], environment: secondMachine)
+        #expect(await second.waitForOutput("without this device", timeout: .seconds(10)))
+        let device = try String(
+            contentsOfFile: broker.directory.appendingPathComponent(
+                "second/data/mqtt-chat/keys/bob@127.0.0.1:\(broker.port)/device"
+            ).path,
+            encoding: .utf8
+        ).split(separator: "\n")[1]
+        #expect(try await run(broker, "alice", ["-m", "marker"]).code == 0)
+        for listener in [first, second] {
+            #expect(await listener.waitForOutput("<alice> marker", timeout: .seconds(10)))
+            listener.signal(SIGTERM)
+            #expect(try await listener.wait() == 0)
+        }
+        #expect(!first.stdout.contains("without this device"))
+        #expect(
+            withoutTimes(second.stdout).filter { !$0.contains("online") } == [
+                "* bob publishes keys without this device (\(device)): what is sealed to bob does not open here. To use "
+                    + "this device too: publisher keys --export FILE on the other one, publisher keys --import FILE here",
+                "<alice> marker",
+            ]
+        )
+        #expect(second.stderr.contains("another identity key is published for bob"), "\(second.stderr)")
+    }
+
     @Test("a second device by --export/--import: no key change for others; offline delivery to both, once each")
     func twoDevices() async throws {
         let broker = try Mosquitto()
-        let secondMachine = [
-            "XDG_DATA_HOME": broker.directory.appendingPathComponent("second/data").path,
-            "XDG_STATE_HOME": broker.directory.appendingPathComponent("second/state").path,
-            "XDG_RUNTIME_DIR": broker.directory.appendingPathComponent("second/run").path,
-        ]
+        let secondMachine = secondMachine(broker)
         // bob's first device: its listener's session, and alice pins bob's key by writing to him.
         let first = try await broker.startChatListener(as: "bob")
         #expect(try await run(broker, "alice", ["--to", "bob", "-m", "pinned"]).code == 0)

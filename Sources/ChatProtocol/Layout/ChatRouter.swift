@@ -315,7 +315,7 @@ public struct ChatRouter: Sendable {
     private mutating func keyNotices(_ changes: [ChatDirectory.Change], topic: String) -> [ChatLine] {
         guard opener != nil else { return [] }
         var lines: [ChatLine] = []
-        for case .keys(let user) in changes where user != me && directory.contacts[user] != .blocked {
+        for case .keys(let user) in changes where user == me || directory.contacts[user] != .blocked {
             for event in opener!.keysChanged(of: user, directory: directory) {
                 lines.append(
                     ChatLine(topic: topic, body: .event(user: user, event), from: user, verified: verified ?? false)
