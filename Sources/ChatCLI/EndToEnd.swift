@@ -64,31 +64,61 @@ public enum EndToEnd {
         store: KeyStore,
         replacing: Bool = false
     ) async throws(MQTTError) -> String? {
+        do {
+            return try await onOwnConnection(keys, configuration) { client, reader in
+                try await publish(keys, on: client, reader: reader, store: store, replacing: replacing)
+            }
+        } catch let error as MQTTError {
+            throw error
+        } catch {
+            return "could not sign \(keys.user)'s public keys"
+        }
+    }
+
+    /// The owner's `updateGroupKeys` for `groups`, on a connection of its own (the listener's: members
+    /// left while it listened, or while it was away); a failure is a note.
+    public static func updateGroupKeys(
+        _ groups: [GroupID],
+        keys: UserKeys,
+        configuration: MQTTConfiguration,
+        tool: String
+    ) async {
+        do {
+            try await onOwnConnection(keys, configuration) { client, reader in
+                let sending = EndToEndSending(keys: keys, store: store(configuration, user: keys.user), reader: reader)
+                for group in groups { try await sending.updateGroupKeys(group, client: client, layout: ChatLayout()) }
+            }
+        } catch {
+            let names = groups.map(\.description).joined(separator: ", ")
+            let reason = (error as? MQTTError)?.message ?? "\(error)"
+            report(tool, "note: the keys of \(names) were not renewed (\(reason)).")
+        }
+    }
+
+    /// Runs `body` on a short connection of its own (clean, no will, no reconnect) whose messages feed a
+    /// key reader. Disconnected (and so destroyed) before the tool connects: a second client of Paho's
+    /// connects only after its receive thread's next 1000 ms poll ("Paho's fixed waits" in the README).
+    private static func onOwnConnection<T>(
+        _ keys: UserKeys,
+        _ configuration: MQTTConfiguration,
+        _ body: (MQTTClient, KeyReader) async throws -> T
+    ) async throws -> T {
         var configuration = configuration
         configuration.clientID =
             String(configuration.clientID.prefix(12)) + "-keys" + String(UInt16.random(in: 0...0xFFFF), radix: 16)
         (configuration.cleanStart, configuration.sessionExpiry, configuration.will, configuration.reconnect) = (
             true, 0, nil, nil
         )
-        let layout = ChatLayout()
-        let reader = KeyReader(layout: layout, me: keys.user, client: configuration.clientID)
+        let reader = KeyReader(layout: ChatLayout(), me: keys.user, client: configuration.clientID)
+        let client = try MQTTClient(configuration, onMessage: reader.handle)
+        try await client.connect()
         do {
-            let client = try MQTTClient(configuration, onMessage: reader.handle)
-            try await client.connect()
-            // Disconnected (and so destroyed) before the tool connects: a second client of Paho's connects only
-            // after its receive thread's next 1000 ms poll ("Paho's fixed waits" in the README).
-            do {
-                let problem = try await publish(keys, on: client, reader: reader, store: store, replacing: replacing)
-                await client.disconnect()
-                return problem
-            } catch {
-                await client.disconnect()
-                throw error
-            }
-        } catch let error as MQTTError {
-            throw error
+            let result = try await body(client, reader)
+            await client.disconnect()
+            return result
         } catch {
-            return "could not sign \(keys.user)'s public keys"
+            await client.disconnect()
+            throw error
         }
     }
 
@@ -483,6 +513,41 @@ extension EndToEnd {
             }
             try store.trust(user, identity: published.identity)
             return "trusted \(user)'s key \(KeyFingerprint.of(published.identity))\n"
+        }
+    }
+}
+
+/// Keeps the keys of the groups this user owns current from the listener: when members leave while it
+/// listens (`ChatRouter.Action.membersLeft`), or left while it was away (the newest epoch kept here names
+/// someone who is no longer a member). One update at a time, each on a connection of its own.
+public final class GroupKeyKeeper: Sendable {
+    private let keys: UserKeys
+    private let configuration: MQTTConfiguration
+    private let tool: String
+    private let last = Mutex<Task<Void, Never>?>(nil)
+
+    public init(keys: UserKeys, configuration: MQTTConfiguration, tool: String) {
+        (self.keys, self.configuration, self.tool) = (keys, configuration, tool)
+    }
+
+    /// After a snapshot of the state: updates the groups whose members left since the newest epoch kept here.
+    /// Returns at once (the key file is read on a thread of its own).
+    public func check(_ directory: ChatDirectory) {
+        let store = EndToEnd.store(configuration, user: keys.user)
+        Terminal.startDetachedThread { [self] in
+            let groups = GroupRekey.departed(directory, epochs: (try? store.groupEpochs()) ?? [:])
+            if !groups.isEmpty { update(groups) }
+        }
+    }
+
+    /// Updates the keys of `groups` after those before.
+    public func update(_ groups: [GroupID]) {
+        last.withLock { last in
+            let before = last
+            last = Task { [keys, configuration, tool] in
+                await before?.value
+                await EndToEnd.updateGroupKeys(groups, keys: keys, configuration: configuration, tool: tool)
+            }
         }
     }
 }

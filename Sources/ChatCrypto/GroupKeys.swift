@@ -240,4 +240,17 @@ public struct GroupRekey: Sendable {
         }
         return plan
     }
+
+    /// The groups of `directory` owned by its user whose newest epoch in `epochs` names someone who is no
+    /// longer a member (they left, or were removed, while the owner's tools did not run): their keys must
+    /// change.
+    public static func departed(_ directory: ChatDirectory, epochs: [GroupID: [GroupEpoch]]) -> [GroupID] {
+        directory.groups(of: directory.me).filter { group in
+            guard group.owner == directory.me, let newest = epochs[group]?.max(by: { $0.number < $1.number }) else {
+                return false
+            }
+            let members = Set(directory.members(of: group))
+            return newest.members.contains { !members.contains($0) }
+        }
+    }
 }

@@ -186,8 +186,13 @@ struct Listen: ChatCommand {
         let target = "\(configuration.host):\(configuration.port)"
         let restorer = StateRestorer(journal: StateJournalFile(configuration, user: me))
         let debug = connection.debug
+        // The owner's listener renews a group's key when members leave.
+        let keeper = keys.map { GroupKeyKeeper(keys: $0, configuration: configuration, tool: tool) }
+        var membersLeft: (@Sendable ([GroupID]) -> Void)?
+        if let keeper { membersLeft = { keeper.update($0) } }
         let stateRead: @Sendable (ChatRouter, Bool) -> Void = { router, again in
             restorer.restore(router)
+            keeper?.check(router.directory)
             if debug && again { report("listener", "read the broker's state again after the reconnect.") }
         }
         var onSynced: (@Sendable (ChatRouter) -> Void)?
@@ -200,7 +205,8 @@ struct Listen: ChatCommand {
             count: count,
             stop: stop,
             onSynced: onSynced,
-            onStateRead: layoutMode ? stateRead : nil
+            onStateRead: layoutMode ? stateRead : nil,
+            onMembersLeft: membersLeft
         )
         if let keys { await EndToEnd.publishIfNeeded(keys, configuration, tool: tool, quiet: quiet) }
         let client: MQTTClient

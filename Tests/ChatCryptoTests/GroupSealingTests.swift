@@ -271,6 +271,27 @@ struct GroupSealingTests {
         )
     }
 
+    @Test("the owner's groups whose newest epoch names someone who left need a new key; others' groups never")
+    func departed() {
+        var directory = ChatDirectory(me: "alice")
+        _ = directory.apply(.groupInfo(group), payload: ChatState.groupCreated)
+        _ = directory.apply(.groupRequest(group, user: "bob"), payload: ChatState.groupRequest(.requested, id: "r"))
+        _ = directory.apply(
+            .groupDecision(group, user: "bob"),
+            payload: ChatState.groupDecision(.approved, request: "r")
+        )
+        let both = GroupEpoch.next(after: 0, members: ["alice", "bob"])
+        #expect(GroupRekey.departed(directory, epochs: [group: [both]]) == [])
+        #expect(GroupRekey.departed(directory, epochs: [:]) == [])
+        _ = directory.apply(.groupRequest(group, user: "bob"), payload: ChatState.groupRequest(.left, id: "r"))
+        #expect(GroupRekey.departed(directory, epochs: [group: [both]]) == [group])
+        let alone = GroupEpoch.next(after: 1, members: ["alice"])
+        #expect(GroupRekey.departed(directory, epochs: [group: [both, alone]]) == [])
+        var bobs = ChatDirectory(me: "bob")
+        _ = bobs.apply(.groupInfo(group), payload: ChatState.groupCreated)
+        #expect(GroupRekey.departed(bobs, epochs: [group: [both]]) == [])
+    }
+
     @Test("the epoch keys kept on disk round-trip; a damaged line is skipped")
     func keptEpochs() {
         let epoch = GroupEpoch.next(after: 4, members: ["bob", "alice"])

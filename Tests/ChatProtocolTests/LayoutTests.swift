@@ -491,6 +491,19 @@ struct GroupTests {
         return router
     }
 
+    @Test("the owner's router asks for a new key when a member leaves live; not for a snapshot, nor for others")
+    func membersLeft() {
+        let leaving = message(layout.groupRequest(robots, by: "bob"), ChatState.groupRequest(.left, id: "r2"))
+        var alice = router(me: "alice")
+        #expect(alice.route(leaving).actions == [.membersLeft(robots)])
+        var bob = router(me: "bob")
+        #expect(bob.route(leaving).actions == [])
+        var retained = leaving
+        retained.retained = true
+        var again = router(me: "alice")
+        #expect(again.route(retained).actions == [])
+    }
+
     @Test("a member's listener follows the group; only members' own words are shown")
     func messages() {
         var bob = router(me: "bob")

@@ -54,6 +54,23 @@ extension EndToEndTests {
         return (keys, KeyFiles.groupEpochs(read("group_keys"))[Self.robots] ?? [])
     }
 
+    /// The envelope of `sealed` (a group message's payload), after checking that nothing `user`'s tools
+    /// kept (every epoch key they were handed) opens it.
+    @discardableResult
+    func unreadable(_ sealed: String, by user: String, _ broker: Mosquitto) throws -> Envelope {
+        let envelope = try #require(
+            SealedPayload(decoding: Array(sealed.utf8)).flatMap { Envelope(decoding: $0.sealed) }
+        )
+        let held = try keyFiles(broker, user).epochs
+        #expect(!held.isEmpty)
+        #expect(!held.contains { $0.number == envelope.epoch })
+        for epoch in held {
+            let tried = GroupEpoch(number: envelope.epoch, key: epoch.key, members: epoch.members)
+            #expect(Sealing.openBody(envelope, key: Sealing.groupMessageKey(tried, envelope)) == nil)
+        }
+        return envelope
+    }
+
     @Test("a group message: members read it, encrypted; admin on #, a non-member and the persistence file do not")
     func groupSealed() async throws {
         let broker = try Mosquitto(persistence: true, autosaveInterval: 1)
@@ -106,17 +123,8 @@ extension EndToEndTests {
         try await say(broker, "alice", "marker")
         #expect(await bobRaw.waitForOutput("messages/alice {"))
         let sealed = try #require(seen(bobRaw, "chat/groups/alice/robots/messages/carol"))
-        let envelope = try #require(
-            SealedPayload(decoding: Array(sealed.utf8)).flatMap { Envelope(decoding: $0.sealed) }
-        )
-        // Everything bob's tools kept: his device and identity keys, every epoch key he was handed.
-        let (bob, held) = try keyFiles(broker, "bob")
-        #expect(!held.isEmpty)
-        #expect(!held.contains { $0.number == envelope.epoch })
-        for epoch in held {
-            let tried = GroupEpoch(number: envelope.epoch, key: epoch.key, members: epoch.members)
-            #expect(Sealing.openBody(envelope, key: Sealing.groupMessageKey(tried, envelope)) == nil)
-        }
+        let envelope = try unreadable(sealed, by: "bob", broker)
+        let bob = try keyFiles(broker, "bob").keys
         // carol's new keys, as the operator saw them, do not open with bob's device key even under her name;
         // bob's own key topic was cleared.
         let alice = try keyFiles(broker, "alice").keys
@@ -135,6 +143,40 @@ extension EndToEndTests {
         watch.signal(SIGTERM)
         _ = try await (bobRaw.wait(), watch.wait())
         #expect(!listener.stdout.contains("after the removal") && !listener.stdout.contains("marker"))
+    }
+
+    @Test("a member who leaves: the owner's listener renews the key, at once or when it starts again")
+    func groupLeave() async throws {
+        let broker = try Mosquitto()
+        let watch = try await operatorView(broker)
+        try await robots(broker, members: ["bob", "carol"])
+        let owner = try await broker.startChatListener(as: "alice")
+        let epoch = { (member: String) in
+            self.seen(watch, "chat/groups/alice/robots/keys/\(member)").flatMap {
+                GroupKeys(payload: Array($0.utf8), group: Self.robots, member: member)
+            }?.epoch
+        }
+        let approved = try #require(epoch("carol"))
+        // bob leaves while alice's listener listens: it hands carol a new key at once.
+        try await say(broker, "bob", "bye")
+        #expect(try await run(broker, "bob", command: ["group", "leave", "alice/robots"]).code == 0)
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/keys/bob (null)", timeout: .seconds(10)))
+        #expect(epoch("carol") == approved + 1)
+        try await say(broker, "carol", "bob has left")
+        #expect(await owner.waitForOutput("<carol> bob has left", timeout: .seconds(10)))
+        try unreadable(try #require(seen(watch, "chat/groups/alice/robots/messages/carol")), by: "bob", broker)
+        owner.signal(SIGTERM)
+        #expect(try await owner.wait() == 0)
+        // carol leaves while it is away: its next start renews the key.
+        #expect(try await run(broker, "carol", command: ["group", "leave", "alice/robots"]).code == 0)
+        let again = try await broker.startChatListener(as: "alice")
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/keys/carol (null)", timeout: .seconds(10)))
+        #expect(epoch("alice") == approved + 2)
+        again.signal(SIGTERM)
+        #expect(try await again.wait() == 0)
+        watch.signal(SIGTERM)
+        _ = try await watch.wait()
+        #expect(again.stderr.components(separatedBy: "note:").count == 1, "\(again.stderr)")
     }
 
     @Test("a forged member: only the owner hands out keys; an approval the operator forges gets none")

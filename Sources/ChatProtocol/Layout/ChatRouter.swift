@@ -33,6 +33,9 @@ public struct ChatRouter: Sendable {
         case synced
         /// The state was read again after a reconnect.
         case resynced
+        /// Someone stopped being a member of a group this user owns (left, or was removed), live: the group's
+        /// key must change (ChatCrypto's `GroupRekey`, run by the tool).
+        case membersLeft(GroupID)
     }
 
     public let layout: ChatLayout
@@ -174,16 +177,20 @@ public struct ChatRouter: Sendable {
             var notices = keyNotices(changes, topic: message.topic)
             // A retained copy is the snapshot: known already, or state read at start; never announced.
             guard !message.retained || !notices.isEmpty else { return ([], []) }
+            var actions: [Action] = []
             if !message.retained {
                 notices += changes.flatMap { change in
                     [notice(for: change, topic: message.topic)].compactMap { $0 } + topicOnArrival(after: change)
                 }
+                for case .groupMember(let group, _, false) in changes where group.owner == me {
+                    actions.append(.membersLeft(group))
+                }
             }
             guard synced else {
                 if !notices.isEmpty { held.append(.notices(notices)) }
-                return ([], [])
+                return ([], actions)
             }
-            return (notices, [])
+            return (notices, actions)
         }
     }
 
