@@ -337,13 +337,13 @@ public struct EndToEndSending: Sendable {
 
     /// How messages to `group` go: sealed with the newest epoch key this device holds (its owner's tools
     /// first bring the members' keys up to date), or plaintext when it never held one (a group of an older
-    /// version, a non-member) or with `plaintext`.
+    /// version, a non-member). `--plaintext` is about private messages only: a group's key is never
+    /// withheld from its members.
     public func groupSealer(
         _ group: GroupID,
         client: any MQTTTransport,
         layout: ChatLayout
     ) async throws(MQTTError) -> (@Sendable (ChatMessage) -> [UInt8])? {
-        if plaintext { return nil }
         try await updateGroupKeys(group, client: client, layout: layout)
         guard let epoch = try await groupEpochs(group, client: client).max(by: { $0.number < $1.number }) else {
             return nil
