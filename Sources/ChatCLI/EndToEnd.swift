@@ -344,7 +344,11 @@ public struct EndToEndSending: Sendable {
         client: any MQTTTransport,
         layout: ChatLayout
     ) async throws(MQTTError) -> (@Sendable (ChatMessage) -> [UInt8])? {
-        try await updateGroupKeys(group, client: client, layout: layout)
+        // Only a group that has keys: one without (an older version's, or refused by an older acl.conf) gets
+        // them from its owner's next create, approve or remove, not from each message.
+        if try store.groupEpochs()[group] != nil {
+            try await updateGroupKeys(group, client: client, layout: layout)
+        }
         guard let epoch = try await groupEpochs(group, client: client).max(by: { $0.number < $1.number }) else {
             return nil
         }
@@ -450,19 +454,22 @@ public struct EndToEndSending: Sendable {
         } catch {
             throw MQTTError(.failure, "Could not seal the keys of \(group).")
         }
-        // Kept before it goes out, so the owner never hands out a key it could lose.
-        if let epoch = plan.newEpoch { store.write(.groupEpoch(group, epoch), client: "") }
         for (member, keys) in plan.publishes {
             let topic = layout.groupKeys(group, for: member)
             do {
                 try await client.publish(topic: topic, payload: keys?.payload ?? [], qos: .atLeastOnce, retain: true)
             } catch  where error.code == .notAuthorized {
-                throw MQTTError(
-                    error.code,
-                    "The broker refused \(me)'s publish to \(topic): not authorized by its ACL (an older acl.conf?)."
+                // A broker with an older acl.conf: the group stays as it was (plaintext if it never had keys).
+                report(
+                    toolName,
+                    "note: the broker refused \(group)'s keys (\(topic); an older acl.conf?): its messages are not "
+                        + "encrypted to its members' new keys."
                 )
+                return
             }
         }
+        // Kept once handed out (the owner's own keys, published first unless the group is new, hold it too).
+        if let epoch = plan.newEpoch { store.write(.groupEpoch(group, epoch), client: "") }
         for member in changed {
             report(
                 toolName,

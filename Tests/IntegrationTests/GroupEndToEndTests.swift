@@ -307,4 +307,30 @@ extension EndToEndTests {
         #expect(try messages(carol).map { $0["message"] as? String } == ["with carol 9090"])
         #expect(try (messages(bob) + messages(carol)).allSatisfy { $0["encrypted"] as? Bool == true })
     }
+
+    @Test("a broker with an older acl.conf (no group keys): one note; the group still chats, in plaintext")
+    func groupOlderACL() async throws {
+        let older = Mosquitto.defaultACL.split(separator: "\n", omittingEmptySubsequences: false)
+            .filter { !$0.contains("/keys/") }.joined(separator: "\n")
+        let broker = try Mosquitto(acl: older)
+        let created = try await run(broker, "alice", command: ["group", "create", "robots"])
+        #expect(created.code == 0)
+        #expect(
+            created.stderr
+                == "publisher: note: the broker refused alice/robots's keys (chat/groups/alice/robots/keys/alice; an "
+                + "older acl.conf?): its messages are not encrypted to its members' new keys.\n"
+        )
+        #expect(try await run(broker, "bob", command: ["group", "join", "alice/robots"]).code == 0)
+        let approved = try await run(broker, "alice", command: ["group", "approve", "alice/robots", "bob"])
+        #expect(approved.code == 0 && approved.stderr.hasPrefix("publisher: note: the broker refused"))
+        let bob = try await broker.startChatListener(as: "bob", ["--format", "json"])
+        try await say(broker, "alice", "plain as before")
+        try await say(broker, "bob", "still chatting")
+        #expect(await bob.waitForOutput("still chatting", timeout: .seconds(10)))
+        bob.signal(SIGTERM)
+        #expect(try await bob.wait() == 0)
+        let lines = try jsonLines(bob.stdout).filter { $0["type"] as? String == "message" }
+        #expect(lines.map { $0["message"] as? String } == ["plain as before", "still chatting"])
+        #expect(lines.allSatisfy { $0["encrypted"] as? Bool == false && $0["group"] as? String == "alice/robots" })
+    }
 }
