@@ -364,21 +364,25 @@ public struct EndToEndSending: Sendable {
     func groupEpochs(_ group: GroupID, client: any MQTTTransport) async throws(MQTTError) -> [GroupEpoch] {
         let state = try await reader.read(client, group: group)
         var held = Dictionary(try store.groupEpochs()[group, default: []].map { ($0.number, $0) }) { $1 }
-        guard let payload = state[.groupKeys(group, member: keys.user)],
-            let published = GroupKeys(payload: payload, group: group, member: keys.user)
-        else { return Array(held.values) }
+        guard let payload = state[.groupKeys(group, member: keys.user)] else { return Array(held.values) }
         let owner = group.owner
-        var trusted = store.pins()[owner]
-        if trusted == nil, owner != keys.user {
-            trusted = try await reader.read(client, users: [owner])[owner].flatMap {
+        let pinned = store.pins()[owner]
+        var published: [UInt8]?
+        if pinned == nil, owner != keys.user {
+            published = try await reader.read(client, users: [owner])[owner].flatMap {
                 KeyBundle(payload: $0, user: owner)
             }?.identity
-            if let trusted { store.write(.pinned(user: owner, identity: trusted), client: "") }
         }
-        if owner == keys.user { trusted = keys.identityPublicKey }
-        guard let trusted, case .success(let epochs) = published.open(keys: keys, owner: trusted) else {
-            return Array(held.values)
-        }
+        guard
+            let (epochs, pin) = try? GroupKeys.epochs(
+                in: payload,
+                of: group,
+                keys: keys,
+                pinned: pinned,
+                published: published
+            )
+        else { return Array(held.values) }
+        if let pin { store.write(.pinned(user: owner, identity: pin), client: "") }
         for epoch in epochs where held[epoch.number] != epoch {
             held[epoch.number] = epoch
             store.write(.groupEpoch(group, epoch), client: "")

@@ -139,6 +139,40 @@ public struct GroupKeys: Sendable, Hashable {
         return .success(epochs)
     }
 
+    /// The epochs in `payload` (this user's keys of `group`) for `keys`' device, checked against the owner's
+    /// trusted identity key: this user's own when the group is theirs, else the one `pinned`, else (trust on
+    /// first use) the one `published` in the owner's bundle, which the caller then pins (`pin`).
+    public static func epochs(
+        in payload: [UInt8],
+        of group: GroupID,
+        keys: UserKeys,
+        pinned: [UInt8]?,
+        published: [UInt8]?
+    ) throws(Problem) -> (epochs: [GroupEpoch], pin: [UInt8]?) {
+        guard let held = GroupKeys(payload: payload, group: group, member: keys.user) else {
+            throw Refusal.malformed.problem
+        }
+        let owner = group.owner
+        let mine = owner == keys.user
+        guard let trusted = mine ? keys.identityPublicKey : pinned ?? published else {
+            throw Problem(reason: "no keys of \(owner) are known to check their signature")
+        }
+        switch held.open(keys: keys, owner: trusted) {
+        case .success(let epochs):
+            return (epochs, mine || pinned != nil ? nil : trusted)
+        case .failure(let refusal):
+            // Said only when the owner's published key does sign them: anything else is a forgery.
+            if refusal == .forged, !mine, let published, published != trusted,
+                case .success = held.open(keys: keys, owner: published)
+            {
+                throw Problem(
+                    reason: "they are signed by a new identity key of \(owner) (publisher trust \(owner) to accept it)"
+                )
+            }
+            throw refusal.problem
+        }
+    }
+
     /// Why a member's group keys did not open.
     public enum Refusal: Error, Sendable, Hashable {
         case malformed, moved, tampered, notForThisDevice, forged

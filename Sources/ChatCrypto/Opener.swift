@@ -141,8 +141,10 @@ public struct KeyOpener: ChatOpener {
         guard let (signature, json) = Sealing.openBody(envelope, key: key) else {
             return .refused("it was tampered with")
         }
-        let published = bundle(of: sender, directory)?.identity
-        guard let trusted = pins[sender] ?? published else {
+        // This user's own words (in a group, from any of their devices): their own identity, nothing pinned.
+        let mine = sender == keys.user
+        let published = mine ? keys.identityPublicKey : bundle(of: sender, directory)?.identity
+        guard let trusted = mine ? published : pins[sender] ?? published else {
             return .refused("no keys of \(sender) are known to check its signature")
         }
         guard Sealing.verify(signature, json, envelope, label: label, identity: trusted) else {
@@ -155,7 +157,7 @@ public struct KeyOpener: ChatOpener {
             }
             return .refused("its signature does not verify (forged or tampered with)")
         }
-        _ = pin(sender, trusted)
+        if !mine { _ = pin(sender, trusted) }
         guard case .chat(let message) = ChatPayload(decoding: json), message.from == sender else {
             return .refused("its signed sender is not \(sender) (forged)")
         }
@@ -182,7 +184,16 @@ public struct KeyOpener: ChatOpener {
         if let last = absorbed[group], last.payload == payload { return last.problem }
         var problem: String?
         do {
-            for epoch in try openKeys(payload, of: group, directory) where groupEpochs[group]?[epoch.number] != epoch {
+            let owner = group.owner
+            let (epochs, pin) = try GroupKeys.epochs(
+                in: payload,
+                of: group,
+                keys: keys,
+                pinned: pins[owner],
+                published: owner == keys.user ? nil : bundle(of: owner, directory)?.identity
+            )
+            if let pin { _ = self.pin(owner, pin) }
+            for epoch in epochs where groupEpochs[group]?[epoch.number] != epoch {
                 groupEpochs[group, default: [:]][epoch.number] = epoch
                 record(.groupEpoch(group, epoch))
             }
@@ -191,32 +202,6 @@ public struct KeyOpener: ChatOpener {
         }
         absorbed[group] = (payload, problem)
         return problem
-    }
-
-    private mutating func openKeys(
-        _ payload: [UInt8],
-        of group: GroupID,
-        _ directory: ChatDirectory
-    ) throws(GroupKeys.Problem) -> [GroupEpoch] {
-        guard let keys = GroupKeys(payload: payload, group: group, member: self.keys.user) else {
-            throw GroupKeys.Refusal.malformed.problem
-        }
-        let owner = group.owner
-        let published = bundle(of: owner, directory)?.identity
-        guard let trusted = pins[owner] ?? published else {
-            throw GroupKeys.Problem(reason: "no keys of \(owner) are known to check their signature")
-        }
-        switch keys.open(keys: self.keys, owner: trusted) {
-        case .success(let epochs):
-            _ = pin(owner, trusted)
-            return epochs
-        case .failure(.forged) where published != nil && published != trusted:
-            throw GroupKeys.Problem(
-                reason: "they are signed by a new identity key of \(owner) (publisher trust \(owner) to accept it)"
-            )
-        case .failure(let refusal):
-            throw refusal.problem
-        }
     }
 
     public mutating func keysChanged(of user: String, directory: ChatDirectory) -> [ChatLine.Event] {

@@ -95,6 +95,38 @@ struct GroupSealingTests {
         #expect(opener.expectsSealed(from: "alice", topic: topic, directory: directory))
     }
 
+    @Test("the owner opens its own keys with its own identity (nothing pinned); a new owner key is refused, a forged one called forged")
+    func ownerKeys() throws {
+        let first = try plan(["alice", "bob"])
+        let epoch = try #require(first.newEpoch)
+        var owner = opener(alice)
+        let ownKeys = try directory(me: "alice", groupKeys: try keys(for: "alice", in: first))
+        #expect(
+            owner.open(try message("mine", from: alice, epoch: epoch), in: group, from: "alice", ownKeys, now: now)
+                == .message(.message(from: "alice", "mine"))
+        )
+        #expect(owner.pins["alice"] == nil)
+        // bob pinned alice's first key; keys signed by a new one are refused until trusted.
+        let renewed = UserKeys.generate(user: "alice")
+        let resealed = try GroupKeys.seal([epoch], group: group, for: bundle(bob), by: renewed, time: 0)
+        var directory = try directory(me: "bob", groupKeys: resealed)
+        _ = directory.apply(.keys(user: "alice"), payload: try bundle(renewed).payload(signedBy: renewed))
+        var member = KeyOpener(
+            keys: bob,
+            pins: ["alice": alice.identityPublicKey],
+            replays: ReplayRecord(now: now.millisecondsSince1970)
+        )
+        #expect(
+            member.absorbKeys(of: group, directory)
+                == "they are signed by a new identity key of alice (publisher trust alice to accept it)"
+        )
+        // Keys signed by neither the pinned nor the published key are a forgery, whatever the bundle says.
+        let forger = UserKeys(user: "alice", identity: mallory.identity, deviceID: "f", device: mallory.device)
+        let forged = try GroupKeys.seal([epoch], group: group, for: bundle(bob), by: forger, time: 0)
+        _ = directory.apply(.groupKeys(group, member: "bob"), payload: forged.payload)
+        #expect(member.absorbKeys(of: group, directory) == "they are not signed by the group's owner (forged)")
+    }
+
     @Test("a new epoch only when the members change; a new device gets keys again without one")
     func epochs() throws {
         let first = try plan(["alice", "bob"])
