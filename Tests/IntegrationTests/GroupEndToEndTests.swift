@@ -250,6 +250,76 @@ extension EndToEndTests {
         )
     }
 
+    @Test("in a group: replayed, moved, tampered copies and a member posing as another: one marker line each")
+    func groupRefusals() async throws {
+        let broker = try Mosquitto()
+        let watch = try await operatorView(broker)
+        try await robots(broker, members: ["bob", "carol"])
+        #expect(try await run(broker, "alice", command: ["group", "create", "crew"]).code == 0)
+        for user in ["bob", "carol"] {
+            #expect(try await run(broker, user, command: ["group", "join", "alice/crew"]).code == 0)
+            #expect(try await run(broker, "alice", command: ["group", "approve", "alice/crew", user]).code == 0)
+        }
+        let owner = try await broker.startChatListener(as: "alice")
+        try await say(broker, "bob", "bob here")
+        try await say(broker, "carol", "once only")
+        #expect(await owner.waitForOutput("<carol> once only", timeout: .seconds(10)))
+        let sealed = try #require(seen(watch, "chat/groups/alice/robots/messages/carol"))
+        // The operator republishes carol's message (replay), moves it to another group she is in, and
+        // flips one byte of it.
+        try adminPublish(broker, "chat/groups/alice/robots/messages/carol", sealed)
+        #expect(await owner.waitForOutput("replayed", timeout: .seconds(10)))
+        try adminPublish(broker, "chat/groups/alice/crew/messages/carol", sealed)
+        #expect(await owner.waitForOutput("moved", timeout: .seconds(10)))
+        let marker = try #require(sealed.range(of: "\"sealed\":\"")).upperBound
+        var bytes = Array(sealed.utf8)
+        let index = sealed.utf8.distance(from: sealed.utf8.startIndex, to: marker) + 120
+        bytes[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        try adminPublish(broker, "chat/groups/alice/robots/messages/carol", String(decoding: bytes, as: UTF8.self))
+        #expect(await owner.waitForOutput("tampered", timeout: .seconds(10)))
+        // bob, a member holding the group's key: the broker refuses him carol's topic, and what he signs
+        // under carol's name on his own is refused.
+        let raw = try await broker.client("bob") { $0.reconnect = nil }
+        await #expect(throws: MQTTError.self) {
+            try await raw.publish(
+                topic: "chat/groups/alice/robots/messages/carol",
+                payload: Array(sealed.utf8),
+                qos: .atLeastOnce
+            )
+        }
+        await raw.disconnect()
+        let bob = try keyFiles(broker, "bob")
+        let posing = try Sealing.sealGroup(
+            .message(from: "carol", "I am carol"),
+            from: bob.keys,
+            group: Self.robots,
+            epoch: try #require(bob.epochs.max { $0.number < $1.number }),
+            time: ChatTimestamp.now().millisecondsSince1970
+        )
+        try Mosquitto.run(
+            "/usr/bin/mosquitto_pub",
+            broker.mosquittoFlags("bob") + [
+                "-q", "1", "-t", "chat/groups/alice/robots/messages/bob", "-m",
+                String(decoding: posing.encoded(), as: UTF8.self),
+            ]
+        )
+        #expect(await owner.waitForOutput("forged", timeout: .seconds(10)))
+        owner.signal(SIGTERM)
+        #expect(try await owner.wait() == 0)
+        watch.signal(SIGTERM)
+        _ = try await watch.wait()
+        #expect(
+            withoutTimes(owner.stdout).filter { $0.hasPrefix("[alice/") } == [
+                "[alice/robots] <bob> bob here",
+                "[alice/robots] <carol> once only",
+                "[alice/robots] * carol sent a message that was refused: it was replayed (already shown once)",
+                "[alice/crew] * carol sent a message that was refused: it was sealed for another conversation (moved)",
+                "[alice/robots] * carol sent a message that was refused: it was tampered with",
+                "[alice/robots] * bob sent a message that was refused: its signed sender is not bob (forged)",
+            ]
+        )
+    }
+
     @Test("a member away across a change of key gets what was said, encrypted, exactly once")
     func groupOffline() async throws {
         let broker = try Mosquitto()
