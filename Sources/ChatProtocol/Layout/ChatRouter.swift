@@ -202,6 +202,9 @@ public struct ChatRouter: Sendable {
             user == me
         case .contact(let owner, _): owner == me
         case .groupInfo(let group), .groupDecision(let group, _): group.owner == me
+        // Else the journal's copy of this machine's key bundle went back over a newer one another device
+        // of the user published (dropping that device).
+        case .keys(let user): user == me
         default: false
         }
     }
