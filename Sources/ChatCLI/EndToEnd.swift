@@ -140,7 +140,8 @@ public enum EndToEnd {
                 + "device too, copy it here with publisher keys --export FILE there and publisher keys --import "
                 + "FILE here, or replace it with publisher keys --new"
         }
-        let bundle = keys.bundle(adding: replacing ? nil : existing, version: ChatTimestamp.now().millisecondsSince1970)
+        let version = KeyBundle.version(after: existing, now: ChatTimestamp.now().millisecondsSince1970)
+        let bundle = keys.bundle(adding: replacing ? nil : existing, version: version)
         if let existing, existing.identity == bundle.identity, existing.devices == bundle.devices {
             store.setPublished(try bundle.payload(signedBy: keys))
             return nil
@@ -181,6 +182,7 @@ public enum EndToEnd {
             }
             return nil
         }
+        try checkVersion(bundle, store: store)
         if let pinned, pinned != bundle.identity {
             throw MQTTError(.notAuthorized, keyChanged(recipient, pinned: pinned, now: bundle.identity))
         }
@@ -189,6 +191,24 @@ public enum EndToEnd {
             let time = message.time?.millisecondsSince1970 ?? ChatTimestamp.now().millisecondsSince1970
             // Sealing fails only for a malformed device key, which a verified bundle never has.
             return (try? Sealing.sealDirect(message, from: keys, to: bundle, time: time).encoded()) ?? []
+        }
+    }
+
+    /// Refuses (exit 77) `bundle` when it is older than one seen before for its user, else keeps its
+    /// version as the newest seen (also when its identity key changed: an old copy under the key pinned
+    /// before must not pass once the new one was seen).
+    static func checkVersion(_ bundle: KeyBundle, store: KeyStore) throws(MQTTError) {
+        let newest = store.versions()[bundle.user]
+        if bundle.isOlder(than: newest) {
+            let user = bundle.user
+            throw MQTTError(
+                .notAuthorized,
+                "\(user)'s published keys are older than ones seen before (an old copy put back?): nothing was "
+                    + "sent. Check it with \(user) (publisher keys \(user)), then: publisher trust \(user)"
+            )
+        }
+        if newest != bundle.version {
+            store.write(.bundleVersion(user: bundle.user, version: bundle.version), client: "")
         }
     }
 
@@ -430,10 +450,14 @@ public struct EndToEndSending: Sendable {
         let pins = store.pins()
         var bundles: [String: KeyBundle] = [:]
         var changed: [String] = []
+        var rolledBack: [String] = []
         for member in members {
             guard let bundle = raw[member].flatMap({ KeyBundle(payload: $0, user: member) }) else { continue }
             if member == me {
                 if bundle.identity == keys.identityPublicKey { bundles[me] = bundle }
+            } else if (try? EndToEnd.checkVersion(bundle, store: store)) == nil {
+                // An old copy may list a device the member dropped.
+                rolledBack.append(member)
             } else if let pinned = pins[member], pinned != bundle.identity {
                 // Sealing the group's key to a key not trusted would hand it to whoever replaced it.
                 changed.append(member)
@@ -481,7 +505,15 @@ public struct EndToEndSending: Sendable {
                     + "(publisher keys \(member)) and accept it (publisher trust \(member))."
             )
         }
-        for member in plan.keyless where !changed.contains(member) {
+        for member in rolledBack {
+            report(
+                toolName,
+                "note: \(member)'s published keys are older than ones seen before (an old copy put back?): \(member) "
+                    + "gets no new key of \(group) until you check it (publisher keys \(member)) and accept them "
+                    + "(publisher trust \(member))."
+            )
+        }
+        for member in plan.keyless where !changed.contains(member) && !rolledBack.contains(member) {
             report(toolName, "note: \(member) publishes no keys: \(member) cannot read \(group)'s messages.")
         }
     }
@@ -522,7 +554,7 @@ extension EndToEnd {
             guard let published = directory.keyBundles[user].flatMap({ KeyBundle(payload: $0, user: user) }) else {
                 throw MQTTError(.refusedByState, "\(user) has published no keys.")
             }
-            try store.trust(user, identity: published.identity)
+            try store.trust(user, identity: published.identity, version: published.version)
             return "trusted \(user)'s key \(KeyFingerprint.of(published.identity))\n"
         }
     }

@@ -43,6 +43,19 @@ public enum KeyFiles {
 
     public static func pinLine(_ user: String, _ identity: [UInt8]) -> String { "\(user) \(base64(identity))\n" }
 
+    /// `key_versions`: one `user version` line per newer bundle version seen; the highest wins.
+    public static func versions(_ text: String) -> [String: Int64] {
+        var versions: [String: Int64] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let version = Int64(parts[1]) else { continue }
+            versions[String(parts[0])] = max(version, versions[String(parts[0])] ?? .min)
+        }
+        return versions
+    }
+
+    public static func versionLine(_ user: String, _ version: Int64) -> String { "\(user) \(version)\n" }
+
     /// `seen-<client>`: one `id time` line per message accepted.
     public static func replays(_ text: String, now: Int64) -> ReplayRecord {
         let entries = text.split(separator: "\n").compactMap { line -> (id: String, time: Int64)? in

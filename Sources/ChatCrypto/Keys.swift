@@ -127,6 +127,17 @@ public struct KeyBundle: Sendable, Hashable {
         self.devices = devices
         self.version = version
     }
+
+    /// Whether this is an older version than `newest`, the newest seen for the user: the operator put back
+    /// an older copy, genuinely signed, which may list a device the user dropped (`keys --new` after losing
+    /// a machine) or lack one added since. The tools that saw the newer one refuse it.
+    public func isOlder(than newest: Int64?) -> Bool { newest.map { version < $0 } ?? false }
+
+    /// The version for a bundle that replaces `existing`: the time (milliseconds), past the existing
+    /// version even when this machine's clock is behind the one that published it.
+    public static func version(after existing: KeyBundle?, now: Int64) -> Int64 {
+        max(now, (existing?.version ?? 0) + 1)
+    }
 }
 
 /// How people compare keys out of band.

@@ -9,6 +9,8 @@ public enum KeyRecord: Sendable, Hashable {
     case seen(id: String, time: Int64)
     /// A group's epoch key this user was handed (kept, so what was said in it still opens later).
     case groupEpoch(GroupID, GroupEpoch)
+    /// The newest version of a user's bundle seen (`KeyBundle.isOlder(than:)`).
+    case bundleVersion(user: String, version: Int64)
 }
 
 /// Seen message ids, kept for the replay window: the operator can republish any sealed message, and the
@@ -48,8 +50,10 @@ public struct KeyOpener: ChatOpener {
     private var announced: [String: [UInt8]] = [:]
     /// The version of this user's bundle already announced as lacking this device.
     private var missingAnnounced: Int64?
-    /// The newest bundle version seen per user: an older one republished by the operator is ignored.
-    private var versions: [String: Int64] = [:]
+    /// The newest bundle version seen per user (kept: `KeyRecord.bundleVersion`): an older one is ignored.
+    public private(set) var versions: [String: Int64]
+    /// The older bundle versions already announced as rolled back, per user.
+    private var rollbacksAnnounced: [String: Int64] = [:]
     /// The epochs of each group this user was handed (kept: `KeyRecord.groupEpoch`).
     public private(set) var groupEpochs: [GroupID: [UInt32: GroupEpoch]]
     /// The group keys payload last read from the directory, per group, and why it did not open (if not).
@@ -60,10 +64,12 @@ public struct KeyOpener: ChatOpener {
         pins: [String: [UInt8]],
         replays: ReplayRecord,
         groupEpochs: [GroupID: [GroupEpoch]] = [:],
+        versions: [String: Int64] = [:],
         record: @escaping @Sendable (KeyRecord) -> Void = { _ in }
     ) {
         self.keys = keys
         self.pins = pins
+        self.versions = versions
         self.replays = replays
         self.groupEpochs = groupEpochs.mapValues { Dictionary($0.map { ($0.number, $0) }) { _, new in new } }
         self.record = record
@@ -72,9 +78,12 @@ public struct KeyOpener: ChatOpener {
     /// `user`'s verified bundle in `directory`, unless an older version than one already seen.
     mutating func bundle(of user: String, _ directory: ChatDirectory) -> KeyBundle? {
         guard let payload = directory.keyBundles[user], let bundle = KeyBundle(payload: payload, user: user),
-            bundle.version >= versions[user] ?? .min
+            !bundle.isOlder(than: versions[user])
         else { return nil }
-        versions[user] = bundle.version
+        if versions[user] != bundle.version {
+            versions[user] = bundle.version
+            record(.bundleVersion(user: user, version: bundle.version))
+        }
         return bundle
     }
 
@@ -205,6 +214,13 @@ public struct KeyOpener: ChatOpener {
     }
 
     public mutating func keysChanged(of user: String, directory: ChatDirectory) -> [ChatLine.Event] {
+        if let older = directory.keyBundles[user].flatMap({ KeyBundle(payload: $0, user: user) }),
+            older.isOlder(than: versions[user])
+        {
+            guard rollbacksAnnounced[user] != older.version else { return [] }
+            rollbacksAnnounced[user] = older.version
+            return [.keysRolledBack]
+        }
         guard let bundle = bundle(of: user, directory) else { return [] }
         if user == keys.user {
             // Another machine published its own identity, or this device's publish did not stick: said once.

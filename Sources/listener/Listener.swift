@@ -179,9 +179,13 @@ struct Listen: ChatCommand {
             let clientID = configuration.clientID
             let replays = store.replays(client: clientID, now: .now())
             store.compactReplays(client: clientID, replays)
-            router.opener = KeyOpener(keys: keys!, pins: store.pins(), replays: replays, groupEpochs: groupEpochs) {
-                store.write($0, client: clientID)
-            }
+            router.opener = KeyOpener(
+                keys: keys!,
+                pins: store.pins(),
+                replays: replays,
+                groupEpochs: groupEpochs,
+                versions: store.versions()
+            ) { store.write($0, client: clientID) }
         }
         let target = "\(configuration.host):\(configuration.port)"
         let restorer = StateRestorer(journal: StateJournalFile(configuration, user: me))

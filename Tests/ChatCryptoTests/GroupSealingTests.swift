@@ -95,7 +95,7 @@ struct GroupSealingTests {
         #expect(opener.expectsSealed(from: "alice", topic: topic, directory: directory))
     }
 
-    @Test("the owner opens its own keys with its own identity (nothing pinned); a new owner key is refused, a forged one called forged")
+    @Test("the owner opens its own keys by its own identity; a new owner key is refused, a forged one is forged")
     func ownerKeys() throws {
         let first = try plan(["alice", "bob"])
         let epoch = try #require(first.newEpoch)

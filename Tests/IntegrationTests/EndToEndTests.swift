@@ -67,6 +67,15 @@ struct EndToEndTests {
         )
     }
 
+    /// `payload` (a sealed chat message as the operator saw it) with one byte of its envelope changed.
+    func flipped(_ payload: String) throws -> String {
+        let marker = try #require(payload.range(of: "\"sealed\":\"")).upperBound
+        var bytes = Array(payload.utf8)
+        let index = payload.utf8.distance(from: payload.utf8.startIndex, to: marker) + 120
+        bytes[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     @Test("a private message: bob reads it, encrypted; admin on # and the persistence file see no plaintext")
     func sealedForRecipient() async throws {
         let broker = try Mosquitto(persistence: true, autosaveInterval: 1)
@@ -109,11 +118,7 @@ struct EndToEndTests {
         #expect(await bob.waitForOutput("replayed", timeout: .seconds(10)))
         try adminPublish(broker, "chat/users/carol/inbox/alice", sealed)
         #expect(await carol.waitForOutput("moved", timeout: .seconds(10)))
-        let marker = try #require(sealed.range(of: "\"sealed\":\"")).upperBound
-        var bytes = Array(sealed.utf8)
-        let index = sealed.utf8.distance(from: sealed.utf8.startIndex, to: marker) + 120
-        bytes[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
-        try adminPublish(broker, "chat/users/bob/inbox/alice", String(decoding: bytes, as: UTF8.self))
+        try adminPublish(broker, "chat/users/bob/inbox/alice", try flipped(sealed))
         #expect(await bob.waitForOutput("tampered", timeout: .seconds(10)))
         for listener in [bob, carol] {
             listener.signal(SIGTERM)
