@@ -85,7 +85,7 @@ let package = Package(
         .testTarget(name: "ChatCryptoTests", dependencies: ["ChatCrypto"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["ChatProtocol", "MQTTPaho"],
+            dependencies: ["ChatProtocol", "ChatCrypto", "MQTTPaho"],
             exclude: ["Support/pty_run.py"]
         ),
     ]

@@ -12,7 +12,8 @@ public struct ChatActions: Sendable {
     public let me: String
 
     let journal: StateJournalFile
-    /// Seals private messages and invitations end to end (nil: plaintext, as before keys).
+    /// Seals private messages, invitations and group messages end to end, and hands out a group's keys
+    /// after its owner's changes (nil: plaintext, as before keys).
     public var endToEnd: EndToEndSending?
 
     public init(client: any MQTTTransport, layout: ChatLayout, me: String, endToEnd: EndToEndSending? = nil) {
@@ -52,6 +53,25 @@ public struct ChatActions: Sendable {
                     "The broker refused \(me)'s publish to \(publish.topic): not authorized by its ACL."
                 )
             }
+        }
+        // A group's owner created it or decided on a member: its members' keys follow (a new epoch). Only
+        // an approval made here adds someone to the owner's signed list, never the broker's state alone.
+        guard let endToEnd else { return }
+        var owned: [GroupID: [String]] = [:]
+        for publish in publishes {
+            switch layout.parse(publish.topic) {
+            case .groupInfo(let group) where group.owner == me:
+                owned[group, default: []] += []
+            case .groupDecision(let group, let user) where group.owner == me:
+                let approved =
+                    ChatState.members(publish.payload)?["status"] == ChatState.GroupDecision.approved.rawValue
+                owned[group, default: []] += approved ? [user] : []
+            default:
+                break
+            }
+        }
+        for (group, approved) in owned.sorted(by: { $0.key < $1.key }) {
+            try await endToEnd.updateGroupKeys(group, approving: approved, client: client, layout: layout)
         }
     }
 

@@ -110,7 +110,7 @@ struct OperationCommand: RunnableCommand {
             try await actions.perform(outcome.publishes)
         }
         if operation.readsDirectory {
-            await connection.runWithDirectory { actions, directory throws(MQTTError) in
+            await connection.runWithDirectory(endToEnd: true) { actions, directory throws(MQTTError) in
                 try await perform(actions, directory)
             }
         } else {

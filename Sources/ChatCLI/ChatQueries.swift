@@ -178,15 +178,27 @@ extension ConnectionOptions {
     /// Connects, reads the broker's state (memberships, presence, groups), runs `body` with it, and exits 0;
     /// any failure is one line and its exit code.
     public func runWithDirectory(
+        endToEnd: Bool = false,
         _ body: (ChatActions, ChatDirectory) async throws(MQTTError) -> Void
     ) async -> Never {
         let tool = toolName
         let me = resolvedUsername
         let configuration = configurationOrExit(tool)
         let watcher = DirectoryWatcher(layout: ChatLayout(), me: me, client: configuration.clientID)
+        // A chat command that publishes seals what it sends and hands out its groups' keys, as `runCommand`.
+        var sending: EndToEndSending?
+        if endToEnd {
+            let keys = keysOrExit(tool, configuration)
+            await EndToEnd.publishIfNeeded(keys, configuration, tool: tool)
+            let reader = KeyReader(layout: ChatLayout(), me: me, client: configuration.clientID)
+            sending = EndToEndSending(keys: keys, store: EndToEnd.store(configuration, user: me), reader: reader)
+        }
         let client: MQTTClient
         do {
-            client = try MQTTClient(configuration, onMessage: watcher.handle)
+            client = try MQTTClient(configuration) { [sending] message in
+                watcher.handle(message)
+                sending?.reader.handle(message)
+            }
             try await client.connect()
             reportConnected(tool, client)
             try await watcher.start(client, me: me)
@@ -195,7 +207,7 @@ extension ConnectionOptions {
         }
         let directory = await watcher.snapshot()
         do {
-            try await body(ChatActions(client: client, layout: ChatLayout(), me: me), directory)
+            try await body(ChatActions(client: client, layout: ChatLayout(), me: me, endToEnd: sending), directory)
         } catch {
             await client.disconnect()
             fail(tool, error)

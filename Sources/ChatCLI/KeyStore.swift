@@ -9,7 +9,9 @@ import ChatProtocol
 /// (else `~/.local/share/mqtt-chat/keys/`), in a folder of mode 0700 (their text: ChatCrypto's `KeyFiles`):
 /// - `identity` and `device`: the private keys, mode 0600; a key file others can read is refused (exit 77);
 /// - `known_keys`: the identity key pinned for each user;
+/// - `key_versions`: the newest version of each user's bundle seen (an older one put back is refused);
 /// - `seen-<client id>`: the replay record of one listener session;
+/// - `group_keys`: the groups' epoch keys this user was handed or made (mode 0600);
 /// - `published`: the bundle this device last saw the broker keep (so it is published once, not each run).
 public struct KeyStore: Sendable {
     public let directory: String
@@ -50,11 +52,18 @@ public struct KeyStore: Sendable {
     /// The pinned identity keys.
     public func pins() -> [String: [UInt8]] { KeyFiles.pins(text("known_keys") ?? "") }
 
-    /// Pins `identity` for `user`, replacing what was pinned (`trust`).
-    public func trust(_ user: String, identity: [UInt8]) throws(MQTTError) {
+    /// The newest bundle version seen per user.
+    public func versions() -> [String: Int64] { KeyFiles.versions(text("key_versions") ?? "") }
+
+    /// Pins `identity` for `user` and takes `version` as the newest of their bundle, replacing what was
+    /// pinned and seen (`trust`: also accepts a bundle older than one seen).
+    public func trust(_ user: String, identity: [UInt8], version: Int64) throws(MQTTError) {
         var pins = pins()
         pins[user] = identity
         try write("known_keys", KeyFiles.pinsText(pins))
+        var versions = versions()
+        versions[user] = version
+        try write("key_versions", versions.keys.sorted().map { KeyFiles.versionLine($0, versions[$0]!) }.joined())
     }
 
     /// The replay record of the listener session `client`.
@@ -75,7 +84,16 @@ public struct KeyStore: Sendable {
             PrivateFiles.append(Array(KeyFiles.pinLine(user, identity).utf8), to: path("known_keys"))
         case .seen(let id, let time):
             PrivateFiles.append(Array(KeyFiles.seenLine(id, time).utf8), to: path(seen(client)))
+        case .groupEpoch(let group, let epoch):
+            PrivateFiles.append(Array(KeyFiles.groupEpochLine(group, epoch).utf8), to: path("group_keys"))
+        case .bundleVersion(let user, let version):
+            PrivateFiles.append(Array(KeyFiles.versionLine(user, version).utf8), to: path("key_versions"))
         }
+    }
+
+    /// The groups' epoch keys kept here. Refused like a private key file when others may read it.
+    public func groupEpochs() throws(MQTTError) -> [GroupID: [GroupEpoch]] {
+        KeyFiles.groupEpochs(try readPrivate("group_keys") ?? "")
     }
 
     public var published: [UInt8]? { PrivateFiles.read(path("published")) }

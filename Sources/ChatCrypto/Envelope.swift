@@ -7,14 +7,15 @@ import Crypto
     import Foundation
 #endif
 
-/// A sealed message, binary (SealedPayload carries it in base64). Its header names the sender, the
-/// recipient (a user's inbox, or a group and its epoch), a random message id and the send time; the header
+/// A sealed message, binary (SealedPayload carries it in base64), or a member's group keys (`GroupKeys`).
+/// Its header names the sender, the recipient (a user's inbox; a group and its epoch; a group's member for
+/// their keys), a random message id and the send time; the header
 /// is authenticated by every layer (HPKE wraps, the AEAD, the signature), so a message moved to another inbox
 /// or group, or tampered with, never opens as a normal one (MLS: bind group, epoch, sender and id).
 ///
 /// ```
 /// "MC" 1 kind | sender | recipient | epoch (u32) | id (16) | time (i64, ms)      the header
-/// wraps (u16 count) { device id | enc | HPKE(content key) }                        private messages only
+/// wraps (u16 count) { device id | enc | HPKE(content key) }                        not in group messages
 /// ChaChaPoly(signature (64) | chat message JSON)                                    the body
 /// ```
 /// Every variable field is preceded by its length (u16, big-endian).
@@ -22,6 +23,8 @@ struct Envelope: Sendable, Hashable {
     enum Kind: UInt8 {
         case direct = 1
         case group = 2
+        /// The epoch keys the owner hands to one member (`GroupKeys`).
+        case groupKeys = 3
     }
 
     struct Wrap: Sendable, Hashable {
@@ -32,7 +35,7 @@ struct Envelope: Sendable, Hashable {
 
     var kind: Kind
     var sender: String
-    /// A user (private message) or `OWNER/NAME` (group).
+    /// A user (private message), `OWNER/NAME` (group message) or `OWNER/NAME/MEMBER` (a member's group keys).
     var recipient: String
     var epoch: UInt32
     var id: [UInt8]
@@ -54,7 +57,7 @@ struct Envelope: Sendable, Hashable {
     func encoded() -> [UInt8] {
         var writer = ByteWriter()
         writer.raw(header)
-        if kind == .direct {
+        if kind != .group {
             writer.integer(UInt64(wraps.count), bytes: 2)
             for wrap in wraps {
                 writer.field(Array(wrap.device.utf8))
@@ -90,7 +93,7 @@ struct Envelope: Sendable, Hashable {
             id: id,
             time: Int64(bitPattern: time)
         )
-        if kind == .direct {
+        if kind != .group {
             guard let count = reader.integer(bytes: 2) else { return nil }
             for _ in 0..<count {
                 guard let device = reader.field(), let encapsulated = reader.field(), let key = reader.field() else {

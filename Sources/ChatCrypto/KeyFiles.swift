@@ -1,3 +1,4 @@
+import ChatProtocol
 import Crypto
 
 /// The text of a user's key files (KeyStore, in ChatCLI, reads and writes them): pure, so the formats are
@@ -42,6 +43,19 @@ public enum KeyFiles {
 
     public static func pinLine(_ user: String, _ identity: [UInt8]) -> String { "\(user) \(base64(identity))\n" }
 
+    /// `key_versions`: one `user version` line per newer bundle version seen; the highest wins.
+    public static func versions(_ text: String) -> [String: Int64] {
+        var versions: [String: Int64] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let version = Int64(parts[1]) else { continue }
+            versions[String(parts[0])] = max(version, versions[String(parts[0])] ?? .min)
+        }
+        return versions
+    }
+
+    public static func versionLine(_ user: String, _ version: Int64) -> String { "\(user) \(version)\n" }
+
     /// `seen-<client>`: one `id time` line per message accepted.
     public static func replays(_ text: String, now: Int64) -> ReplayRecord {
         let entries = text.split(separator: "\n").compactMap { line -> (id: String, time: Int64)? in
@@ -57,4 +71,23 @@ public enum KeyFiles {
     }
 
     public static func seenLine(_ id: String, _ time: Int64) -> String { "\(id) \(time)\n" }
+
+    /// `group_keys`: one `OWNER/NAME epoch key members` line per epoch key handed to this user (or made,
+    /// by an owner); a later line for the same epoch wins.
+    public static func groupEpochs(_ text: String) -> [GroupID: [GroupEpoch]] {
+        var epochs: [GroupID: [UInt32: GroupEpoch]] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 4, let group = try? GroupID(parsing: parts[0]), let number = UInt32(parts[1]),
+                let key = unbase64(parts[2]), key.count == 32
+            else { continue }
+            let members = parts[3].split(separator: ",").map(String.init)
+            epochs[group, default: [:]][number] = GroupEpoch(number: number, key: key, members: members)
+        }
+        return epochs.mapValues { $0.values.sorted { $0.number < $1.number } }
+    }
+
+    public static func groupEpochLine(_ group: GroupID, _ epoch: GroupEpoch) -> String {
+        "\(group) \(epoch.number) \(base64(epoch.key)) \(epoch.members.joined(separator: ","))\n"
+    }
 }

@@ -13,6 +13,10 @@ enum Label {
     static let bundle = "mqtt-chat/v1/key-bundle"
     static let directSignature = "mqtt-chat/v1/dm-signature"
     static let directWrap = "mqtt-chat/v1/dm-content-key"
+    static let groupSignature = "mqtt-chat/v1/group-signature"
+    static let groupMessageKey = "mqtt-chat/v1/group-message-key"
+    static let groupKeysSignature = "mqtt-chat/v1/group-keys-signature"
+    static let groupKeysWrap = "mqtt-chat/v1/group-keys-content-key"
     static let fingerprint = "mqtt-chat/v1/fingerprint"
     static let safetyNumber = "mqtt-chat/v1/safety-number"
     static let export = "mqtt-chat/v1/identity-export"
@@ -122,6 +126,17 @@ public struct KeyBundle: Sendable, Hashable {
         self.identity = identity
         self.devices = devices
         self.version = version
+    }
+
+    /// Whether this is an older version than `newest`, the newest seen for the user: the operator put back
+    /// an older copy, genuinely signed, which may list a device the user dropped (`keys --new` after losing
+    /// a machine) or lack one added since. The tools that saw the newer one refuse it.
+    public func isOlder(than newest: Int64?) -> Bool { newest.map { version < $0 } ?? false }
+
+    /// The version for a bundle that replaces `existing`: the time (milliseconds), past the existing
+    /// version even when this machine's clock is behind the one that published it.
+    public static func version(after existing: KeyBundle?, now: Int64) -> Int64 {
+        max(now, (existing?.version ?? 0) + 1)
     }
 }
 

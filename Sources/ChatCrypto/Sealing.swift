@@ -27,24 +27,14 @@ public enum Sealing {
             sender: keys.user,
             recipient: recipient.user,
             epoch: 0,
-            id: SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) },
+            id: randomID(),
             time: time
         )
-        let header = envelope.header
         let contentKey = SymmetricKey(size: .bits256)
-        for device in recipient.devices {
-            let publicKey = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: device.key)
-            var sender = try HPKE.Sender(recipientKey: publicKey, ciphersuite: suite, info: Data(Label.directWrap.utf8))
-            let sealedKey = try contentKey.withUnsafeBytes {
-                try sender.seal(Array($0), authenticating: header + Array(device.id.utf8))
-            }
-            envelope.wraps.append(
-                .init(device: device.id, encapsulated: Array(sender.encapsulatedKey), sealedKey: Array(sealedKey))
-            )
-        }
+        envelope.wraps = try wraps(contentKey, header: envelope.header, for: recipient.devices, label: Label.directWrap)
         envelope.body = try sealBody(
-            message,
-            header: header,
+            message.encoded(),
+            header: envelope.header,
             label: Label.directSignature,
             keys: keys,
             with: contentKey
@@ -52,28 +42,93 @@ public enum Sealing {
         return SealedPayload(from: keys.user, sealed: envelope.encoded())
     }
 
-    /// The signature over the header and the message, then the message, sealed with `key`; the header is
-    /// the AEAD's associated data.
-    static func sealBody(
+    /// `message` sealed for the members of `group` with `epoch`'s key, signed by `keys`.
+    public static func sealGroup(
         _ message: ChatMessage,
+        from keys: UserKeys,
+        group: GroupID,
+        epoch: GroupEpoch,
+        time: Int64
+    ) throws -> SealedPayload {
+        var envelope = Envelope(
+            kind: .group,
+            sender: keys.user,
+            recipient: group.description,
+            epoch: epoch.number,
+            id: randomID(),
+            time: time
+        )
+        envelope.body = try sealBody(
+            message.encoded(),
+            header: envelope.header,
+            label: Label.groupSignature,
+            keys: keys,
+            with: groupMessageKey(epoch, envelope)
+        )
+        return SealedPayload(from: keys.user, sealed: envelope.encoded())
+    }
+
+    /// The key of one group message: derived from the epoch key with the message's id and header, so the
+    /// epoch key itself never seals anything (one label per use of a key) and nonces never repeat under it.
+    static func groupMessageKey(_ epoch: GroupEpoch, _ envelope: Envelope) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: epoch.key),
+            salt: envelope.id,
+            info: Array(Label.groupMessageKey.utf8) + envelope.header,
+            outputByteCount: 32
+        )
+    }
+
+    static func randomID() -> [UInt8] { SymmetricKey(size: .bits128).withUnsafeBytes { Array($0) } }
+
+    /// `contentKey` sealed with HPKE base mode to each of `devices`, the header and the device id
+    /// authenticated with it.
+    static func wraps(
+        _ contentKey: SymmetricKey,
+        header: [UInt8],
+        for devices: [KeyBundle.Device],
+        label: String
+    ) throws -> [Envelope.Wrap] {
+        try devices.map { device in
+            let publicKey = try Curve25519.KeyAgreement.PublicKey(rawRepresentation: device.key)
+            var sender = try HPKE.Sender(recipientKey: publicKey, ciphersuite: suite, info: Data(label.utf8))
+            let sealedKey = try contentKey.withUnsafeBytes {
+                try sender.seal(Array($0), authenticating: header + Array(device.id.utf8))
+            }
+            return Envelope.Wrap(
+                device: device.id,
+                encapsulated: Array(sender.encapsulatedKey),
+                sealedKey: Array(sealedKey)
+            )
+        }
+    }
+
+    /// The signature over the header and `plain`, then `plain`, sealed with `key`; the header is the AEAD's
+    /// associated data.
+    static func sealBody(
+        _ plain: [UInt8],
         header: [UInt8],
         label: String,
         keys: UserKeys,
         with key: SymmetricKey
     ) throws -> [UInt8] {
-        let json = message.encoded()
-        let signature = try keys.identity.signature(for: Array(label.utf8) + header + json)
-        return Array(try ChaChaPoly.seal(Array(signature) + json, using: key, authenticating: header).combined)
+        let signature = try keys.identity.signature(for: Array(label.utf8) + header + plain)
+        return Array(try ChaChaPoly.seal(Array(signature) + plain, using: key, authenticating: header).combined)
     }
 
-    /// The content key of a private message, if one of the wraps is for this device and opens.
-    static func contentKey(_ envelope: Envelope, keys: UserKeys) -> SymmetricKey?? {
+    /// The content key of an envelope with wraps, if one of them is for this device (else `.some(nil)`) and
+    /// opens (else nil).
+    static func contentKey(
+        _ envelope: Envelope,
+        keys: UserKeys,
+        label: String = Label.directWrap
+    ) -> SymmetricKey?? {
         guard let wrap = envelope.wraps.first(where: { $0.device == keys.deviceID }) else { return .some(nil) }
         do {
             var recipient = try HPKE.Recipient(
                 privateKey: keys.device,
                 ciphersuite: suite,
-                info: Data(Label.directWrap.utf8),
+                info: Data(label.utf8),
                 encapsulatedKey: Data(wrap.encapsulated)
             )
             let key = try recipient.open(wrap.sealedKey, authenticating: envelope.header + Array(wrap.device.utf8))

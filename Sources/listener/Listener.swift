@@ -169,19 +169,34 @@ struct Listen: ChatCommand {
             // End-to-end encryption: this device's keys (created and published on first use), the pinned keys
             // and this session's replay record; the router opens sealed messages with them.
             let store = EndToEnd.store(configuration, user: me)
-            do { keys = try EndToEnd.keys(configuration, user: me) } catch { fail(tool, error) }
+            var groupEpochs: [GroupID: [GroupEpoch]] = [:]
+            do {
+                keys = try EndToEnd.keys(configuration, user: me)
+                groupEpochs = try store.groupEpochs()
+            } catch {
+                fail(tool, error)
+            }
             let clientID = configuration.clientID
             let replays = store.replays(client: clientID, now: .now())
             store.compactReplays(client: clientID, replays)
-            router.opener = KeyOpener(keys: keys!, pins: store.pins(), replays: replays) {
-                store.write($0, client: clientID)
-            }
+            router.opener = KeyOpener(
+                keys: keys!,
+                pins: store.pins(),
+                replays: replays,
+                groupEpochs: groupEpochs,
+                versions: store.versions()
+            ) { store.write($0, client: clientID) }
         }
         let target = "\(configuration.host):\(configuration.port)"
         let restorer = StateRestorer(journal: StateJournalFile(configuration, user: me))
         let debug = connection.debug
+        // The owner's listener renews a group's key when members leave.
+        let keeper = keys.map { GroupKeyKeeper(keys: $0, configuration: configuration, tool: tool) }
+        var membersLeft: (@Sendable ([GroupID]) -> Void)?
+        if let keeper { membersLeft = { keeper.update($0) } }
         let stateRead: @Sendable (ChatRouter, Bool) -> Void = { router, again in
             restorer.restore(router)
+            keeper?.check(router.directory)
             if debug && again { report("listener", "read the broker's state again after the reconnect.") }
         }
         var onSynced: (@Sendable (ChatRouter) -> Void)?
@@ -194,7 +209,8 @@ struct Listen: ChatCommand {
             count: count,
             stop: stop,
             onSynced: onSynced,
-            onStateRead: layoutMode ? stateRead : nil
+            onStateRead: layoutMode ? stateRead : nil,
+            onMembersLeft: membersLeft
         )
         if let keys { await EndToEnd.publishIfNeeded(keys, configuration, tool: tool, quiet: quiet) }
         let client: MQTTClient

@@ -69,6 +69,8 @@ final class MessageSink: Sendable {
     private let onSynced: (@Sendable (ChatRouter) -> Void)?
     /// Called when the state was read, at start and again after a reconnect (`true`); returns at once.
     private let onStateRead: (@Sendable (ChatRouter, Bool) -> Void)?
+    /// Called when members left groups this user owns (live); returns at once.
+    private let onMembersLeft: (@Sendable ([GroupID]) -> Void)?
 
     init(
         view: View,
@@ -76,9 +78,11 @@ final class MessageSink: Sendable {
         count: Int?,
         stop: StopReason,
         onSynced: (@Sendable (ChatRouter) -> Void)? = nil,
-        onStateRead: (@Sendable (ChatRouter, Bool) -> Void)? = nil
+        onStateRead: (@Sendable (ChatRouter, Bool) -> Void)? = nil,
+        onMembersLeft: (@Sendable ([GroupID]) -> Void)? = nil
     ) {
         self.onStateRead = onStateRead
+        self.onMembersLeft = onMembersLeft
         var router: ChatRouter?
         if case .layout(let layoutRouter) = view { router = layoutRouter }
         state = Mutex(State(model: ListenerModel(router: router, renderer: renderer, count: count)))
@@ -173,6 +177,11 @@ final class MessageSink: Sendable {
             if output.actions.contains(.synced) || output.actions.contains(.resynced) {
                 onStateRead?(router, output.actions.contains(.resynced))
             }
+            let left = output.actions.compactMap { action -> GroupID? in
+                guard case .membersLeft(let group) = action else { return nil }
+                return group
+            }
+            if !left.isEmpty { onMembersLeft?(left) }
         }
         state.pending += output.bytes
         if output.chatLines > 0 { shown.add(output.chatLines, ordering: .relaxed) }

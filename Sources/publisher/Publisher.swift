@@ -147,7 +147,7 @@ struct Send: ChatCommand {
         }
         if let keys { await EndToEnd.publishIfNeeded(keys, configuration, tool: tool, quiet: quiet) }
         let keyReader = KeyReader(layout: layout, me: user, client: configuration.clientID)
-        let readsKeys = keys != nil && (to != nil || interactive)
+        let readsKeys = keys != nil && (to != nil || group != nil || interactive)
         var onMessage: MQTTMessageHandler?
         if interactive {
             onMessage = { message in
@@ -197,11 +197,16 @@ struct Send: ChatCommand {
         // Private and group messages go at QoS 2: exactly once, also to a listener that was away.
         let qos = to != nil || group != nil ? .exactlyOnce : connection.qosLevel
         var seal: (@Sendable (ChatMessage) -> [UInt8])?
-        if let to, let keys, readsKeys, !interactive {
+        if let keys, readsKeys, !interactive, to != nil || group != nil {
             do {
-                let bundles = try await keyReader.read(client, users: [to])
                 let store = EndToEnd.store(configuration, user: user)
-                seal = try EndToEnd.sealer(to: to, keys: keys, store: store, bundles: bundles, plaintext: plaintext)
+                if let to {
+                    let bundles = try await keyReader.read(client, users: [to])
+                    seal = try EndToEnd.sealer(to: to, keys: keys, store: store, bundles: bundles, plaintext: plaintext)
+                } else if let group = group.flatMap({ try? GroupID(parsing: $0) }) {
+                    let sending = EndToEndSending(keys: keys, store: store, reader: keyReader, plaintext: plaintext)
+                    seal = try await sending.groupSealer(group, client: client, layout: layout)
+                }
             } catch {
                 await client.disconnect(endSession: true)
                 fail(tool, error)

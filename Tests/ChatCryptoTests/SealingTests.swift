@@ -1,5 +1,6 @@
 import ChatProtocol
 import Foundation
+import Synchronization
 import Testing
 
 @testable import ChatCrypto
@@ -118,6 +119,53 @@ struct SealingTests {
                 now: now
             ) == .refused("it is signed by a new identity key of alice (publisher trust alice to accept it)")
         )
+    }
+
+    @Test("this user's published keys without this device (another machine's identity): one notice")
+    func deviceMissing() throws {
+        let otherMachine = UserKeys.generate(user: "bob")
+        let elsewhere = try directory([otherMachine])
+        var opener = opener(bob)
+        #expect(opener.keysChanged(of: "bob", directory: elsewhere) == [.deviceMissing(bob.deviceID)])
+        #expect(opener.keysChanged(of: "bob", directory: elsewhere) == [])
+        #expect(opener.pins["bob"] == nil)
+        var fresh = self.opener(bob)
+        #expect(fresh.keysChanged(of: "bob", directory: try directory([bob])) == [])
+    }
+
+    @Test("a bundle older than one seen (an old copy put back): one notice, ignored, also after a restart")
+    func rollback() throws {
+        let old = try alice.bundle(adding: nil, version: 5).payload(signedBy: alice)
+        // The version is signed: an old copy cannot be made to look new.
+        let relabelled = String(decoding: old, as: UTF8.self).replacingOccurrences(of: "\"5\"", with: "\"9\"")
+        #expect(relabelled != String(decoding: old, as: UTF8.self))
+        #expect(KeyBundle(payload: Array(relabelled.utf8), user: "alice") == nil)
+        let recorded = Mutex<[KeyRecord]>([])
+        var opener = KeyOpener(
+            keys: bob,
+            pins: ["alice": alice.identityPublicKey],
+            replays: ReplayRecord(now: now.millisecondsSince1970),
+            versions: ["alice": 7]
+        ) { entry in recorded.withLock { $0.append(entry) } }
+        var directory = ChatDirectory(me: "bob")
+        _ = directory.apply(.keys(user: "alice"), payload: old)
+        #expect(opener.keysChanged(of: "alice", directory: directory) == [.keysRolledBack])
+        #expect(opener.keysChanged(of: "alice", directory: directory) == [])
+        #expect(opener.bundle(of: "alice", directory) == nil)
+        // A newer one is taken, and its version kept.
+        _ = directory.apply(
+            .keys(user: "alice"),
+            payload: try alice.bundle(adding: nil, version: 8).payload(signedBy: alice)
+        )
+        #expect(opener.keysChanged(of: "alice", directory: directory) == [])
+        #expect(opener.versions["alice"] == 8)
+        #expect(recorded.withLock { $0 } == [.bundleVersion(user: "alice", version: 8)])
+        // The kept versions, the highest per user; a damaged line is skipped.
+        #expect(KeyFiles.versions("alice 7\nalice 8\nbob x\nalice 3\n") == ["alice": 8])
+        // A machine whose clock is behind still publishes past the version on the broker.
+        let existing = alice.bundle(adding: nil, version: 2_000)
+        #expect(KeyBundle.version(after: existing, now: 1_000) == 2_001)
+        #expect(KeyBundle.version(after: existing, now: 3_000) == 3_000)
     }
 
     @Test("outside the replay window, or from the future: refused")

@@ -167,16 +167,23 @@ struct LayoutTests {
             joined.subscriptions(roomQoS: .atMostOnce).map { "\($0.filter) \($0.qos.rawValue)" } == [
                 "chat/users/+/rooms/+ 1", "chat/users/+/online/+ 1", "chat/users/alice/private/# 1",
                 "chat/groups/+/+/info 1", "chat/groups/+/+/members/+ 1", "chat/groups/+/+/requests/+ 1",
-                "chat/users/+/away 1", "chat/topics/+/+ 1", "chat/users/+/keys 1", "chat/users/alice/inbox/+ 2",
+                "chat/groups/+/+/keys/alice 1", "chat/users/+/away 1", "chat/topics/+/+ 1", "chat/users/+/keys 1",
+                "chat/users/alice/inbox/+ 2",
                 "chat/rooms/+/+ 0",
                 "chat/groups/+/+/messages/+ 2",
             ]
         )
+        // The keys group owners hand this user (and only this user's) go to the directory, unannounced.
+        let robots = GroupID(owner: "bob", name: "robots")
+        #expect(layout.parse("chat/groups/bob/robots/keys/alice") == .groupKeys(robots, member: "alice"))
+        var directory = ChatDirectory(me: "alice")
+        #expect(directory.apply(.groupKeys(robots, member: "alice"), payload: [1]) == [])
+        #expect(directory.apply(.groupKeys(robots, member: "carol"), payload: [2]) == [])
+        #expect(directory.groupKeys == [robots: [1]])
         // Away, a persistent session keeps only what is private or a group's.
         #expect(!joined.filtersDroppedWhileAway.contains("chat/users/alice/inbox/+"))
         #expect(!joined.filtersDroppedWhileAway.contains("chat/groups/+/+/messages/+"))
         #expect(joined.filtersDroppedWhileAway.contains("chat/rooms/+/+"))
-        let robots = GroupID(owner: "bob", name: "robots")
         let selected = ChatRouter(
             layout: layout,
             me: "alice",
@@ -482,6 +489,19 @@ struct GroupTests {
         )
         _ = router.route(message(layout.sync(of: me, client: "c"), []))
         return router
+    }
+
+    @Test("the owner's router asks for a new key when a member leaves live; not for a snapshot, nor for others")
+    func membersLeft() {
+        let leaving = message(layout.groupRequest(robots, by: "bob"), ChatState.groupRequest(.left, id: "r2"))
+        var alice = router(me: "alice")
+        #expect(alice.route(leaving).actions == [.membersLeft(robots)])
+        var bob = router(me: "bob")
+        #expect(bob.route(leaving).actions == [])
+        var retained = leaving
+        retained.retained = true
+        var again = router(me: "alice")
+        #expect(again.route(retained).actions == [])
     }
 
     @Test("a member's listener follows the group; only members' own words are shown")

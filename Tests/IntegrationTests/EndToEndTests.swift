@@ -5,11 +5,11 @@ import Testing
     import Glibc
 #endif
 
-/// End-to-end encryption of private messages against a real mosquitto with the shipped acl.conf: each test
+/// End-to-end encryption of private messages (groups: GroupEndToEndTests.swift) against a real mosquitto with the shipped acl.conf: each test
 /// tries to break one claim of the README's threat model with a raw client (mosquitto_sub/pub as `admin`).
 @Suite("end-to-end encryption", .serialized, .timeLimit(.minutes(3)))
 struct EndToEndTests {
-    private func run(
+    func run(
         _ broker: Mosquitto,
         _ user: String,
         command: [String] = [],
@@ -34,7 +34,7 @@ struct EndToEndTests {
     }
 
     /// `admin` on `#`, printing topic and payload, once subscribed.
-    private func operatorView(_ broker: Mosquitto) async throws -> ChildProcess {
+    func operatorView(_ broker: Mosquitto) async throws -> ChildProcess {
         let watch = try ChildProcess(
             "/usr/bin/stdbuf",
             ["-oL", "/usr/bin/mosquitto_sub"] + broker.mosquittoFlags("admin") + ["-t", "#", "-v", "-d"],
@@ -45,14 +45,35 @@ struct EndToEndTests {
     }
 
     /// The payload admin saw last on `topic`.
-    private func seen(_ watch: ChildProcess, _ topic: String) -> String? {
+    func seen(_ watch: ChildProcess, _ topic: String) -> String? {
         watch.stdout.split(separator: "\n").last { $0.hasPrefix(topic + " ") }.map {
             String($0.dropFirst(topic.count + 1))
         }
     }
 
-    private func adminPublish(_ broker: Mosquitto, _ topic: String, _ payload: String) throws {
-        try Mosquitto.run("/usr/bin/mosquitto_pub", broker.mosquittoFlags("admin") + ["-t", topic, "-m", payload])
+    /// The environment of another machine of the same user: its own key files and state.
+    func secondMachine(_ broker: Mosquitto) -> [String: String] {
+        [
+            "XDG_DATA_HOME": broker.directory.appendingPathComponent("second/data").path,
+            "XDG_STATE_HOME": broker.directory.appendingPathComponent("second/state").path,
+            "XDG_RUNTIME_DIR": broker.directory.appendingPathComponent("second/run").path,
+        ]
+    }
+
+    func adminPublish(_ broker: Mosquitto, _ topic: String, _ payload: String, retain: Bool = false) throws {
+        try Mosquitto.run(
+            "/usr/bin/mosquitto_pub",
+            broker.mosquittoFlags("admin") + ["-t", topic, "-m", payload] + (retain ? ["-r"] : [])
+        )
+    }
+
+    /// `payload` (a sealed chat message as the operator saw it) with one byte of its envelope changed.
+    func flipped(_ payload: String) throws -> String {
+        let marker = try #require(payload.range(of: "\"sealed\":\"")).upperBound
+        var bytes = Array(payload.utf8)
+        let index = payload.utf8.distance(from: payload.utf8.startIndex, to: marker) + 120
+        bytes[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     @Test("a private message: bob reads it, encrypted; admin on # and the persistence file see no plaintext")
@@ -97,11 +118,7 @@ struct EndToEndTests {
         #expect(await bob.waitForOutput("replayed", timeout: .seconds(10)))
         try adminPublish(broker, "chat/users/carol/inbox/alice", sealed)
         #expect(await carol.waitForOutput("moved", timeout: .seconds(10)))
-        let marker = try #require(sealed.range(of: "\"sealed\":\"")).upperBound
-        var bytes = Array(sealed.utf8)
-        let index = sealed.utf8.distance(from: sealed.utf8.startIndex, to: marker) + 120
-        bytes[index] = bytes[index] == UInt8(ascii: "A") ? UInt8(ascii: "B") : UInt8(ascii: "A")
-        try adminPublish(broker, "chat/users/bob/inbox/alice", String(decoding: bytes, as: UTF8.self))
+        try adminPublish(broker, "chat/users/bob/inbox/alice", try flipped(sealed))
         #expect(await bob.waitForOutput("tampered", timeout: .seconds(10)))
         for listener in [bob, carol] {
             listener.signal(SIGTERM)
@@ -221,14 +238,40 @@ struct EndToEndTests {
         )
     }
 
+    @Test("a second machine with an identity of its own: its listener says once that the keys lack its device")
+    func deviceMissing() async throws {
+        let broker = try Mosquitto()
+        let secondMachine = secondMachine(broker)
+        let first = try await broker.startChatListener(as: "bob")
+        let second = try await broker.startChatListener(as: "bob", ["-i", "bob-laptop"], environment: secondMachine)
+        #expect(await second.waitForOutput("without this device", timeout: .seconds(10)))
+        let device = try String(
+            contentsOfFile: broker.directory.appendingPathComponent(
+                "second/data/mqtt-chat/keys/bob@127.0.0.1:\(broker.port)/device"
+            ).path,
+            encoding: .utf8
+        ).split(separator: "\n")[1]
+        #expect(try await run(broker, "alice", ["-m", "marker"]).code == 0)
+        for listener in [first, second] {
+            #expect(await listener.waitForOutput("<alice> marker", timeout: .seconds(10)))
+            listener.signal(SIGTERM)
+            #expect(try await listener.wait() == 0)
+        }
+        #expect(!first.stdout.contains("without this device"))
+        #expect(
+            withoutTimes(second.stdout).filter { !$0.contains("online") } == [
+                "* bob publishes keys without this device (\(device)): what is sealed to bob does not open here. To use "
+                    + "this device too: publisher keys --export FILE on the other one, publisher keys --import FILE here",
+                "<alice> marker",
+            ]
+        )
+        #expect(second.stderr.contains("another identity key is published for bob"), "\(second.stderr)")
+    }
+
     @Test("a second device by --export/--import: no key change for others; offline delivery to both, once each")
     func twoDevices() async throws {
         let broker = try Mosquitto()
-        let secondMachine = [
-            "XDG_DATA_HOME": broker.directory.appendingPathComponent("second/data").path,
-            "XDG_STATE_HOME": broker.directory.appendingPathComponent("second/state").path,
-            "XDG_RUNTIME_DIR": broker.directory.appendingPathComponent("second/run").path,
-        ]
+        let secondMachine = secondMachine(broker)
         // bob's first device: its listener's session, and alice pins bob's key by writing to him.
         let first = try await broker.startChatListener(as: "bob")
         #expect(try await run(broker, "alice", ["--to", "bob", "-m", "pinned"]).code == 0)

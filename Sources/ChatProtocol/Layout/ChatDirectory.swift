@@ -84,6 +84,8 @@ public struct ChatDirectory: Sendable {
     private var groupStates: [GroupID: Group] = [:]
     /// Every user's key bundle as published (retained), unchecked: ChatCrypto verifies its signature.
     public private(set) var keyBundles: [String: [UInt8]] = [:]
+    /// The keys each group's owner handed this user (retained), unchecked: ChatCrypto opens and verifies them.
+    public private(set) var groupKeys: [GroupID: [UInt8]] = [:]
     /// user -> what they said when they went away ("" for nothing); absent: not away.
     private var awayTexts: [String: String] = [:]
     /// room -> setter -> the topic they set: the newest counts.
@@ -175,6 +177,10 @@ public struct ChatDirectory: Sendable {
             guard keyBundles[user] != bundle else { return [] }
             keyBundles[user] = bundle
             return [.keys(user: user)]
+        case .groupKeys(let group, let member) where member == me:
+            // Nothing to announce: the opener takes them when a message needs them.
+            groupKeys[group] = payload.isEmpty ? nil : payload
+            return []
         default:
             return []
         }

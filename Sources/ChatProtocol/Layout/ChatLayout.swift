@@ -16,6 +16,7 @@
 /// | the owner's decision on a member (retained) | `chat/groups/<owner>/<name>/members/<user>` |
 /// | a user's request to join, or leaving (retained) | `chat/groups/<owner>/<name>/requests/<user>` |
 /// | a group message (QoS 2) | `chat/groups/<owner>/<name>/messages/<sender>` |
+/// | a member's group keys, sealed and signed by the owner (retained; only the owner writes, the member reads) | `chat/groups/<owner>/<name>/keys/<member>` |
 /// | a user's public keys, signed by their identity key (public, retained) | `chat/users/<user>/keys` |
 /// | a room's topic as one user set it (retained; the newest setter's counts) | `chat/topics/<room>/<setter>` |
 public struct ChatLayout: Sendable, Hashable {
@@ -64,6 +65,10 @@ public struct ChatLayout: Sendable, Hashable {
     }
     public func groupMessagesFilter(_ group: GroupID) -> String { "\(root)/groups/\(group)/messages/+" }
     public var allGroupMessagesFilter: String { "\(root)/groups/+/+/messages/+" }
+    /// The keys the owner of `group` hands `member` (ChatCrypto's `GroupKeys`).
+    public func groupKeys(_ group: GroupID, for member: String) -> String { "\(root)/groups/\(group)/keys/\(member)" }
+    public func groupKeysFilter(of member: String) -> String { "\(root)/groups/+/+/keys/\(member)" }
+    public func groupKeysFilter(_ group: GroupID) -> String { "\(root)/groups/\(group)/keys/+" }
     /// Every group's retained state: creation, decisions, requests.
     public var groupStateFilters: [String] {
         ["\(root)/groups/+/+/info", "\(root)/groups/+/+/members/+", "\(root)/groups/+/+/requests/+"]
@@ -74,10 +79,11 @@ public struct ChatLayout: Sendable, Hashable {
     public var keysFilter: String { "\(root)/users/+/keys" }
 
     /// The retained state a listener of `user` reads: everyone's memberships, presence and groups, and the
-    /// user's own private state; then everyone's away messages, the rooms' topics and everyone's keys.
+    /// user's own private state and group keys; then everyone's away messages, the rooms' topics and
+    /// everyone's keys.
     public func stateFilters(of user: String) -> [String] {
         [membershipsFilter, presenceFilter, privateFilter(of: user)] + groupStateFilters + [
-            awayFilter, roomTopicsFilter, keysFilter,
+            groupKeysFilter(of: user), awayFilter, roomTopicsFilter, keysFilter,
         ]
     }
 
@@ -127,6 +133,7 @@ public struct ChatLayout: Sendable, Hashable {
             case "members": return .groupDecision(group, user: name(5))
             case "requests": return .groupRequest(group, user: name(5))
             case "messages": return .groupMessage(group, sender: name(5))
+            case "keys": return .groupKeys(group, member: name(5))
             default: return nil
             }
         case ("users", 6) where levels[3] == "private":
@@ -154,6 +161,7 @@ public enum ChatTopic: Sendable, Hashable {
     case groupDecision(GroupID, user: String)
     case groupRequest(GroupID, user: String)
     case groupMessage(GroupID, sender: String)
+    case groupKeys(GroupID, member: String)
     case keys(user: String)
     case away(user: String)
     case roomTopic(room: String, setter: String)

@@ -33,6 +33,9 @@ public struct ChatRouter: Sendable {
         case synced
         /// The state was read again after a reconnect.
         case resynced
+        /// Someone stopped being a member of a group this user owns (left, or was removed), live: the group's
+        /// key must change (ChatCrypto's `GroupRekey`, run by the tool).
+        case membersLeft(GroupID)
     }
 
     public let layout: ChatLayout
@@ -174,16 +177,20 @@ public struct ChatRouter: Sendable {
             var notices = keyNotices(changes, topic: message.topic)
             // A retained copy is the snapshot: known already, or state read at start; never announced.
             guard !message.retained || !notices.isEmpty else { return ([], []) }
+            var actions: [Action] = []
             if !message.retained {
                 notices += changes.flatMap { change in
                     [notice(for: change, topic: message.topic)].compactMap { $0 } + topicOnArrival(after: change)
                 }
+                for case .groupMember(let group, _, false) in changes where group.owner == me {
+                    actions.append(.membersLeft(group))
+                }
             }
             guard synced else {
                 if !notices.isEmpty { held.append(.notices(notices)) }
-                return ([], [])
+                return ([], actions)
             }
-            return (notices, [])
+            return (notices, actions)
         }
     }
 
@@ -195,6 +202,9 @@ public struct ChatRouter: Sendable {
             user == me
         case .contact(let owner, _): owner == me
         case .groupInfo(let group), .groupDecision(let group, _): group.owner == me
+        // Else the journal's copy of this machine's key bundle went back over a newer one another device
+        // of the user published (dropping that device).
+        case .keys(let user): user == me
         default: false
         }
     }
@@ -315,7 +325,7 @@ public struct ChatRouter: Sendable {
     private mutating func keyNotices(_ changes: [ChatDirectory.Change], topic: String) -> [ChatLine] {
         guard opener != nil else { return [] }
         var lines: [ChatLine] = []
-        for case .keys(let user) in changes where user != me && directory.contacts[user] != .blocked {
+        for case .keys(let user) in changes where user == me || directory.contacts[user] != .blocked {
             for event in opener!.keysChanged(of: user, directory: directory) {
                 lines.append(
                     ChatLine(topic: topic, body: .event(user: user, event), from: user, verified: verified ?? false)

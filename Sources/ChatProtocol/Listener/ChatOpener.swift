@@ -15,7 +15,8 @@ public protocol ChatOpener: Sendable {
     /// marked not encrypted.
     func expectsSealed(from user: String, topic: ChatTopic, directory: ChatDirectory) -> Bool
 
-    /// `user`'s key bundle changed: the notices it calls for (their identity key changed since it was pinned).
+    /// `user`'s key bundle changed: the notices it calls for (their identity key changed since it was pinned;
+    /// for this user, the bundle lacks this device).
     mutating func keysChanged(of user: String, directory: ChatDirectory) -> [ChatLine.Event]
 }
 

@@ -239,6 +239,11 @@ public struct ChatLine: Sendable, Hashable {
         case refused(String)
         /// The user's identity key is not the one pinned for them.
         case keyChanged
+        /// The keys the broker holds for this user (the user) lack this device (its id): what others seal to
+        /// the user does not open here.
+        case deviceMissing(String)
+        /// The user's keys on the broker are older than ones seen before (put back): ignored.
+        case keysRolledBack
         /// The user went away, saying this (possibly nothing).
         case away(String)
         case back
@@ -258,6 +263,8 @@ public struct ChatLine: Sendable, Hashable {
             case .groupDecision(_, let decision, _): decision.rawValue
             case .refused: "refused"
             case .keyChanged: "key_changed"
+            case .deviceMissing: "device_missing"
+            case .keysRolledBack: "keys_rolled_back"
             }
         }
 
@@ -284,6 +291,15 @@ public struct ChatLine: Sendable, Hashable {
                 let name = TerminalText.displayName(user)
                 return "has a new identity key: messages to \(name) stop until you check it (publisher keys \(name)) "
                     + "and accept it (publisher trust \(name))"
+            case .deviceMissing(let device):
+                return "publishes keys without this device (\(TerminalText.sanitize(device, limit: 40))): what is "
+                    + "sealed to \(TerminalText.displayName(user)) does not open here. To use this device too: "
+                    + "publisher keys --export FILE on the other one, publisher keys --import FILE here"
+            case .keysRolledBack:
+                let name = TerminalText.displayName(user)
+                return "publishes keys older than ones seen before (an old copy put back?): they are ignored, and "
+                    + "messages to \(name) stop until you check it (publisher keys \(name)) and accept them "
+                    + "(publisher trust \(name))"
             case .away(let text): return "is away" + (text.isEmpty ? "" : ": " + TerminalText.sanitize(text))
             case .back: return "is back"
             case .topic(let room, let text, _):
