@@ -39,7 +39,9 @@ let package = Package(
     ],
     dependencies: [
         // End-to-end encryption (ChatCrypto): Ed25519, X25519, HPKE (RFC 9180), ChaChaPoly; scrypt from _CryptoExtras.
-        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2")
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // The publisher's queue of lines waiting for a slot at QoS 0 (LinePublisher).
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Paho's headers (Debian's libpaho-mqtt-dev) and the loader that opens its library at run time, the
@@ -75,7 +77,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "publisher",
-            dependencies: ["ChatCLI", "ChatCrypto", "ChatProtocol", "MQTTPaho"],
+            dependencies: [
+                "ChatCLI", "ChatCrypto", "ChatProtocol", "MQTTPaho",
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
             linkerSettings: toolLinking
         ),
         // Fuzz target over the payload decoder and renderer; scripts/fuzz builds it with libFuzzer.

@@ -368,9 +368,40 @@ public final class MQTTClient: MQTTTransport {
         retain: Bool = false,
         completion: @escaping @Sendable (Result<Void, MQTTError>) -> Void
     ) {
-        send(topic: topic, payload: payload, qos: qos, retain: retain) { result in
+        startPublish(
+            topic: topic,
+            payload: payload,
+            qos: qos,
+            retain: retain,
+            fromCallback: false,
+            completion: completion
+        )
+    }
+
+    /// `startPublish`, also from such a completion (`fromCallback`): it never waits for a lock there, and a
+    /// publish that would have to is sent from a thread of the client's own instead.
+    public func startPublish(
+        topic: String,
+        payload: [UInt8],
+        qos: MQTTQoS,
+        retain: Bool,
+        fromCallback: Bool,
+        completion: @escaping @Sendable (Result<Void, MQTTError>) -> Void
+    ) {
+        send(topic: topic, payload: payload, qos: qos, retain: retain, fromCallback: fromCallback) { result in
             completion(result.map { _ in () })
         }
+    }
+
+    /// Counts a publish the caller has queued and not started yet among `unacknowledgedPublishes`, so
+    /// `waitForPublishes()` waits for it too. `endReservation()` once it is started or given up.
+    public func reservePublish() {
+        connection.core.holdPublish()
+    }
+
+    /// Ends one `reservePublish()`.
+    public func endReservation() {
+        connection.core.releasePublish()
     }
 
     /// What a client whose session another one took over is closed with.
@@ -392,6 +423,7 @@ public final class MQTTClient: MQTTTransport {
     /// Sends through Paho and re-drives what Paho drops because of the connection: when a connection is lost
     /// or a reconnect attempt fails, Paho fails the publishes it had queued (MQTTASYNC_FAILURE,
     /// MQTTASYNC_DISCONNECTED, MQTTASYNC_OPERATION_INCOMPLETE). They go out again on the next connection.
+    /// So does a publish from a callback that found the handle busy (`PahoConnection.handleBusy`), at once.
     /// Refusals by the broker (reason codes) are final.
     @discardableResult
     private func send(
@@ -401,11 +433,19 @@ public final class MQTTClient: MQTTTransport {
         retain: Bool,
         expiry: UInt32? = nil,
         attempt: Int = 1,
+        fromCallback: Bool = false,
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
         let core = connection.core
         return payload.withUnsafeBytes { buffer in
-            connection.publish(topic: topic, payload: buffer, qos: qos, retain: retain, expiry: expiry) {
+            connection.publish(
+                topic: topic,
+                payload: buffer,
+                qos: qos,
+                retain: retain,
+                expiry: expiry,
+                fromCallback: fromCallback
+            ) {
                 [weak self] result in
                 if case .failure(let error) = result, Self.resendable.contains(error.code), attempt < Self.resendLimit,
                     !core.isClosing, let self

@@ -121,6 +121,17 @@ final class PahoConnection: Sendable {
         handle.withLock { body($0.raw) }
     }
 
+    /// `call` for a Paho thread inside one of Paho's callbacks, which runs under Paho's client mutex: another
+    /// thread may hold `handle` while it waits for that mutex in a C call, so waiting here could deadlock.
+    /// Nil when `handle` is taken.
+    private func callIfAvailable<Result>(_ body: (MQTTAsync) -> Result) -> Result? {
+        handle.withLockIfAvailable { body($0.raw) }
+    }
+
+    /// What a publish from a Paho callback fails with when the handle was busy; `MQTTClient` sends it again
+    /// from a thread of its own.
+    static let handleBusy = MQTTError(.operationIncomplete, "The client was busy; sending again.")
+
     var isConnected: Bool { call { cpaho_isConnected($0) } != 0 }
 
     /// Sets TCP_NODELAY on this client's own socket (see `TCPNoDelay`); after a connect.
@@ -214,6 +225,8 @@ final class PahoConnection: Sendable {
 
     /// Starts a publish; `completion` runs on a Paho thread when the broker acknowledged it (QoS 1/2) or
     /// it was written (QoS 0). Returns the request id so the caller can settle it on cancellation.
+    /// `fromCallback`: called on a Paho thread from a callback; a busy handle then fails it with `handleBusy`
+    /// instead of waiting (see `callIfAvailable`).
     @discardableResult
     func publish(
         topic: String,
@@ -221,6 +234,7 @@ final class PahoConnection: Sendable {
         qos: MQTTQoS,
         retain: Bool,
         expiry: UInt32? = nil,
+        fromCallback: Bool = false,
         completion: @escaping ClientCore.Completion
     ) -> UInt64 {
         let (id, context) = core.register(.publish(qos), completion: completion)
@@ -233,7 +247,7 @@ final class PahoConnection: Sendable {
             options.properties = properties
         }
         // Paho copies topic and payload before returning.
-        let rc = call { raw in
+        let send = { (raw: MQTTAsync) in
             cpaho_send(
                 raw,
                 topic,
@@ -243,6 +257,10 @@ final class PahoConnection: Sendable {
                 retain ? 1 : 0,
                 &options
             )
+        }
+        guard let rc = fromCallback ? callIfAvailable(send) : call(send) else {
+            core.abandon(id, with: Self.handleBusy)
+            return id
         }
         if rc != MQTTASYNC_SUCCESS {
             core.abandon(id, with: MQTTError.paho(rc, doing: "publish to \(topic)"))

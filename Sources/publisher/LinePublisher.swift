@@ -1,5 +1,6 @@
 import ChatCLI
 import ChatProtocol
+import DequeModule
 import Dispatch
 import MQTTPaho
 import Synchronization
@@ -19,6 +20,12 @@ import Synchronization
 /// Nagle's algorithm on (mosquitto without `set_tcp_nodelay`, its default) sends one acknowledgement
 /// and holds the rest until our next packet or our delayed ACK, 40 ms later; waiting silently for a quarter
 /// made the publisher idle most of its time (docs/performance.md, issue 25).
+///
+/// At QoS 0 a slot frees as soon as Paho has written the message, on Paho's send thread. There the reader
+/// queues what it reads (a window's worth at most) and whoever frees a slot sends the next message: Paho's
+/// send thread, from its own callback, so the reader no longer contends with it for Paho's locks. At QoS 1
+/// and 2 the same measured slower (each acknowledgement then wakes Paho's send thread for one message); they
+/// keep the bursts (docs/performance.md).
 final class LinePublisher: Sendable {
     /// What a waiting reader is to be woken for.
     private enum ReaderWait {
@@ -27,10 +34,24 @@ final class LinePublisher: Sendable {
         case firstSlot
         /// A quarter of the window free, after the first acknowledgement woke it.
         case refill
+        /// Room in the queue (QoS 0): half of it.
+        case room
+    }
+    /// A message read and encoded, to be published.
+    private struct Outgoing: Sendable {
+        let topic: String
+        let payload: [UInt8]
     }
     private struct Window {
         var free: Int
         var reader = ReaderWait.none
+        /// QoS 0: messages waiting for a slot, oldest first; at most `capacity`. Each is reserved with the
+        /// client (`MQTTClient.reservePublish`), so flushes and Ctrl-C count it.
+        var queue = Deque<Outgoing>()
+        /// Someone is sending from `queue` (`pump`); a thread that finds this set leaves the work to them.
+        var pumping = false
+        /// `finish` gave up: nothing more is sent.
+        var closed = false
     }
     /// How long a reader woken by one acknowledgement waits for the rest of a burst: far shorter than the
     /// shortest delayed ACK (40 ms on Linux), far longer than a burst of acks takes to be read (microseconds).
@@ -43,6 +64,10 @@ final class LinePublisher: Sendable {
     private let window: Mutex<Window>
     /// Free slots at which a waiting reader is woken.
     private let refill: Int
+    /// The queue's length at most (QoS 0): the window's size.
+    private let capacity: Int
+    /// Whether lines go through the queue: QoS 0.
+    private var queues: Bool { qos == .atMostOnce }
     private let wake = DispatchSemaphore(value: 0)
     /// Seals each message end to end (`EndToEnd.sealer`); nil: plaintext.
     private let seal: (@Sendable (ChatMessage) -> [UInt8])?
@@ -66,6 +91,7 @@ final class LinePublisher: Sendable {
         self.from = from
         self.window = Mutex(Window(free: max(window, 1)))
         refill = max(1, window / 4)
+        capacity = max(window, 1)
     }
 
     /// The window for a connection: under the broker's receive maximum and never more than `cap`. QoS 0
@@ -77,10 +103,44 @@ final class LinePublisher: Sendable {
 
     var failure: MQTTError? { firstFailure.withLock { $0 } }
 
-    /// Sends one chat message (or notice), to the publisher's topic unless another is given. Waits for a free slot for at most `patience`; false when the
-    /// window stayed full that long (the broker is not acknowledging) or an earlier publish was refused.
+    /// Sends one chat message (or notice), to the publisher's topic unless another is given. Waits for a free
+    /// slot (QoS 0: room in the queue) for at most `patience`; false when the window stayed full that long (the
+    /// broker is not acknowledging, or not reading) or an earlier publish was refused.
     func send(_ text: String, kind: ChatMessage.Kind = .message, to topic: String? = nil, patience: Duration) -> Bool {
         guard failure == nil else { return false }
+        let message = outgoing(text, kind: kind, to: topic)
+        return queues ? enqueue(message, patience: patience) : publishInSlot(message, patience: patience)
+    }
+
+    /// `send` for async callers (the prompt, `-m`): a free slot (or room in the queue) is taken at once; a
+    /// full window is waited out on a thread of our own, never on Swift's cooperative threads.
+    func send(
+        _ text: String,
+        kind: ChatMessage.Kind = .message,
+        to topic: String? = nil,
+        patience: Duration
+    ) async -> Bool {
+        if failure == nil {
+            let message = outgoing(text, kind: kind, to: topic)
+            if queues, enqueue(message, patience: nil) { return true }
+            if !queues, takeSlot(orNoteWaiting: false) {
+                publish(message)
+                return true
+            }
+        }
+        return await Terminal.onOwnThread { self.send(text, kind: kind, to: topic, patience: patience) }
+    }
+
+    /// The chat message for a line, encoded: sealed end to end when going to the publisher's own private topic
+    /// and its recipient has keys.
+    private func outgoing(_ text: String, kind: ChatMessage.Kind, to topic: String?) -> Outgoing {
+        let message = ChatMessage(kind: kind, from: from, text: text, time: .now())
+        let payload = topic == nil ? seal?(message) ?? message.encoded() : message.encoded()
+        return Outgoing(topic: topic ?? self.topic, payload: payload)
+    }
+
+    /// QoS 1 and 2: waits for a free slot and publishes in it.
+    private func publishInSlot(_ message: Outgoing, patience: Duration) -> Bool {
         let deadline = DispatchTime.after(patience)
         while !takeSlot() {
             guard wake.wait(timeout: deadline) == .success else {
@@ -95,36 +155,98 @@ final class LinePublisher: Sendable {
                 window.withLock { $0.reader = .none }
             }
         }
-        publish(text, kind: kind, to: topic)
+        publish(message)
         return true
     }
 
-    /// `send` for async callers (the prompt, `-m`): a free slot is taken at once; a full window is waited
-    /// out on a thread of our own, never on Swift's cooperative threads.
-    func send(
-        _ text: String,
-        kind: ChatMessage.Kind = .message,
-        to topic: String? = nil,
-        patience: Duration
-    ) async -> Bool {
-        guard failure == nil, takeSlot(orNoteWaiting: false) else {
-            return await Terminal.onOwnThread { self.send(text, kind: kind, to: topic, patience: patience) }
+    /// QoS 0: queues the message, waiting for room for at most `patience` (nil: not at all), and sends what
+    /// free slots allow.
+    private func enqueue(_ message: Outgoing, patience: Duration?) -> Bool {
+        let deadline = patience.map { DispatchTime.after($0) }
+        // Reserved before anyone can take it from the queue, and so finish its reservation.
+        client.reservePublish()
+        while true {
+            let queued = window.withLock { window in
+                guard window.queue.count < capacity, !window.closed else {
+                    if deadline != nil { window.reader = .room }
+                    return false
+                }
+                window.queue.append(message)
+                return true
+            }
+            if queued { break }
+            guard failure == nil, let deadline, wake.wait(timeout: deadline) == .success, failure == nil else {
+                window.withLock { $0.reader = .none }
+                client.endReservation()
+                return false
+            }
         }
-        publish(text, kind: kind, to: topic)
+        pump(fromCallback: false)
         return true
     }
 
-    /// Publishes in a slot already taken; the slot is freed when the broker has answered.
-    private func publish(_ text: String, kind: ChatMessage.Kind, to topic: String?) {
-        let message = ChatMessage(kind: kind, from: from, text: text, time: .now())
-        // Sealed end to end when going to the publisher's own private topic and its recipient has keys.
-        let payload = topic == nil ? seal?(message) ?? message.encoded() : message.encoded()
-        client.startPublish(topic: topic ?? self.topic, payload: payload, qos: qos, retain: retain) { result in
+    /// Publishes in a slot already taken; the slot is freed when the broker has answered (QoS 0: Paho has
+    /// written it).
+    private func publish(_ message: Outgoing, fromCallback: Bool = false) {
+        client.startPublish(
+            topic: message.topic,
+            payload: message.payload,
+            qos: qos,
+            retain: retain,
+            fromCallback: fromCallback
+        ) { result in
             if case .failure(let error) = result {
                 self.firstFailure.withLock { if $0 == nil { $0 = error } }
             }
-            self.releaseSlot()
+            if self.queues {
+                self.window.withLock { $0.free += 1 }
+                self.pump(fromCallback: true)
+            } else {
+                self.releaseSlot()
+            }
         }
+    }
+
+    /// QoS 0: sends queued messages while slots are free. One thread at a time, so they keep their order:
+    /// another that finds it under way returns, and the one at it looks again after each message.
+    private func pump(fromCallback: Bool) {
+        let first = window.withLock { window in
+            guard !window.pumping else { return false }
+            window.pumping = true
+            return true
+        }
+        guard first else { return }
+        while let message = nextFromQueue() {
+            publish(message, fromCallback: fromCallback)
+            client.endReservation()
+            // `finish` gave up while this one was being started, perhaps before abandoning the others.
+            if window.withLock({ $0.closed }) { client.abandonPublishes(Self.notAcknowledged) }
+        }
+    }
+
+    /// The next queued message, taking a slot for it; nil (and the pump ends) when no slot or message is left.
+    /// After a failure the queue is dropped and the reader woken, to stop.
+    private func nextFromQueue() -> Outgoing? {
+        let failed = failure != nil
+        let (message, dropped, wakeReader) = window.withLock { window -> (Outgoing?, Int, Bool) in
+            var dropped = 0
+            if failed {
+                dropped = window.queue.count
+                window.queue.removeAll()
+            }
+            let message = window.free > 0 && !window.closed ? window.queue.popFirst() : nil
+            if message == nil {
+                window.pumping = false
+            } else {
+                window.free -= 1
+            }
+            let wakeReader = window.reader == .room && window.queue.count <= capacity / 2
+            if wakeReader { window.reader = .none }
+            return (message, dropped, wakeReader)
+        }
+        for _ in 0..<dropped { client.endReservation() }
+        if wakeReader { wake.signal() }
+        return message
     }
 
     /// Takes a free slot, or (unless told not to) notes that the reader is about to wait for some.
@@ -151,12 +273,14 @@ final class LinePublisher: Sendable {
             case .refill where window.free >= refill:
                 window.reader = .none
                 return true
-            case .none, .refill:
+            case .none, .refill, .room:
                 return false
             }
         }
         if wakeReader { wake.signal() }
     }
+
+    private static let notAcknowledged = MQTTError(.timedOut, "Not acknowledged in time.")
 
     /// Waits until every message sent has its outcome, for at most `patience`. Returns how many are still
     /// unacknowledged (and abandons them) when time runs out.
@@ -174,8 +298,15 @@ final class LinePublisher: Sendable {
                 group.cancelAll()
                 return 0
             }
-            // Settling them also releases the waiter above, so the group can end.
-            return client.abandonPublishes(MQTTError(.timedOut, "Not acknowledged in time."))
+            // Nothing queued goes out any more (`pump` settles one it was starting), and settling the rest
+            // releases the waiter above, so the group can end.
+            let dropped = window.withLock { window in
+                window.closed = true
+                defer { window.queue.removeAll() }
+                return window.queue.count
+            }
+            for _ in 0..<dropped { client.endReservation() }
+            return dropped + client.abandonPublishes(Self.notAcknowledged)
         }
     }
 }
