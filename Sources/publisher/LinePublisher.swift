@@ -175,7 +175,11 @@ final class LinePublisher: Sendable {
                 return true
             }
             if queued { break }
-            guard failure == nil, let deadline, wake.wait(timeout: deadline) == .success, failure == nil else {
+            guard let deadline else {
+                client.endReservation()
+                return false
+            }
+            guard failure == nil, wake.wait(timeout: deadline) == .success, failure == nil else {
                 window.withLock { $0.reader = .none }
                 client.endReservation()
                 return false

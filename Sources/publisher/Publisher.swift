@@ -252,8 +252,10 @@ struct Send: ChatCommand {
                 Self.runInteractive(publisher, user: user, history: history, patience: patience)
             }
         } else {
-            // Reads and window waits block: the whole loop runs on a thread of its own (no hand-over per line).
+            // Reads and window waits block: the whole loop runs on a thread of its own (no hand-over per line),
+            // on one CPU with Paho's threads, which take each line from it.
             stalled = await Terminal.onOwnThread {
+                OneCPU.confine()
                 var reader = LineReader(fd: 0)
                 while let line = reader.next() {
                     if line.isEmpty { continue }

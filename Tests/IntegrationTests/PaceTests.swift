@@ -37,6 +37,47 @@ struct PaceTests {
         #expect(proxy.writeStalls == 0)
     }
 
+    /// A piped line passes from the publisher's reader to Paho's send thread and, at QoS 1, to Paho's receive
+    /// thread for the acknowledgement; spread over CPUs, every hand-over was a cross-CPU wake-up (60,000 lines at
+    /// QoS 1: 1.78 s there, 1.05 s on one CPU; docs/performance.md). So once it reads a pipe, every thread of
+    /// the publisher runs on one CPU, one the test process may use. Before, each could run on any of them.
+    @Test("a piping publisher keeps all its threads on one CPU")
+    func pipeOnOneCPU() async throws {
+        let allowed = try cpus(of: "/proc/self/status")
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let listener = try await broker.startListener(as: "bob", ["-t", topic, "-q", "1", "--format", "json"])
+        defer { listener.signal(SIGTERM) }
+        let publisher = try broker.start(.publisher, as: "alice", ["-t", topic, "-q", "1"])
+        publisher.write("first\n")
+        // Delivered, so the publisher's pipe loop has begun (it confines the threads before its first read).
+        #expect(await listener.waitForOutput(#""message":"first""#))
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(publisher.pid)/task")
+        let placements = try tasks.map { try cpus(of: "/proc/\(publisher.pid)/task/\($0)/status") }
+        #expect(tasks.count >= 3, "the reader and Paho's two threads at least: \(tasks)")
+        #expect(Set(placements).count == 1, "\(placements)")
+        #expect(placements.first?.count == 1, "\(placements)")
+        #expect(placements.first?.isSubset(of: allowed) == true, "\(placements) within \(allowed)")
+        publisher.closeInput()
+        #expect(try await publisher.wait() == 0, "publisher: \(publisher.stderr)")
+    }
+
+    /// The CPUs a task may run on, from `Cpus_allowed_list` in its status file ("0-3,6").
+    private func cpus(of status: String) throws -> Set<Int> {
+        let text = try String(contentsOfFile: status, encoding: .utf8)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") }) else {
+            throw TestFailure("no Cpus_allowed_list in \(status)")
+        }
+        var set = Set<Int>()
+        let list = line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)
+        for range in list.split(separator: ",") {
+            let bounds = range.split(separator: "-").compactMap { Int($0) }
+            guard let low = bounds.first, let high = bounds.last else { throw TestFailure("bad list: \(line)") }
+            set.formUnion(low...high)
+        }
+        return set
+    }
+
     /// Pipes `sent` into a publisher connected through `proxy`, and checks that both tools succeed and that a
     /// listener on the broker received every line, in order.
     private func pipe(_ sent: [String], at qos: MQTTQoS, through proxy: TCPProxy, to broker: Mosquitto) async throws {

@@ -8,8 +8,10 @@
 #include <MQTTClientPersistence.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 
 // Paho is loaded at run time, not linked (PahoLoader.c): a client without TLS does not need OpenSSL, which
@@ -141,6 +143,22 @@ static inline int cpaho_current_thread_is(const char *name) {
 /// system gives none. Swift's Glibc module does not bring in <sys/eventfd.h>.
 static inline int cpaho_eventfd(void) {
     return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+/// The CPU the calling thread runs on, or -1 (OneCPU.swift). sched_getcpu and sched_setaffinity need
+/// _GNU_SOURCE, which this header comes too late to set, so both are the raw system calls.
+static inline int cpaho_current_cpu(void) {
+    unsigned cpu = 0;
+    return syscall(SYS_getcpu, &cpu, NULL, NULL) == 0 ? (int)cpu : -1;
+}
+
+/// Keeps thread `tid` on CPU `cpu` alone (below 1024); 0, or -1 with errno.
+static inline int cpaho_keep_on_cpu(int tid, int cpu) {
+    enum { bits = 8 * sizeof(unsigned long) };
+    unsigned long mask[1024 / bits] = {0};
+    if (cpu < 0 || cpu >= 1024) return -1;
+    mask[cpu / bits] = 1UL << (cpu % bits);
+    return syscall(SYS_sched_setaffinity, tid, sizeof mask, mask) == 0 ? 0 : -1;
 }
 
 /// The leading fields of Paho's `Clients` (src/Clients.h) up to `net.socket`, as Paho 1.3.11 and 1.3.12 lay
