@@ -223,9 +223,10 @@ final class LinePublisher: Sendable {
         while let message = nextFromQueue() {
             publish(message, fromCallback: fromCallback)
             client.endReservation()
-            // `finish` gave up while this one was being started, perhaps before abandoning the others.
-            if window.withLock({ $0.closed }) { client.abandonPublishes(Self.notAcknowledged) }
         }
+        // `finish` gave up while the last one was being started, perhaps before abandoning the others. (Once
+        // closed, `nextFromQueue` hands out nothing more, so one look after the loop is enough.)
+        if window.withLock({ $0.closed }) { client.abandonPublishes(Self.notAcknowledged) }
     }
 
     /// The next queued message, taking a slot for it; nil (and the pump ends) when no slot or message is left.
