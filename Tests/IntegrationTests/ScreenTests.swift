@@ -31,6 +31,8 @@ struct ScreenTests {
         #expect(live["verified"] as? Bool == true)
         // A listener that starts later shows it first.
         let later = try await broker.startChatListener(as: "alice", ["--room", "lab", "--room", "go"])
+        // "listening on" (stderr) is written before the broker's state is shown on stdout: wait for the line.
+        #expect(await later.waitForOutput("): step 2 is on the board"))
         let line = try #require(withoutTimes(later.stdout).first)
         #expect(line.hasPrefix("#lab topic (set by bob at ") && line.hasSuffix("): step 2 is on the board"), "\(line)")
         #expect(try await command(broker, "alice", ["topic", "lab"]) == line + "\n")
