@@ -404,6 +404,12 @@ public final class MQTTClient: MQTTTransport {
         connection.core.releasePublish()
     }
 
+    /// Runs `body` while the Paho handle is taken, so a publish from a callback meanwhile finds it busy.
+    /// For tests (`@testable import`); blocks, so call it on a thread of your own.
+    func holdingHandle(_ body: () -> Void) {
+        connection.holdingHandle(body)
+    }
+
     /// What a client whose session another one took over is closed with.
     private var sessionTakenOver: MQTTError {
         MQTTError(

@@ -128,6 +128,11 @@ final class PahoConnection: Sendable {
         handle.withLockIfAvailable { body($0.raw) }
     }
 
+    /// Runs `body` holding `handle`, as a thread waiting inside a C call does: for the test of `handleBusy`.
+    func holdingHandle(_ body: () -> Void) {
+        handle.withLock { _ in body() }
+    }
+
     /// What a publish from a Paho callback fails with when the handle was busy; `MQTTClient` sends it again
     /// from a thread of its own.
     static let handleBusy = MQTTError(.operationIncomplete, "The client was busy; sending again.")

@@ -1,8 +1,9 @@
 import ChatProtocol
 import Foundation
-import MQTTPaho
 import Synchronization
 import Testing
+
+@testable import MQTTPaho
 
 @Suite("MQTTClient against a real mosquitto", .serialized, .timeLimit(.minutes(2)))
 struct MQTTClientTests {
@@ -329,6 +330,49 @@ struct MQTTClientTests {
         await sender.disconnect()
     }
 
+    @Test("a publish from a callback that finds the client busy is sent again at once, not lost, no deadlock")
+    func publishFromCallbackWhileBusy() async throws {
+        let broker = try Mosquitto()
+        let topic = uniqueTopic()
+        let listener = try await broker.client("bob")
+        try await listener.subscribe([(topic, .atLeastOnce)])
+        let sender = try await broker.client("alice")
+        let handleTaken = DispatchSemaphore(value: 0)
+        let secondStarted = DispatchSemaphore(value: 0)
+        let startedWhileHeld = Flag()
+        // The first publish's completion (a Paho thread) starts the second while another thread holds the handle,
+        // as one of ours does while it waits for Paho's mutex inside a C call.
+        let second: Result<Void, MQTTError> = await withCheckedContinuation { done in
+            sender.startPublish(topic: topic, payload: Array("first".utf8), qos: .atLeastOnce) { _ in
+                handleTaken.wait()
+                sender.startPublish(
+                    topic: topic,
+                    payload: Array("second".utf8),
+                    qos: .atLeastOnce,
+                    retain: false,
+                    fromCallback: true
+                ) { done.resume(returning: $0) }
+                secondStarted.signal()
+            }
+            Thread {
+                sender.holdingHandle {
+                    handleTaken.signal()
+                    // Waiting for the handle in the callback would never end; bounded here, and then a failure.
+                    let started = secondStarted.wait(timeout: .now() + .seconds(10)) == .success
+                    startedWhileHeld.value.store(started, ordering: .relaxed)
+                }
+            }.start()
+        }
+        // Stored before the handle was let go, so before the second publish could be sent again and complete.
+        let foundBusy = startedWhileHeld.value.load(ordering: .relaxed)
+        #expect(foundBusy)
+        #expect(throws: Never.self) { try second.get() }
+        let received = try await listener.messages.first(2).map { String(decoding: $0.payload, as: UTF8.self) }
+        #expect(received == ["first", "second"])
+        await sender.disconnect()
+        await listener.disconnect()
+    }
+
     @Test("TCP_NODELAY is set on the broker connection unless turned off", arguments: [true, false])
     func noDelay(enabled: Bool) async throws {
         let broker = try Mosquitto()
@@ -381,4 +425,9 @@ struct MQTTClientTests {
         }
         return values
     }
+}
+
+/// A flag one thread sets and the test reads after.
+private final class Flag: Sendable {
+    let value = Atomic<Bool>(false)
 }
