@@ -545,21 +545,33 @@ struct InterruptTests {
     func interrupt() async throws {
         let broker = try Mosquitto()
         let topic = uniqueTopic()
+        let seen = try await broker.startListener(as: "bob", ["-t", topic, "-C", "2"])
         let idle = try broker.start(.publisher, as: "alice", ["-t", topic, "-d"])
         #expect(await idle.waitForOutput("connected to", onStderr: true))
         idle.write("one\ntwo\n")
-        try await Task.sleep(for: .seconds(1))
+        // mosquitto acknowledges a publish in the same step that passes it on to bob, so the acknowledgements
+        // reach alice's publisher while bob's listener prints and exits.
+        #expect(try await seen.wait() == 0)
         idle.signal(SIGINT)
         #expect(try await idle.wait(timeout: .seconds(5)) == 0)
         #expect(!idle.stderr.contains("not delivered"))
 
-        let stuck = try broker.start(.publisher, as: "alice", ["-t", topic, "-d"])
+        let proxy = try TCPProxy(upstreamPort: broker.port)
+        defer { proxy.stop() }
+        let stuck = try ChildProcess(
+            Tool.publisher.path,
+            broker.flags("alice", via: proxy) + ["-t", topic, "-d"],
+            environment: broker.machine
+        )
         #expect(await stuck.waitForOutput("connected to", onStderr: true))
         // The broker stops answering (SIGSTOP): nothing is acknowledged any more.
         broker.process?.signal(SIGSTOP)
         defer { broker.process?.signal(SIGCONT) }
         stuck.write("three\nfour\nfive\n")
-        try await Task.sleep(for: .seconds(1))
+        // Sent, so counted as waiting for the broker's answer.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while proxy.clientPublishes < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(proxy.clientPublishes == 3)
         stuck.signal(SIGTERM)
         #expect(try await stuck.wait(timeout: .seconds(5)) == 75)
         #expect(

@@ -88,6 +88,7 @@ struct EndToEndTests {
         let database = try Data(contentsOf: broker.directory.appendingPathComponent("mosquitto.db"))
         listener.signal(SIGTERM)
         #expect(try await listener.wait() == 0)
+        #expect(await watch.waitForOutput("chat/users/bob/inbox/alice "))
         watch.signal(SIGTERM)
         _ = try await watch.wait()
         let lines = try jsonLines(listener.stdout)
@@ -112,6 +113,7 @@ struct EndToEndTests {
         let carol = try await broker.startChatListener(as: "carol")
         #expect(try await run(broker, "alice", ["--to", "bob", "-m", "once only"]).code == 0)
         #expect(await bob.waitForOutput("once only", timeout: .seconds(10)))
+        #expect(await watch.waitForOutput("chat/users/bob/inbox/alice "))
         let sealed = try #require(seen(watch, "chat/users/bob/inbox/alice"))
         // The operator republishes it (replay), moves it to carol's inbox, and flips one byte of it.
         try adminPublish(broker, "chat/users/bob/inbox/alice", sealed)

@@ -104,6 +104,8 @@ extension EndToEndTests {
         let database = try Data(contentsOf: broker.directory.appendingPathComponent("mosquitto.db"))
         bob.signal(SIGTERM)
         #expect(try await bob.wait() == 0)
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/messages/bob "))
+        #expect(await carol.waitForOutput("chat/groups/alice/robots/messages/bob {"))
         for raw in [watch, carol] {
             raw.signal(SIGTERM)
             _ = try await raw.wait()
@@ -141,6 +143,8 @@ extension EndToEndTests {
         #expect(await bobRaw.waitForOutput("messages/carol {", times: 2))
         try await say(broker, "alice", "marker")
         #expect(await bobRaw.waitForOutput("messages/alice {"))
+        // The keys of the removal went out before alice's marker.
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/messages/alice "))
         let sealed = try #require(seen(bobRaw, "chat/groups/alice/robots/messages/carol"))
         let envelope = try unreadable(sealed, by: "bob", broker)
         let bob = try keyFiles(broker, "bob").keys
@@ -156,6 +160,9 @@ extension EndToEndTests {
         let posing = UserKeys(user: "carol", identity: bob.identity, deviceID: bob.deviceID, device: bob.device)
         #expect(carolKeys.open(keys: posing, owner: alice.identityPublicKey) == .failure(.notForThisDevice))
         #expect(seen(watch, "chat/groups/alice/robots/keys/bob") == "(null)")
+        // A room message after them: bob's listener has had every group message before it.
+        #expect(try await run(broker, "alice", ["-m", "in the room"]).code == 0)
+        #expect(await listener.waitForOutput("<alice> in the room", timeout: .seconds(10)))
         listener.signal(SIGTERM)
         #expect(try await listener.wait() == 0)
         bobRaw.signal(SIGTERM)
@@ -175,6 +182,7 @@ extension EndToEndTests {
                 GroupKeys(payload: Array($0.utf8), group: Self.robots, member: member)
             }?.epoch
         }
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/keys/carol "))
         let approved = try #require(epoch("carol"))
         // bob leaves while alice's listener listens: it hands carol a new key at once.
         try await say(broker, "bob", "bye")
@@ -183,6 +191,7 @@ extension EndToEndTests {
         #expect(epoch("carol") == approved + 1)
         try await say(broker, "carol", "bob has left")
         #expect(await owner.waitForOutput("<carol> bob has left", timeout: .seconds(10)))
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/messages/carol "))
         try unreadable(try #require(seen(watch, "chat/groups/alice/robots/messages/carol")), by: "bob", broker)
         owner.signal(SIGTERM)
         #expect(try await owner.wait() == 0)
@@ -217,6 +226,7 @@ extension EndToEndTests {
         }
         await raw.disconnect()
         // The operator forges alice's approval of carol's request: the tools show her joining.
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/requests/carol "))
         let request = try #require(
             seen(watch, "chat/groups/alice/robots/requests/carol").flatMap { ChatState.members(Array($0.utf8)) }?[
                 "request"
@@ -232,6 +242,7 @@ extension EndToEndTests {
         // Her publisher holds no key: plaintext, marked. A message sealed with a key she made up for bob's
         // epoch: refused. alice's next message hands her nothing (the approval was not alice's).
         try await say(broker, "carol", "plain carol")
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/keys/bob "))
         let bobKeys = try #require(
             seen(watch, "chat/groups/alice/robots/keys/bob").flatMap {
                 GroupKeys(payload: Array($0.utf8), group: Self.robots, member: "bob")
@@ -246,6 +257,8 @@ extension EndToEndTests {
         )
         try await say(broker, "alice", "owner speaks")
         #expect(await listener.waitForOutput("owner speaks", timeout: .seconds(10)))
+        // Keys alice handed out would have gone before her message.
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/messages/alice "))
         #expect(seen(watch, "chat/groups/alice/robots/keys/carol") == nil)
         listener.signal(SIGTERM)
         #expect(try await listener.wait() == 0)
@@ -275,6 +288,7 @@ extension EndToEndTests {
         try await say(broker, "bob", "bob here")
         try await say(broker, "carol", "once only")
         #expect(await owner.waitForOutput("<carol> once only", timeout: .seconds(10)))
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/messages/carol "))
         let sealed = try #require(seen(watch, "chat/groups/alice/robots/messages/carol"))
         // The operator republishes carol's message (replay), moves it to another group she is in, and
         // flips one byte of it.

@@ -26,6 +26,7 @@ extension EndToEndTests {
         let watch = try await operatorView(broker)
         #expect(try await run(broker, "alice", ["-m", "hi"]).code == 0)
         #expect(try await run(broker, "bob", ["--to", "alice", "-m", "before"]).code == 0)
+        #expect(await watch.waitForOutput("chat/users/alice/keys "))
         let old = try #require(seen(watch, "chat/users/alice/keys"))
         // alice lost her laptop: a new identity. bob has not accepted it yet, and still pins the old one.
         let listener = try await broker.startChatListener(as: "bob")
@@ -63,12 +64,14 @@ extension EndToEndTests {
         let broker = try Mosquitto()
         let watch = try await operatorView(broker)
         try await robots(broker, members: ["bob"])
+        #expect(await watch.waitForOutput("chat/users/bob/keys "))
         let old = try #require(seen(watch, "chat/users/bob/keys"))
         let epoch = { (member: String) in
             self.seen(watch, "chat/groups/alice/robots/keys/\(member)").flatMap {
                 GroupKeys(payload: Array($0.utf8), group: Self.robots, member: member)
             }?.epoch
         }
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/keys/bob "))
         let before = try #require(epoch("bob"))
         // bob lost his laptop: a new identity; alice's next message sees it (and gives it nothing until trust).
         #expect(try await run(broker, "bob", command: ["keys"], ["--new"]).code == 0)
@@ -85,6 +88,8 @@ extension EndToEndTests {
                 + "bob gets no new key of alice/robots until you check it (publisher keys bob) and accept them "
                 + "(publisher trust bob).\n"
         )
+        // The owner hands out keys to members first, then to new ones: a key for bob would come before carol's.
+        #expect(await watch.waitForOutput("chat/groups/alice/robots/keys/carol "))
         #expect(try #require(epoch("carol")) > before)
         #expect(epoch("bob") == before)
         watch.signal(SIGTERM)

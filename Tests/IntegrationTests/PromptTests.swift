@@ -8,7 +8,11 @@ import Testing
 
 /// The publisher's prompt at a terminal, driven on a pseudo-terminal with real key sequences (pty_run.py), and
 /// checked by what was sent (a listener's lines) and what the terminal shows (pyte's screen).
-@Suite("the prompt at a terminal: editing, history, completion, lines printed while typing", .serialized)
+@Suite(
+    "the prompt at a terminal: editing, history, completion, lines printed while typing",
+    .serialized,
+    .timeLimit(.minutes(3))
+)
 struct PromptTests {
     static let ptyRun = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
         "Support/pty_run.py"
@@ -187,7 +191,7 @@ struct PromptTests {
             ],
             via: proxy
         )
-        while !FileManager.default.fileExists(atPath: typed) { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(await waitForFile(typed))
         proxy.cut()
         #expect(FileManager.default.createFile(atPath: cut, contents: nil))
         #expect(try await session.wait() == 0)
@@ -247,7 +251,7 @@ struct PromptTests {
             "carol",
             ["@wait-for-screen carol #general> ", "@create-file \(ready)", "@wait-for-file \(done)", #"@keys /quit\r"#]
         )
-        while !FileManager.default.fileExists(atPath: ready) { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(await waitForFile(ready))
         // The prompt is pty_run.py's child.
         let children = try readProcFile("/proc/\(session.pid)/task/\(session.pid)/children")
         let prompt = try #require(children.split(separator: " ").first.flatMap { pid_t(String($0)) })

@@ -143,11 +143,7 @@ struct ScreenTests {
         )
         screen.write("@wait-for-output listening on\n@create-file \(ready.path)\n")
         screen.closeInput()
-        var waited = 0
-        while !FileManager.default.fileExists(atPath: ready.path) && waited < 300 {
-            try await Task.sleep(for: .milliseconds(100))
-            waited += 1
-        }
+        #expect(await waitForFile(ready.path))
         _ = try await command(broker, "alice", ["-m", "bob: ready?"])
         _ = try await command(broker, "alice", ["-m", "nothing for you"])
         _ = try await command(broker, "alice", ["--to", "bob", "-m", "lunch?"])

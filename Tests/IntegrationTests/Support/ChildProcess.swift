@@ -114,6 +114,8 @@ final class ChildProcess: @unchecked Sendable {
     var stdout: String { stdoutCollector.text }
     var stderr: String { stderrCollector.text }
     var stdoutBytes: [UInt8] { stdoutCollector.bytes }
+    /// Whether both stdout and stderr were read to their end.
+    var outputEnded: Bool { stdoutCollector.isEnded && stderrCollector.isEnded }
 
     /// The exit code (or 128 + signal), if the child has ended.
     var exitCodeIfExited: Int32? {
@@ -227,7 +229,7 @@ final class PipeCollector: @unchecked Sendable {
         return newlines
     }
 
-    private var isEnded: Bool {
+    var isEnded: Bool {
         lock.lock()
         defer { lock.unlock() }
         return ended

@@ -40,6 +40,16 @@ func uniqueTopic(_ prefix: String = "chat/raw") -> String {
     "\(prefix)/test-\(UUID().uuidString.prefix(8))"
 }
 
+/// Waits until a file exists at `path` (a pty_run.py script's `@create-file`); returns whether it did in time.
+func waitForFile(_ path: String, timeout: Duration = .seconds(30)) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while !FileManager.default.fileExists(atPath: path) {
+        if ContinuousClock.now >= deadline { return false }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return true
+}
+
 /// Runs `body`, failing if it takes longer than `limit` (the task is cancelled).
 func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in

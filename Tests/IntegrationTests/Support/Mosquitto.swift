@@ -107,7 +107,7 @@ final class Mosquitto: @unchecked Sendable {
         process.signal(signal)
         let deadline = ContinuousClock.now + .seconds(10)
         while process.exitCodeIfExited == nil, ContinuousClock.now < deadline { usleep(5_000) }
-        usleep(50_000)  // the collector's last read
+        while !process.outputEnded, ContinuousClock.now < deadline { usleep(5_000) }
         stoppedLog += process.stderr
         self.process = nil
     }

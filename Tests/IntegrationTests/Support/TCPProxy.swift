@@ -38,6 +38,7 @@ final class TCPProxy: @unchecked Sendable {
     private var stalls = 0
     private var refusedCount = 0
     private var writeStallCount = 0
+    private var clientPublishCount = 0
 
     /// How many connections were refused (accepted and closed at once) while `setRefusing(true)` held.
     var refusals: Int { lock.withLock { refusedCount } }
@@ -62,6 +63,10 @@ final class TCPProxy: @unchecked Sendable {
     /// With `slowReader`: how often the client, after the proxy had paused, sent nothing for `writeStall` and
     /// then went on publishing (silences at the end of its stream are not counted).
     var writeStalls: Int { lock.withLock { writeStallCount } }
+
+    /// How many PUBLISH packets clients sent through the proxy (counted in the plain mode only): a publish the
+    /// client sent is one it counts as not yet delivered until the broker answers.
+    var clientPublishes: Int { lock.withLock { clientPublishCount } }
 
     init(
         upstreamPort: Int,
@@ -371,6 +376,11 @@ final class TCPProxy: @unchecked Sendable {
             } else if nagle {
                 pair.forwardToClient(output)
                 continue
+            } else if inspectConnect, !slowReader {
+                unframed += output
+                var publishes = 0
+                while let packet = Self.nextPacket(&unframed) { publishes += packet[0] & 0xF0 == 0x30 ? 1 : 0 }
+                if publishes > 0 { lock.withLock { clientPublishCount += publishes } }
             } else if slowReader, inspectConnect {
                 readSincePause += count
                 unframed += output
