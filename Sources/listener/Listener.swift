@@ -34,8 +34,8 @@ struct Listener: CommandGroup {
         defaultSubcommand: "listen"
     )
 
-    static func main() async {
-        await runTool("listener")
+    static func main() {
+        runTool("listener")
     }
 }
 

@@ -33,8 +33,8 @@ struct Publisher: CommandGroup {
         defaultSubcommand: "send"
     )
 
-    static func main() async {
-        await runTool("publisher")
+    static func main() {
+        runTool("publisher")
     }
 }
 
