@@ -220,20 +220,23 @@ final class LinePublisher: Sendable {
             return true
         }
         guard first else { return }
-        while let message = nextFromQueue() {
+        while true {
+            let (next, closed) = nextFromQueue()
+            guard let message = next else {
+                // `finish` gave up while the last one was being started, perhaps before abandoning the others.
+                if closed { client.abandonPublishes(Self.notAcknowledged) }
+                return
+            }
             publish(message, fromCallback: fromCallback)
             client.endReservation()
         }
-        // `finish` gave up while the last one was being started, perhaps before abandoning the others. (Once
-        // closed, `nextFromQueue` hands out nothing more, so one look after the loop is enough.)
-        if window.withLock({ $0.closed }) { client.abandonPublishes(Self.notAcknowledged) }
     }
 
-    /// The next queued message, taking a slot for it; nil (and the pump ends) when no slot or message is left.
-    /// After a failure the queue is dropped and the reader woken, to stop.
-    private func nextFromQueue() -> Outgoing? {
+    /// The next queued message, taking a slot for it; nil (and the pump ends) when no slot or message is left,
+    /// with whether `finish` closed the queue. After a failure the queue is dropped and the reader woken, to stop.
+    private func nextFromQueue() -> (message: Outgoing?, closed: Bool) {
         let failed = failure != nil
-        let (message, dropped, wakeReader) = window.withLock { window -> (Outgoing?, Int, Bool) in
+        let (message, closed, dropped, wakeReader) = window.withLock { window -> (Outgoing?, Bool, Int, Bool) in
             var dropped = 0
             if failed {
                 dropped = window.queue.count
@@ -247,11 +250,11 @@ final class LinePublisher: Sendable {
             }
             let wakeReader = window.reader == .room && window.queue.count <= capacity / 2
             if wakeReader { window.reader = .none }
-            return (message, dropped, wakeReader)
+            return (message, window.closed, dropped, wakeReader)
         }
         for _ in 0..<dropped { client.endReservation() }
         if wakeReader { wake.signal() }
-        return message
+        return (message, closed)
     }
 
     /// Takes a free slot, or (unless told not to) notes that the reader is about to wait for some.
