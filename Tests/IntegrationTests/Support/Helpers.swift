@@ -40,14 +40,19 @@ func uniqueTopic(_ prefix: String = "chat/raw") -> String {
     "\(prefix)/test-\(UUID().uuidString.prefix(8))"
 }
 
-/// Waits until a file exists at `path` (a pty_run.py script's `@create-file`); returns whether it did in time.
-func waitForFile(_ path: String, timeout: Duration = .seconds(30)) async -> Bool {
+/// Waits until `condition` holds, looking every 10 ms; returns whether it did within `timeout`.
+func waitUntil(timeout: Duration = .seconds(10), _ condition: () -> Bool) async -> Bool {
     let deadline = ContinuousClock.now + timeout
-    while !FileManager.default.fileExists(atPath: path) {
+    while !condition() {
         if ContinuousClock.now >= deadline { return false }
-        try? await Task.sleep(for: .milliseconds(20))
+        try? await Task.sleep(for: .milliseconds(10))
     }
     return true
+}
+
+/// Waits until a file exists at `path` (a pty_run.py script's `@create-file`); returns whether it did in time.
+func waitForFile(_ path: String, timeout: Duration = .seconds(30)) async -> Bool {
+    await waitUntil(timeout: timeout) { FileManager.default.fileExists(atPath: path) }
 }
 
 /// Runs `body`, failing if it takes longer than `limit` (the task is cancelled).

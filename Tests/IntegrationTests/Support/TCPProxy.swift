@@ -64,8 +64,8 @@ final class TCPProxy: @unchecked Sendable {
     /// then went on publishing (silences at the end of its stream are not counted).
     var writeStalls: Int { lock.withLock { writeStallCount } }
 
-    /// How many PUBLISH packets clients sent through the proxy (counted in the plain mode only): a publish the
-    /// client sent is one it counts as not yet delivered until the broker answers.
+    /// How many PUBLISH packets clients sent through the proxy (not counted with `closeOnPublishTo`): a publish
+    /// the client sent is one it counts as not yet delivered until the broker answers.
     var clientPublishes: Int { lock.withLock { clientPublishCount } }
 
     init(
@@ -368,28 +368,22 @@ final class TCPProxy: @unchecked Sendable {
             } else if rewriteSubacks {
                 unframed += output
                 output = Self.takePackets(&unframed, refusingSubscriptionsAt: pair.protocolLevel)
-            } else if nagle, inspectConnect {
-                unframed += output
-                var publishing = false
-                while let packet = Self.nextPacket(&unframed) { publishing = publishing || packet[0] & 0xF0 == 0x30 }
-                if pair.clientSent(publishing: publishing) { lock.withLock { stalls += 1 } }
-            } else if nagle {
-                pair.forwardToClient(output)
-                continue
-            } else if inspectConnect, !slowReader {
+            } else if inspectConnect {
                 unframed += output
                 var publishes = 0
                 while let packet = Self.nextPacket(&unframed) { publishes += packet[0] & 0xF0 == 0x30 ? 1 : 0 }
                 if publishes > 0 { lock.withLock { clientPublishCount += publishes } }
-            } else if slowReader, inspectConnect {
-                readSincePause += count
-                unframed += output
-                var publishing = false
-                while let packet = Self.nextPacket(&unframed) { publishing = publishing || packet[0] & 0xF0 == 0x30 }
-                if silent, publishing {
-                    silent = false
-                    lock.withLock { writeStallCount += 1 }
+                if nagle, pair.clientSent(publishing: publishes > 0) { lock.withLock { stalls += 1 } }
+                if slowReader {
+                    readSincePause += count
+                    if silent, publishes > 0 {
+                        silent = false
+                        lock.withLock { writeStallCount += 1 }
+                    }
                 }
+            } else if nagle {
+                pair.forwardToClient(output)
+                continue
             }
             guard Self.writeAll(output, to: destination) else { break }
         }
