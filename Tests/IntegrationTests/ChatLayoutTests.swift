@@ -135,9 +135,17 @@ struct ChatLayoutTests {
                     "[request] <alice> while away \($0) (to accept: /accept alice; to block: /block alice)"
                 }
         )
-        let later = try await broker.run(.listener, as: "bob", ["-W", "2"])
-        #expect(later.code == 0)
-        #expect(later.stdout == "")
+        // Exactly once: a listener started later shows nothing again before a new message, sent as a marker.
+        let later = try await broker.startChatListener(as: "bob")
+        _ = try await command(broker, "alice", ["msg", "bob", "marker"])
+        #expect(await later.waitForOutput("marker"), "\(later.stderr)")
+        later.signal(SIGTERM)
+        #expect(try await later.wait() == 0)
+        #expect(
+            withoutTimes(later.stdout) == [
+                "[request] <alice> marker (to accept: /accept alice; to block: /block alice)"
+            ]
+        )
     }
 
     @Test("presence: online while a listener runs, gone after a SIGKILL, told to people sharing a room")

@@ -326,15 +326,21 @@ struct EndToEndTests {
             let lines = try jsonLines(back.stdout)
             #expect(lines.map { $0["message"] as? String } == ["away 1", "away 2"])
             #expect(lines.allSatisfy { $0["encrypted"] as? Bool == true })
-            let later = try broker.start(
-                .listener,
+            // Exactly once: started later, the device shows nothing again before a new message, a marker. (The
+            // second device may first get the first pass's marker, queued for it while it was away.)
+            let later = try await broker.startChatListener(
                 as: "bob",
-                id + ["-W", "2"],
-                environment: environment,
-                stdinIsNull: true
+                id + ["--format", "json"],
+                environment: environment
             )
-            #expect(try await later.wait(timeout: .seconds(10)) == 0)
-            #expect(later.stdout == "")
+            let marker = "marker for \(id.isEmpty ? "the first device" : "bob-laptop")"
+            let sent = try await run(broker, "alice", ["--to", "bob", "-m", marker])
+            #expect(sent.code == 0, "\(sent.stderr)")
+            #expect(await later.waitForOutput(marker), "\(later.stderr)")
+            later.signal(SIGTERM)
+            #expect(try await later.wait() == 0)
+            let shown = try jsonLines(later.stdout).compactMap { $0["message"] as? String }
+            #expect(shown.last == marker && shown.allSatisfy { $0.hasPrefix("marker for") }, "\(shown)")
         }
     }
 }

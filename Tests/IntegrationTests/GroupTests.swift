@@ -166,8 +166,13 @@ struct GroupIntegrationTests {
                 "[alice/robots] <alice> while away 1", "[alice/robots] <alice> while away 2",
             ]
         )
-        let again = try await broker.run(.listener, as: "bob", ["-W", "2"])
-        #expect(!again.stdout.contains("while away"))
+        // Exactly once: a listener started later shows nothing again before a new message, sent as a marker.
+        let again = try await broker.startChatListener(as: "bob")
+        try await send(broker, "alice", "alice/robots", "marker")
+        #expect(await again.waitForOutput("marker"), "\(again.stderr)")
+        again.signal(SIGTERM)
+        #expect(try await again.wait() == 0)
+        #expect(withoutTimes(again.stdout).filter { $0.hasPrefix("[") } == ["[alice/robots] <alice> marker"])
     }
 
     @Test("two owners may each have a group with the same name")

@@ -243,15 +243,19 @@ struct MQTTClientTests {
             Issue.record("expected the sender to notice the lost connection")
             return
         }
-        // Published while offline: Paho buffers these.
-        let publishes = Task {
-            for index in 0..<5 {
-                try await sender.publish(topic: topic, payload: Array("offline \(index)".utf8))
+        // All five started while the broker is down; the client holds them until it is back.
+        let outcomes = Mutex<[Result<Void, MQTTError>]>([])
+        for index in 0..<5 {
+            sender.startPublish(topic: topic, payload: Array("offline \(index)".utf8), qos: .atLeastOnce) { outcome in
+                outcomes.withLock { $0.append(outcome) }
             }
         }
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(sender.unacknowledgedPublishes == 5)
+        #expect(outcomes.withLock { $0.isEmpty })
         try broker.start()
-        try await withTimeout(.seconds(20)) { try await publishes.value }
+        try await withTimeout(.seconds(20)) { await sender.waitForPublishes() }
+        #expect(outcomes.withLock { $0.count } == 5)
+        #expect(outcomes.withLock { $0.allSatisfy { (try? $0.get()) != nil } })
         let received = try await listener.messages.first(5, within: .seconds(20))
         #expect(received.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<5).map { "offline \($0)" })
         await sender.disconnect()

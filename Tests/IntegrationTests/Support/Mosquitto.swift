@@ -170,9 +170,17 @@ final class Mosquitto: @unchecked Sendable {
         }
     }
 
-    static func run(_ path: String, _ arguments: [String]) throws {
+    /// Runs one of mosquitto's clients to its exit (killed after `timeout`).
+    static func run(_ path: String, _ arguments: [String], timeout: Duration = .seconds(30)) throws {
         let child = try ChildProcess(path, arguments, stdinIsNull: true)
-        while child.exitCodeIfExited == nil { usleep(2_000) }
+        let deadline = ContinuousClock.now + timeout
+        while child.exitCodeIfExited == nil {
+            guard ContinuousClock.now < deadline else {
+                child.signal(SIGKILL)
+                throw TestFailure("\(path) did not exit within \(timeout): \(child.stderr)")
+            }
+            usleep(2_000)
+        }
         guard child.exitCodeIfExited == 0 else { throw TestFailure("\(path) failed: \(child.stderr)") }
     }
 }

@@ -39,6 +39,7 @@ final class TCPProxy: @unchecked Sendable {
     private var refusedCount = 0
     private var writeStallCount = 0
     private var clientPublishCount = 0
+    private var brokerPubackCount = 0
 
     /// How many connections were refused (accepted and closed at once) while `setRefusing(true)` held.
     var refusals: Int { lock.withLock { refusedCount } }
@@ -67,6 +68,11 @@ final class TCPProxy: @unchecked Sendable {
     /// How many PUBLISH packets clients sent through the proxy (not counted with `closeOnPublishTo`): a publish
     /// the client sent is one it counts as not yet delivered until the broker answers.
     var clientPublishes: Int { lock.withLock { clientPublishCount } }
+
+    /// How many PUBACK packets the broker sent through the proxy (not counted with `refuseSubscriptions` or `nagle`),
+    /// counted once they are written to the client's socket: what the proxy sends the client after that, the
+    /// client reads after them.
+    var brokerPubacks: Int { lock.withLock { brokerPubackCount } }
 
     init(
         upstreamPort: Int,
@@ -358,6 +364,7 @@ final class TCPProxy: @unchecked Sendable {
                 }
             }
             var output = Array(buffer[0..<count])
+            var pubacks = 0
             if inspectConnect, let closeOnPublishTo {
                 unframed += output
                 output = []
@@ -381,11 +388,17 @@ final class TCPProxy: @unchecked Sendable {
                         lock.withLock { writeStallCount += 1 }
                     }
                 }
-            } else if nagle {
-                pair.forwardToClient(output)
-                continue
+            } else {
+                // The broker's packets, forwarded as they came; its acknowledgements counted.
+                unframed += output
+                while let packet = Self.nextPacket(&unframed) { pubacks += packet[0] & 0xF0 == 0x40 ? 1 : 0 }
+                if nagle {
+                    pair.forwardToClient(output)
+                    continue
+                }
             }
             guard Self.writeAll(output, to: destination) else { break }
+            if pubacks > 0 { lock.withLock { brokerPubackCount += pubacks } }
         }
         lock.lock()
         connections.removeAll { $0 === pair }
