@@ -279,7 +279,8 @@ struct ReliabilityTests {
         publisher.closeInput()
         #expect(try await publisher.wait(timeout: .seconds(30)) == 0, "\(publisher.stderr)")
         #expect(!publisher.stderr.contains("took over"), "\(publisher.stderr)")
-        #expect(try await collect(listener, on: topic, at: broker, timeout: .seconds(20)) == sent)
+        let received = try await collect(listener, on: topic, at: broker, timeout: .seconds(20))
+        #expect(received == sent, "\(Tally(sent: sent, received: received)); listener: \(listener.stderr)")
     }
 
     /// Paho reports a broker's DISCONNECT only through its `disconnected` callback, never as a lost
@@ -297,9 +298,13 @@ struct ReliabilityTests {
         guard await publisher.waitForOutput("connected to", onStderr: true) else { throw TestFailure(publisher.stderr) }
         publisher.write(sent[..<100].map { $0 + "\n" }.joined())
         guard await listener.waitForLines(100) else { throw TestFailure("listener: \(listener.stdout)") }
-        // Every acknowledgement is in the publisher's socket, ahead of the DISCONNECT (mosquitto may pass a
-        // message on before it acknowledges it, so the listener's lines do not say so).
-        #expect(await waitUntil(timeout: .seconds(10)) { proxy.brokerPubacks == 100 }, "\(proxy.brokerPubacks)")
+        // Every acknowledgement is through: the broker's to the publisher, ahead of the DISCONNECT (mosquitto may
+        // pass a message on before it acknowledges it), and the listener's to the broker (else the broker sends
+        // those again after the reconnect, as QoS 1 allows).
+        #expect(
+            await waitUntil(timeout: .seconds(10)) { proxy.brokerPubacks == 100 && proxy.clientPubacks == 100 },
+            "\(proxy.brokerPubacks) and \(proxy.clientPubacks) of 100"
+        )
         proxy.disconnectClients(reason: 0x8B)  // server shutting down
         let lost =
             "connection to 127.0.0.1:\(proxy.port) lost (the broker disconnected: server shutting down); reconnecting…"
@@ -311,7 +316,8 @@ struct ReliabilityTests {
         publisher.write(sent[100...].map { $0 + "\n" }.joined())
         publisher.closeInput()
         #expect(try await publisher.wait(timeout: .seconds(30)) == 0, "publisher: \(publisher.stderr)")
-        #expect(try await collect(listener, on: topic, at: broker, timeout: .seconds(10)) == sent)
+        let received = try await collect(listener, on: topic, at: broker, timeout: .seconds(10))
+        #expect(received == sent, "\(Tally(sent: sent, received: received)); listener: \(listener.stderr)")
     }
 
     @Test("while its broker is down, a listener waits at Paho's own pace instead of waking 500 times a second")

@@ -40,6 +40,7 @@ final class TCPProxy: @unchecked Sendable {
     private var writeStallCount = 0
     private var clientPublishCount = 0
     private var brokerPubackCount = 0
+    private var clientPubackCount = 0
 
     /// How many connections were refused (accepted and closed at once) while `setRefusing(true)` held.
     var refusals: Int { lock.withLock { refusedCount } }
@@ -73,6 +74,10 @@ final class TCPProxy: @unchecked Sendable {
     /// counted once they are written to the client's socket: what the proxy sends the client after that, the
     /// client reads after them.
     var brokerPubacks: Int { lock.withLock { brokerPubackCount } }
+
+    /// How many PUBACK packets clients sent through the proxy (not counted with `closeOnPublishTo`), counted once
+    /// they are written to the broker's socket.
+    var clientPubacks: Int { lock.withLock { clientPubackCount } }
 
     init(
         upstreamPort: Int,
@@ -378,7 +383,10 @@ final class TCPProxy: @unchecked Sendable {
             } else if inspectConnect {
                 unframed += output
                 var publishes = 0
-                while let packet = Self.nextPacket(&unframed) { publishes += packet[0] & 0xF0 == 0x30 ? 1 : 0 }
+                while let packet = Self.nextPacket(&unframed) {
+                    publishes += packet[0] & 0xF0 == 0x30 ? 1 : 0
+                    pubacks += packet[0] & 0xF0 == 0x40 ? 1 : 0
+                }
                 if publishes > 0 { lock.withLock { clientPublishCount += publishes } }
                 if nagle, pair.clientSent(publishing: publishes > 0) { lock.withLock { stalls += 1 } }
                 if slowReader {
@@ -398,7 +406,11 @@ final class TCPProxy: @unchecked Sendable {
                 }
             }
             guard Self.writeAll(output, to: destination) else { break }
-            if pubacks > 0 { lock.withLock { brokerPubackCount += pubacks } }
+            if pubacks > 0 {
+                lock.withLock {
+                    if inspectConnect { clientPubackCount += pubacks } else { brokerPubackCount += pubacks }
+                }
+            }
         }
         lock.lock()
         connections.removeAll { $0 === pair }
